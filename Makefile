@@ -1,0 +1,48 @@
+# The two commands that matter: `make dev` runs Atende on this machine, `make test` checks it.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+
+# The first Python >= 3.12 found: on the PATH, then in pyenv's versions.
+PYTHON ?= $(shell for c in python3.12 python3.13 python3.14 python3 \
+	$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python 2>/dev/null); do \
+	  "$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v "$$c"; break; }; \
+	done)
+
+.PHONY: dev test lint typecheck unit bench system-deps clean
+
+$(BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found: install python3.12 or a pyenv 3.12" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# redis-server is the one system binary the tests and `make dev` start; Debian ships it.
+system-deps:
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server from Debian"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+dev: $(BIN)/.installed system-deps
+	$(BIN)/atende dev
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check services tests bench migrations
+	$(BIN)/ruff format --check services tests bench migrations
+	$(BIN)/lint-imports
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed system-deps
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(BIN)/.installed system-deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,67 @@
+"""Platform settings, read once from ``ATENDE_*`` environment variables.
+
+Per-tenant behaviour lives in the tenant's spec (``BotTenant``), not here: these are the knobs of
+the deployment itself.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATENDE_", extra="ignore")
+
+    environment: str = "development"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/atende"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str | None = None
+    gemini_api_version: str = "v1beta"
+    gemini_timeout_seconds: float = 30.0
+    secret_key: SecretStr = SecretStr("dev-only-secret-key-change-me")
+    data_dir: Path = Path(".atende")
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+    log_level: str = "INFO"
+
+    # Webhook ingest.
+    max_body_bytes: int = 256 * 1024
+    tenant_cache_seconds: float = 5.0
+
+    # Worker.
+    worker_max_jobs: int = 256
+    worker_metrics_port: int = 9100
+    turn_max_attempts: int = 4
+    turn_give_up_after_seconds: float = 180.0
+    send_max_attempts: int = 5
+    sweep_interval_seconds: float = 30.0
+    stuck_after_seconds: float = 60.0
+    lease_seconds: float = 120.0
+    whaticket_timeout_seconds: float = 10.0
+
+    # Shared circuit breaker (per dependency, in Redis).
+    breaker_failure_threshold: int = 5
+    breaker_window_seconds: float = 30.0
+    breaker_open_seconds: float = 20.0
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_driver(cls, value: str) -> str:
+        """Accept the plain ``postgresql://`` form operators usually have at hand."""
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value.removeprefix(prefix)
+        return value
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,23 @@
+"""Every table, imported in one place so Alembic sees the whole schema."""
+
+from .base import Base
+from .contact import Contact
+from .conversation import Conversation
+from .dead_letter import DeadLetter
+from .inbound_message import InboundMessage
+from .outbound_message import OutboundMessage
+from .tenant import Tenant
+from .turn import OPEN_TURN_STATES, TERMINAL_TURN_STATES, Turn
+
+__all__ = [
+    "OPEN_TURN_STATES",
+    "TERMINAL_TURN_STATES",
+    "Base",
+    "Contact",
+    "Conversation",
+    "DeadLetter",
+    "InboundMessage",
+    "OutboundMessage",
+    "Tenant",
+    "Turn",
+]

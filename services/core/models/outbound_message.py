@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, IdMixin, TimestampMixin
+
+
+class OutboundMessage(IdMixin, TimestampMixin, Base):
+    """The reply of a turn, stored before it is sent so a retry re-sends the same text.
+
+    pending → sending → sent; ``unknown`` after an ambiguous failure (the remote end may have
+    delivered it); ``failed`` when it was given up."""
+
+    __tablename__ = "outbound_messages"
+
+    turn_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("turns.id"), unique=True)
+    tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id"))
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), default="reply")
+    channel: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
