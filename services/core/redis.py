@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgpack
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -18,10 +21,23 @@ def redis_settings(url: str) -> RedisSettings:
     return settings
 
 
+def serialize_job(job: dict[str, Any]) -> bytes:
+    """msgpack, not arq's default pickle: whoever can write to Redis must not run code."""
+    data: bytes = msgpack.packb(job, datetime=True)
+    return data
+
+
+def deserialize_job(data: bytes) -> dict[str, Any]:
+    job: dict[str, Any] = msgpack.unpackb(data, raw=False, timestamp=3)
+    return job
+
+
 def create_redis(url: str) -> ArqRedis:
     """An arq-capable client with a socket timeout, which arq's own settings lack."""
     settings = redis_settings(url)
     return ArqRedis(
+        job_serializer=serialize_job,
+        job_deserializer=deserialize_job,
         host=settings.host,
         port=settings.port,
         db=settings.database,

@@ -1,0 +1,58 @@
+"""Conversations: the thread a turn belongs to, and the lease that serializes its turns."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.models import Conversation
+
+
+async def touch_conversation(
+    session: AsyncSession, tenant_id: int, contact_id: int, connection: str
+) -> int:
+    stmt = insert(Conversation).values(
+        tenant_id=tenant_id,
+        contact_id=contact_id,
+        connection=connection,
+        state="bot",
+        last_inbound_at=func.now(),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "contact_id", "connection"],
+        set_={"last_inbound_at": func.now(), "updated_at": func.now()},
+    ).returning(Conversation.id)
+    conversation_id: int = (await session.execute(stmt)).scalar_one()
+    return conversation_id
+
+
+async def acquire_lease(
+    session: AsyncSession, conversation_id: int, owner: str, seconds: float
+) -> bool:
+    """Take the conversation for one job; a crashed holder's lease simply expires."""
+    result = await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            or_(
+                Conversation.lease_until.is_(None),
+                Conversation.lease_until < func.now(),
+                Conversation.lease_owner == owner,
+            ),
+        )
+        .values(
+            lease_owner=owner,
+            lease_until=func.now() + text(f"interval '{float(seconds)} seconds'"),
+        )
+        .returning(Conversation.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def release_lease(session: AsyncSession, conversation_id: int, owner: str) -> None:
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+    )

@@ -1,0 +1,190 @@
+"""Turning the raw Baileys message that Whaticket forwards into one normalized customer message.
+
+Whaticket's SaaS forks post ``proto.IWebMessageInfo`` as JSON (some wrap it as
+``{"message": …}``). Its shape varies with the Baileys version: timestamps are numbers or
+protobuf ``Long`` objects, and a contact may be named by phone JID or by an opaque ``@lid``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.core.errors import InvalidInput
+
+PHONE_SUFFIX = "@s.whatsapp.net"
+LID_SUFFIX = "@lid"
+# Message containers that only wrap another message.
+_WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+    "editedMessage",
+)
+_MEDIA_KINDS = {
+    "imageMessage": "image",
+    "videoMessage": "video",
+    "audioMessage": "audio",
+    "documentMessage": "document",
+    "stickerMessage": "sticker",
+    "locationMessage": "location",
+    "contactMessage": "contact",
+}
+_NOT_CUSTOMER_TEXT = ("protocolMessage", "reactionMessage", "senderKeyDistributionMessage")
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedMessage:
+    provider_msg_id: str
+    kind: str  # text | button | list | image | audio | …
+    text: str  # what the customer wrote or chose; a caption for media; "" for bare media
+    phone: str | None  # digits with country code, when known
+    lid: str | None  # WhatsApp's opaque id, when the message carried one
+    push_name: str | None
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    reason: str  # from_me | group | broadcast | no_content
+
+
+def _jid_user(jid: str) -> str:
+    """``5511999998888:12@s.whatsapp.net`` → ``5511999998888`` (drops the device suffix)."""
+    return jid.split("@", 1)[0].split(":", 1)[0]
+
+
+def _phone_of(jid: object) -> str | None:
+    if isinstance(jid, str) and jid.endswith(PHONE_SUFFIX):
+        user = _jid_user(jid)
+        return user if user.isdigit() else None
+    return None
+
+
+def _lid_of(jid: object) -> str | None:
+    return _jid_user(jid) if isinstance(jid, str) and jid.endswith(LID_SUFFIX) else None
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """Unix seconds as int, numeric string, or protobuf Long ``{low, high, unsigned}``."""
+    seconds: int | None = None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, str) and value.isdigit():
+        seconds = int(value)
+    elif isinstance(value, dict) and isinstance(value.get("low"), int):
+        low, high = value["low"], value.get("high") or 0
+        if not isinstance(high, int):
+            return None
+        seconds = (high << 32) + (low & 0xFFFFFFFF)
+    if seconds is None or not 0 < seconds < 2**33:
+        return None
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _unwrap(content: dict[str, Any]) -> dict[str, Any]:
+    for _ in range(4):  # wrappers nest at most a couple of levels
+        for wrapper in _WRAPPERS:
+            inner = content.get(wrapper)
+            if isinstance(inner, dict) and isinstance(inner.get("message"), dict):
+                content = inner["message"]
+                break
+        else:
+            return content
+    return content
+
+
+def _str(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def extract_content(content: dict[str, Any]) -> tuple[str, str] | None:
+    """The kind and text of a message body, or None when there is nothing a customer said."""
+    content = _unwrap(content)
+    if text := _str(content.get("conversation")):
+        return "text", text
+    extended = content.get("extendedTextMessage")
+    if isinstance(extended, dict) and (text := _str(extended.get("text"))):
+        return "text", text
+    buttons = content.get("buttonsResponseMessage")
+    if isinstance(buttons, dict):
+        text = _str(buttons.get("selectedDisplayText")) or _str(buttons.get("selectedButtonId"))
+        if text:
+            return "button", text
+    template = content.get("templateButtonReplyMessage")
+    if isinstance(template, dict):
+        text = _str(template.get("selectedDisplayText")) or _str(template.get("selectedId"))
+        if text:
+            return "button", text
+    listed = content.get("listResponseMessage")
+    if isinstance(listed, dict):
+        reply = listed.get("singleSelectReply")
+        row = _str(reply.get("selectedRowId")) if isinstance(reply, dict) else ""
+        text = _str(listed.get("title")) or row
+        if text:
+            return "list", text
+    for key, kind in _MEDIA_KINDS.items():
+        media = content.get(key)
+        if isinstance(media, dict):
+            return kind, _str(media.get("caption"))
+    return None
+
+
+def _unwrap_envelope(payload: object) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise InvalidInput("body must be a JSON object")
+    if "key" not in payload and isinstance(payload.get("message"), dict):
+        payload = payload["message"]  # the {"message": <WebMessageInfo>} wrapper
+    assert isinstance(payload, dict)
+    return payload
+
+
+def normalize(payload: object) -> NormalizedMessage | Ignored:
+    """Raise :class:`InvalidInput` for a body that is not a Baileys message at all."""
+    message = _unwrap_envelope(payload)
+    key = message.get("key")
+    if not isinstance(key, dict):
+        raise InvalidInput("missing field: key")
+    msg_id, remote = key.get("id"), key.get("remoteJid")
+    if not isinstance(msg_id, str) or not msg_id or len(msg_id) > 128:
+        raise InvalidInput("key.id must be a non-empty string of at most 128 characters")
+    if not isinstance(remote, str) or "@" not in remote:
+        raise InvalidInput("key.remoteJid must be a WhatsApp JID")
+
+    if key.get("fromMe") is True:
+        return Ignored("from_me")
+    if remote.endswith("@g.us") or key.get("participant"):
+        return Ignored("group")
+    if remote == "status@broadcast" or remote.endswith(("@broadcast", "@newsletter")):
+        return Ignored("broadcast")
+    if message.get("broadcast") is True:
+        return Ignored("broadcast")
+
+    content = message.get("message")
+    if not isinstance(content, dict) or any(k in content for k in _NOT_CUSTOMER_TEXT):
+        return Ignored("no_content")
+    extracted = extract_content(content)
+    if extracted is None:
+        return Ignored("no_content")
+    kind, text = extracted
+
+    alternates = (key.get("senderPn"), key.get("remoteJidAlt"), message.get("senderPn"))
+    phone = _phone_of(remote) or next((p for a in alternates if (p := _phone_of(a))), None)
+    lid = _lid_of(remote) or next((x for a in alternates if (x := _lid_of(a))), None)
+    if phone is None and lid is None:
+        raise InvalidInput("key.remoteJid is neither a phone JID nor an @lid")
+    push_name = _str(message.get("pushName"))[:200] or None
+    return NormalizedMessage(
+        provider_msg_id=msg_id,
+        kind=kind,
+        text=text[:8000],
+        phone=phone,
+        lid=lid,
+        push_name=push_name,
+        sent_at=parse_timestamp(message.get("messageTimestamp")),
+    )

@@ -1,0 +1,54 @@
+"""Prometheus metrics of every process. Labels are bounded: tenant slugs, fixed outcome names,
+error classes from a closed set — never a phone number, a message or a secret."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+WEBHOOKS = Counter(
+    "atende_webhooks_total",
+    "Webhook requests by tenant and outcome "
+    "(accepted, duplicate, ignored, spooled, unauthorized, unknown_tenant, invalid).",
+    ["tenant", "outcome"],
+)
+SPOOL_PENDING = Gauge("atende_spool_files", "Spool files waiting to be replayed into Postgres.")
+QUEUE_READY = Gauge("atende_queue_ready_jobs", "arq jobs due now and not yet picked up.")
+TURNS = Counter(
+    "atende_turns_total",
+    "Finished turns by outcome (answered, superseded, dead, fallback).",
+    ["tenant", "outcome"],
+)
+TURN_LATENCY = Histogram(
+    "atende_turn_latency_seconds",
+    "From the first message of a burst to the reply accepted by Whaticket.",
+    ["tenant"],
+    buckets=(0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60, 120, 300),
+)
+LLM_LATENCY = Histogram(
+    "atende_llm_latency_seconds",
+    "Gemini generate calls.",
+    ["tenant", "model"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+)
+LLM_ERRORS = Counter(
+    "atende_llm_errors_total", "Gemini call failures by error class.", ["tenant", "error_class"]
+)
+LLM_TOKENS = Counter("atende_llm_tokens_total", "Tokens used.", ["tenant", "direction"])
+SENDS = Counter("atende_sends_total", "Replies sent by channel.", ["tenant", "channel"])
+SEND_ERRORS = Counter(
+    "atende_send_errors_total", "Whaticket send failures by error class.", ["tenant", "error_class"]
+)
+AMBIGUOUS_SENDS = Counter(
+    "atende_ambiguous_sends_total",
+    "Sends retried after an outcome we could not know (the customer may get the reply twice).",
+    ["tenant"],
+)
+DEAD_LETTERS = Counter(
+    "atende_dead_letters_total", "Turns moved to the dead-letter table.", ["tenant", "stage"]
+)
+BREAKER_REJECTIONS = Counter(
+    "atende_breaker_rejections_total", "Calls not made because a breaker was open.", ["dependency"]
+)
+SWEEPER_REQUEUED = Counter(
+    "atende_sweeper_requeued_total", "Messages the sweeper re-enqueued after losing their job."
+)

@@ -1,0 +1,64 @@
+"""Secret values a tenant needs at run time, encrypted at rest with the platform key.
+
+Webhook secrets are never stored, only their SHA-256: they are high-entropy capability tokens,
+so a fast hash compared in constant time is the right tool (a password hash would only slow
+every webhook).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+def hash_webhook_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def matches_any(secret: str, hashes: list[str]) -> bool:
+    """Constant-time check against every accepted hash (current and previous)."""
+    candidate = hash_webhook_secret(secret)
+    found = False
+    for expected in hashes:
+        found |= hmac.compare_digest(candidate, expected)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class TenantCredentials:
+    whaticket_tokens: dict[str, str] = field(default_factory=dict)
+    agent_password: str | None = None
+    gemini_api_key: str | None = None
+
+    def __repr__(self) -> str:  # never let a secret reach a log through repr()
+        return f"TenantCredentials(connections={sorted(self.whaticket_tokens)})"
+
+
+class CredentialCipher:
+    def __init__(self, secret_key: str) -> None:
+        digest = hashlib.sha256(b"atende-credentials:" + secret_key.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+    def encrypt(self, credentials: TenantCredentials) -> bytes:
+        payload = {
+            "whaticket_tokens": credentials.whaticket_tokens,
+            "agent_password": credentials.agent_password,
+            "gemini_api_key": credentials.gemini_api_key,
+        }
+        return self._fernet.encrypt(json.dumps(payload).encode())
+
+    def decrypt(self, token: bytes) -> TenantCredentials:
+        try:
+            payload = json.loads(self._fernet.decrypt(token))
+        except InvalidToken:
+            raise ValueError("tenant credentials cannot be decrypted with ATENDE_SECRET_KEY") from None
+        return TenantCredentials(
+            whaticket_tokens=payload["whaticket_tokens"],
+            agent_password=payload["agent_password"],
+            gemini_api_key=payload["gemini_api_key"],
+        )

@@ -1,0 +1,141 @@
+"""Reconciling a tenant: the one function both ``atende tenants apply`` and the operator call."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.errors import ManifestError, NotFound
+from services.core.models import Tenant
+
+from .credentials import CredentialCipher, TenantCredentials, hash_webhook_secret
+from .manifest import SecretStore, TenantManifest
+from .spec import BotTenantSpec, SecretRef
+
+MIN_WEBHOOK_SECRET_LENGTH = 24
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    name: str
+    outcome: Literal["created", "updated", "unchanged"]
+    version: int
+    connections: list[str]
+
+
+def _resolve(secrets: SecretStore, ref: SecretRef, path: str, problems: list[str]) -> str:
+    value = secrets.get(ref)
+    if value is None:
+        problems.append(f"{path}: {secrets.describe_missing(ref)}")
+        return ""
+    return value
+
+
+def resolve_credentials(
+    name: str, spec: BotTenantSpec, secrets: SecretStore
+) -> tuple[TenantCredentials, list[str]]:
+    """Look up every referenced secret; returns the credentials and the webhook secret hashes."""
+    problems: list[str] = []
+    where = f"BotTenant {name!r}: spec"
+    tokens: dict[str, str] = {}
+    for i, conn in enumerate(spec.whaticket.connections):
+        path = f"{where}.whaticket.connections[{i}].apiTokenSecretRef"
+        if conn.api_token_secret_ref is not None:
+            tokens[conn.name] = _resolve(secrets, conn.api_token_secret_ref, path, problems)
+        elif spec.whaticket.url is not None:
+            problems.append(f"{path}: required when whaticket.url is set")
+    agent_password = None
+    if spec.whaticket.agent is not None:
+        path = f"{where}.whaticket.agent.passwordSecretRef"
+        agent_password = _resolve(secrets, spec.whaticket.agent.password_secret_ref, path, problems)
+    gemini_key = None
+    if spec.llm.api_key_secret_ref is not None:
+        path = f"{where}.llm.apiKeySecretRef"
+        gemini_key = _resolve(secrets, spec.llm.api_key_secret_ref, path, problems)
+    hashes: list[str] = []
+    for i, ref in enumerate(spec.webhook.secret_refs):
+        path = f"{where}.webhook.secretRefs[{i}]"
+        secret = _resolve(secrets, ref, path, problems)
+        if secret and len(secret) < MIN_WEBHOOK_SECRET_LENGTH:
+            problems.append(
+                f"{path}: webhook secret must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters"
+            )
+        hashes.append(hash_webhook_secret(secret))
+    if problems:
+        raise ManifestError(problems)
+    return TenantCredentials(tokens, agent_password, gemini_key), hashes
+
+
+def _fingerprint(spec: BotTenantSpec, credentials: TenantCredentials, hashes: list[str]) -> str:
+    material = json.dumps(
+        {
+            "spec": spec.model_dump(mode="json", by_alias=True),
+            "tokens": credentials.whaticket_tokens,
+            "agent": credentials.agent_password,
+            "gemini": credentials.gemini_api_key,
+            "hooks": hashes,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+async def apply_tenant(
+    session: AsyncSession,
+    manifest: TenantManifest,
+    secrets: SecretStore,
+    cipher: CredentialCipher,
+) -> ApplyResult:
+    """Create or update a tenant from its spec; idempotent (same input → ``unchanged``)."""
+    credentials, hashes = resolve_credentials(manifest.name, manifest.spec, secrets)
+    fingerprint = _fingerprint(manifest.spec, credentials, hashes)
+    spec_json = manifest.spec.model_dump(mode="json", by_alias=True)
+    connections = [c.name for c in manifest.spec.whaticket.connections]
+
+    tenant = await session.scalar(
+        select(Tenant).where(Tenant.slug == manifest.name).with_for_update()
+    )
+    if tenant is None:
+        tenant = Tenant(
+            slug=manifest.name,
+            display_name=manifest.spec.display_name,
+            enabled=manifest.spec.enabled,
+            spec=spec_json,
+            spec_hash=fingerprint,
+            webhook_secret_hashes=hashes,
+            credentials=cipher.encrypt(credentials),
+            version=1,
+        )
+        session.add(tenant)
+        await session.flush()
+        return ApplyResult(manifest.name, "created", 1, connections)
+    if tenant.spec_hash == fingerprint:
+        return ApplyResult(manifest.name, "unchanged", tenant.version, connections)
+    tenant.display_name = manifest.spec.display_name
+    tenant.enabled = manifest.spec.enabled
+    tenant.spec = spec_json
+    tenant.spec_hash = fingerprint
+    tenant.webhook_secret_hashes = hashes
+    tenant.credentials = cipher.encrypt(credentials)
+    tenant.version += 1
+    await session.flush()
+    return ApplyResult(manifest.name, "updated", tenant.version, connections)
+
+
+async def list_tenants(session: AsyncSession) -> list[Tenant]:
+    return list(await session.scalars(select(Tenant).order_by(Tenant.slug)))
+
+
+async def set_enabled(session: AsyncSession, slug: str, enabled: bool) -> None:
+    tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFound(f"unknown tenant {slug!r}")
+    if tenant.enabled != enabled:
+        tenant.enabled = enabled
+        tenant.version += 1
+        await session.flush()

@@ -1,0 +1,151 @@
+"""The BotTenant spec (group ``atende.dev``, version ``v1alpha1``) as a validated model.
+
+Field names are the camelCase names of the Kubernetes resource; unknown fields are rejected so a
+typo in a tenant file is an error that names the field, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from services.core.whaticket.variants import Variant
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_HHMM_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class SecretRef(SpecModel):
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(min_length=1, max_length=253)
+
+
+class Connection(SpecModel):
+    name: str = Field(pattern=NAME_PATTERN, max_length=63)
+    api_token_secret_ref: SecretRef | None = None
+
+
+class Agent(SpecModel):
+    email: str = Field(min_length=3, max_length=200)
+    password_secret_ref: SecretRef
+
+
+class WhaticketSpec(SpecModel):
+    # No URL means the sandbox channel: replies are recorded, nothing is sent.
+    url: AnyHttpUrl | None = None
+    variant: Variant = Variant.SAAS
+    connections: list[Connection] = Field(min_length=1)
+    agent: Agent | None = None
+    handoff_queue_id: int | None = Field(default=None, ge=1)
+
+    @field_validator("connections")
+    @classmethod
+    def _unique_names(cls, value: list[Connection]) -> list[Connection]:
+        names = [c.name for c in value]
+        if len(names) != len(set(names)):
+            raise ValueError("connection names must be unique")
+        return value
+
+
+class WebhookSpec(SpecModel):
+    secret_refs: list[SecretRef] = Field(min_length=1, max_length=2)
+
+
+class LlmSpec(SpecModel):
+    model: str = Field(default="gemini-2.5-flash", min_length=1, max_length=64)
+    api_key_secret_ref: SecretRef | None = None
+    monthly_token_budget: int | None = Field(default=None, ge=0)
+
+
+class PersonaSpec(SpecModel):
+    language: str = "pt-BR"
+    system_prompt: str = Field(min_length=1, max_length=20_000)
+    # Sent when a turn cannot be answered; honest, never an error message.
+    fallback_message: str = (
+        "Desculpe, não consegui responder agora. Um atendente vai falar com você em breve."
+    )
+
+
+class KnowledgeEntry(SpecModel):
+    question: str = Field(min_length=1)
+    answer: str = Field(min_length=1)
+
+
+class KnowledgeSpec(SpecModel):
+    entries: list[KnowledgeEntry] = []
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class BusinessHoursSpec(SpecModel):
+    timezone: str = "America/Sao_Paulo"
+    weekly: dict[Weekday, list[str]] = {}
+    holidays: list[date] = []
+
+    @field_validator("weekly")
+    @classmethod
+    def _ranges(cls, value: dict[Weekday, list[str]]) -> dict[Weekday, list[str]]:
+        for day, ranges in value.items():
+            for item in ranges:
+                if not _HHMM_RANGE.match(item):
+                    raise ValueError(f"{day.value}: {item!r} is not a HH:MM-HH:MM range")
+        return value
+
+
+class ConversationSpec(SpecModel):
+    debounce_seconds: float = Field(default=3.0, ge=0, le=60)
+    context_ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    resume_bot_after_human_silence_minutes: int = Field(default=120, ge=1)
+    max_context_messages: int = Field(default=20, ge=2, le=200)
+
+
+class HandoffSpec(SpecModel):
+    keywords: list[str] = []
+    sla_minutes: int = Field(default=15, ge=1)
+
+
+class RateLimitsSpec(SpecModel):
+    per_contact_per_minute: int = Field(default=10, ge=1)
+    per_tenant_per_minute: int = Field(default=600, ge=1)
+
+
+class FeaturesSpec(SpecModel):
+    handoff: bool = True
+    knowledge: bool = True
+    fallback_channels: bool = False
+
+
+class BotTenantSpec(SpecModel):
+    display_name: str = Field(min_length=1, max_length=200)
+    enabled: bool = True
+    whaticket: WhaticketSpec
+    webhook: WebhookSpec
+    llm: LlmSpec = LlmSpec()
+    persona: PersonaSpec
+    knowledge: KnowledgeSpec = KnowledgeSpec()
+    business_hours: BusinessHoursSpec = BusinessHoursSpec()
+    conversation: ConversationSpec = ConversationSpec()
+    handoff: HandoffSpec = HandoffSpec()
+    rate_limits: RateLimitsSpec = RateLimitsSpec()
+    features: FeaturesSpec = FeaturesSpec()
+
+    def connection(self, name: str) -> Connection | None:
+        return next((c for c in self.whaticket.connections if c.name == name), None)
