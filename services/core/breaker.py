@@ -164,7 +164,11 @@ class CircuitBreaker:
             log.info("breaker_closed", breaker=self.name)
 
     async def record_failure(self) -> None:
-        """Report a dependency failure only (timeout, 5xx, 429), never a caller's own 4xx."""
+        """Report dependency failures only (timeout, 5xx, 429), never a caller's own 4xx.
+
+        While open, late failures (calls begun before it opened) are ignored; while half-open,
+        any failure re-opens, since it shows the dependency still failing.
+        """
         outcome = await self._run(
             self._failure,
             [self._fails, self._open, self._tripped, self._probe],

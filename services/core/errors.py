@@ -1,13 +1,13 @@
 """Errors the domain raises, each knowing how a caller should see it.
 
-    AtendeError
-    ├── NotFound                 404: unknown tenant, connection, dead letter
-    ├── Unauthorized             401: wrong webhook secret (never says why)
-    ├── InvalidInput             400/422: a body or a file that cannot be accepted
-    │   └── ManifestError        a tenant file with the field path that is wrong
-    └── DependencyError          a remote system failed (Gemini, Whaticket)
-        ├── TransientError       worth retrying later
-        └── PermanentError       retrying will not help: dead-letter it
+AtendeError
+├── NotFound                 404: unknown tenant, connection, dead letter
+├── Unauthorized             401: wrong webhook secret (never says why)
+├── InvalidInput             400/422: a body or a file that cannot be accepted
+│   └── ManifestError        a tenant file with the field path that is wrong
+└── DependencyError          a remote system failed (Gemini, Whaticket)
+    ├── TransientError       worth retrying later
+    └── PermanentError       retrying will not help: dead-letter it
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ class Unauthorized(AtendeError):
 class InvalidInput(AtendeError):
     status_code = 400
     code = "invalid_input"
+
+
+class SchemaViolation(InvalidInput):
+    status_code = 422
+    code = "schema_violation"
 
 
 class ManifestError(InvalidInput):

@@ -14,11 +14,11 @@ async def _upsert(
     session: AsyncSession, tenant_id: int, column: str, value: str, name: str | None
 ) -> int:
     stmt = insert(Contact).values(tenant_id=tenant_id, name=name, **{column: value})
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=["tenant_id", column],
         set_={"name": stmt.excluded.name} if name else {"tenant_id": stmt.excluded.tenant_id},
     ).returning(Contact.id)
-    contact_id: int = (await session.execute(stmt)).scalar_one()
+    contact_id: int = (await session.execute(upsert)).scalar_one()
     return contact_id
 
 

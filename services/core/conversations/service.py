@@ -19,11 +19,11 @@ async def touch_conversation(
         state="bot",
         last_inbound_at=func.now(),
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=["tenant_id", "contact_id", "connection"],
         set_={"last_inbound_at": func.now(), "updated_at": func.now()},
     ).returning(Conversation.id)
-    conversation_id: int = (await session.execute(stmt)).scalar_one()
+    conversation_id: int = (await session.execute(upsert)).scalar_one()
     return conversation_id
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.core.errors import InvalidInput
+from services.core.errors import SchemaViolation
 
 PHONE_SUFFIX = "@s.whatsapp.net"
 LID_SUFFIX = "@lid"
@@ -137,7 +137,7 @@ def extract_content(content: dict[str, Any]) -> tuple[str, str] | None:
 
 def _unwrap_envelope(payload: object) -> dict[str, Any]:
     if not isinstance(payload, dict):
-        raise InvalidInput("body must be a JSON object")
+        raise SchemaViolation("body must be a JSON object")
     if "key" not in payload and isinstance(payload.get("message"), dict):
         payload = payload["message"]  # the {"message": <WebMessageInfo>} wrapper
     assert isinstance(payload, dict)
@@ -145,16 +145,16 @@ def _unwrap_envelope(payload: object) -> dict[str, Any]:
 
 
 def normalize(payload: object) -> NormalizedMessage | Ignored:
-    """Raise :class:`InvalidInput` for a body that is not a Baileys message at all."""
+    """Raise :class:`SchemaViolation` for a body that is not a Baileys message at all."""
     message = _unwrap_envelope(payload)
     key = message.get("key")
     if not isinstance(key, dict):
-        raise InvalidInput("missing field: key")
+        raise SchemaViolation("missing field: key")
     msg_id, remote = key.get("id"), key.get("remoteJid")
     if not isinstance(msg_id, str) or not msg_id or len(msg_id) > 128:
-        raise InvalidInput("key.id must be a non-empty string of at most 128 characters")
+        raise SchemaViolation("key.id must be a non-empty string of at most 128 characters")
     if not isinstance(remote, str) or "@" not in remote:
-        raise InvalidInput("key.remoteJid must be a WhatsApp JID")
+        raise SchemaViolation("key.remoteJid must be a WhatsApp JID")
 
     if key.get("fromMe") is True:
         return Ignored("from_me")
@@ -177,7 +177,7 @@ def normalize(payload: object) -> NormalizedMessage | Ignored:
     phone = _phone_of(remote) or next((p for a in alternates if (p := _phone_of(a))), None)
     lid = _lid_of(remote) or next((x for a in alternates if (x := _lid_of(a))), None)
     if phone is None and lid is None:
-        raise InvalidInput("key.remoteJid is neither a phone JID nor an @lid")
+        raise SchemaViolation("key.remoteJid is neither a phone JID nor an @lid")
     push_name = _str(message.get("pushName"))[:200] or None
     return NormalizedMessage(
         provider_msg_id=msg_id,

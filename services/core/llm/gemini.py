@@ -13,14 +13,14 @@ import asyncio
 import importlib
 import json
 import re
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 import httpx2
 from google import genai
 from google.genai import errors, types
 
-from services.core.errors import PermanentError, TransientError
+from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.llm.types import ChatMessage, HandoffRequest, LlmReply, LlmRequest
 from services.core.logging import get_logger
 
@@ -139,12 +139,13 @@ class GeminiClient:
                     model=request.model, contents=_contents(request.history), config=config
                 )
         except errors.APIError as exc:
-            _raise_api_error(exc)
+            raise _api_error(exc) from None
         except _TIMEOUTS:
             raise TransientError("gemini_timeout", "Gemini timeout") from None
         except _CONNECTION_ERRORS as exc:
-            raise TransientError("gemini_connect", f"Gemini connection failed: "
-                                 f"{type(exc).__name__}") from None
+            raise TransientError(
+                "gemini_connect", f"Gemini connection failed: {type(exc).__name__}"
+            ) from None
         except (json.JSONDecodeError, errors.UnknownApiResponseError):
             raise TransientError("gemini_bad_response", "Gemini bad response") from None
         return parse_response(response, request)
@@ -204,7 +205,8 @@ def parse_response(response: types.GenerateContentResponse, request: LlmRequest)
     )
 
 
-def _raise_api_error(exc: errors.APIError) -> NoReturn:
+def _api_error(exc: errors.APIError) -> DependencyError:
+    """Classify by HTTP code (reliability.md §4.5); only code and status reach the text."""
     code = int(exc.code or 0)
     status = _SAFE_STATUS.sub("", str(exc.status or ""))[:40].strip()
     details = _error_details(exc)
@@ -212,14 +214,14 @@ def _raise_api_error(exc: errors.APIError) -> NoReturn:
     message = f"Gemini {code} {status}".strip()
     log.warning("gemini_error", code=code, status=status, reasons=sorted(reasons))
     if code == 429:
-        raise TransientError("gemini_429", message, retry_after=_retry_after(exc, details))
+        return TransientError("gemini_429", message, retry_after=_retry_after(exc, details))
     if code in _TRANSIENT_CODES or code >= 500:
-        raise TransientError(f"gemini_{code}", message)
+        return TransientError(f"gemini_{code}", message)
     if code in (401, 403) or "API_KEY_INVALID" in reasons:
-        raise PermanentError("gemini_auth", message)
+        return PermanentError("gemini_auth", message)
     if 400 <= code < 500:
-        raise PermanentError(f"gemini_{code}", message)
-    raise TransientError(f"gemini_{code}", message)
+        return PermanentError(f"gemini_{code}", message)
+    return TransientError(f"gemini_{code}", message)
 
 
 def _error_details(exc: errors.APIError) -> list[dict[str, Any]]:

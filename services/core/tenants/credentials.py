@@ -56,7 +56,9 @@ class CredentialCipher:
         try:
             payload = json.loads(self._fernet.decrypt(token))
         except InvalidToken:
-            raise ValueError("tenant credentials cannot be decrypted with ATENDE_SECRET_KEY") from None
+            raise ValueError(
+                "tenant credentials cannot be decrypted with ATENDE_SECRET_KEY"
+            ) from None
         return TenantCredentials(
             whaticket_tokens=payload["whaticket_tokens"],
             agent_password=payload["agent_password"],

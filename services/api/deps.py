@@ -1,0 +1,17 @@
+"""Typed dependencies for routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.atende
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]

@@ -1,0 +1,33 @@
+"""One JSON error shape for everything the API refuses: ``{"error": code, "message": text}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.core.errors import AtendeError, Unauthorized
+
+
+async def _atende_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AtendeError)
+    if isinstance(exc, Unauthorized):  # never say why
+        return JSONResponse({"error": "unauthorized"}, status_code=401)
+    return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status_code)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+        for err in exc.errors()
+    ]
+    return JSONResponse(
+        {"error": "invalid_input", "message": "request failed validation", "problems": problems},
+        status_code=422,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AtendeError, _atende_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,90 @@
+"""The api process: webhooks, health, metrics (and later the panel and admin API)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.core import jobs
+from services.core.config import Settings, get_settings
+from services.core.db import create_engine, create_sessionmaker
+from services.core.inbound.receiver import WebhookReceiver
+from services.core.inbound.spool import Spool
+from services.core.logging import get_logger
+from services.core.metrics import QUEUE_READY
+from services.core.redis import create_redis
+from services.core.tenants.credentials import CredentialCipher
+from services.core.tenants.directory import TenantDirectory
+
+from .errors import install_error_handlers
+from .middleware import BodySizeLimit, RequestLog
+from .routes import health, hooks
+from .state import AppState
+
+log = get_logger(__name__)
+SPOOL_REPLAY_SECONDS = 2.0
+QUEUE_GAUGE_SECONDS = 5.0
+
+
+async def _every(seconds: float, name: str, work: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        try:
+            await work()
+        except Exception as exc:  # a dependency is down; the next round tries again
+            log.warning(f"{name}.failed", error=type(exc).__name__)
+        await asyncio.sleep(seconds)
+
+
+def _build_state(settings: Settings) -> AppState:
+    engine = create_engine(settings.database_url, pool_size=20)
+    sessionmaker = create_sessionmaker(engine)
+    redis = create_redis(settings.redis_url)
+    cipher = CredentialCipher(settings.secret_key.get_secret_value())
+    tenants = TenantDirectory(sessionmaker, cipher, settings.tenant_cache_seconds)
+    spool = Spool(settings.spool_dir)
+    receiver = WebhookReceiver(sessionmaker, redis, tenants, spool)
+    return AppState(settings, engine, sessionmaker, redis, tenants, spool, receiver)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = _build_state(settings)
+        app.state.atende = state
+
+        async def queue_gauge() -> None:
+            QUEUE_READY.set(await jobs.ready_backlog(state.redis))
+
+        background = [
+            asyncio.create_task(_every(SPOOL_REPLAY_SECONDS, "spool", state.receiver.replay_spool)),
+            asyncio.create_task(_every(QUEUE_GAUGE_SECONDS, "queue_gauge", queue_gauge)),
+        ]
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await state.redis.aclose()
+            await state.engine.dispose()
+
+    app = FastAPI(
+        title="Atende",
+        version="0.1.0",
+        summary="AI attendant for WhatsApp helpdesks that run Whaticket.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(hooks.router)
+    app.include_router(health.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLog)
+    return app

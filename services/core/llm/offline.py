@@ -1,0 +1,59 @@
+"""An answer without a language model: the best matching knowledge entry of the tenant.
+
+It lets `atende dev` run with no Gemini key, and gives the turn pipeline something honest to say
+from the tenant's own knowledge when no model is configured.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from services.core.tenants.spec import KnowledgeEntry
+
+from .types import LlmReply, LlmRequest
+
+_STOPWORDS = frozenset(
+    "a o os as um uma de do da dos das e é em no na nos nas para por com que qual quais "
+    "como quando onde se eu você voce vocês meu minha seu sua the is are of to and what how".split()
+)
+NO_MATCH = (
+    "Ainda não sei responder isso por aqui. Posso chamar um atendente humano — "
+    'é só escrever "atendente".'
+)
+
+
+def _words(text: str) -> set[str]:
+    folded = unicodedata.normalize("NFKD", text.lower())
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return {w for w in re.findall(r"[a-z0-9]+", folded) if w not in _STOPWORDS and len(w) > 1}
+
+
+def best_entry(question: str, entries: list[KnowledgeEntry]) -> KnowledgeEntry | None:
+    asked = _words(question)
+    if not asked:
+        return None
+    scored = []
+    for entry in entries:
+        words = _words(entry.question) | _words(entry.answer)
+        overlap = len(asked & words)
+        if overlap:
+            scored.append((overlap / len(asked | _words(entry.question)), entry))
+    if not scored:
+        return None
+    score, entry = max(scored, key=lambda item: item[0])
+    return entry if score >= 0.15 else None
+
+
+class OfflineResponder:
+    def __init__(self, entries: list[KnowledgeEntry]) -> None:
+        self._entries = entries
+
+    async def generate(self, request: LlmRequest) -> LlmReply:
+        asked = request.history[-1].text if request.history else ""
+        asked = asked.replace("<cliente>", " ").replace("</cliente>", " ")
+        entry = best_entry(asked, self._entries)
+        return LlmReply(text=entry.answer if entry else NO_MATCH, model="offline")
+
+    async def aclose(self) -> None:
+        return None

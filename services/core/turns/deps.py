@@ -1,0 +1,53 @@
+"""What a turn needs from the process that runs it, built once at worker start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from arq.connections import ArqRedis
+
+from services.core.breaker import CircuitBreaker
+from services.core.config import Settings
+from services.core.db import SessionMaker
+from services.core.llm.factory import GeminiClientFactory
+from services.core.llm.offline import OfflineResponder
+from services.core.llm.types import LlmClient
+from services.core.tenants.directory import TenantConfig, TenantDirectory
+from services.core.whaticket.client import WhaticketClient
+
+
+@dataclass(slots=True)
+class TurnDeps:
+    settings: Settings
+    sessionmaker: SessionMaker
+    redis: ArqRedis
+    tenants: TenantDirectory
+    gemini: GeminiClientFactory
+    whaticket: WhaticketClient
+    _breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+
+    def llm_for(self, tenant: TenantConfig) -> LlmClient:
+        """The tenant's own key, else the platform key, else the offline responder."""
+        key = tenant.credentials.gemini_api_key or (
+            self.settings.gemini_api_key.get_secret_value()
+            if self.settings.gemini_api_key
+            else None
+        )
+        if not key:
+            return OfflineResponder(list(tenant.spec.knowledge.entries))
+        return self.gemini.get(key, self.settings.gemini_base_url)
+
+    def breaker(self, name: str) -> CircuitBreaker:
+        if name not in self._breakers:
+            self._breakers[name] = self._new_breaker(name)
+        return self._breakers[name]
+
+    def _new_breaker(self, name: str) -> CircuitBreaker:
+        s = self.settings
+        return CircuitBreaker(
+            self.redis,
+            name,
+            failure_threshold=s.breaker_failure_threshold,
+            window_seconds=s.breaker_window_seconds,
+            open_seconds=s.breaker_open_seconds,
+        )

@@ -1,0 +1,76 @@
+"""The arq worker process: turn jobs, the sweeper, and its own /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from arq import func
+from arq.worker import Worker
+from prometheus_client import start_http_server
+
+from services.core import jobs
+from services.core.config import Settings, get_settings
+from services.core.logging import configure_logging, get_logger
+from services.core.redis import create_redis, deserialize_job, redis_settings, serialize_job
+
+from .context import build_deps
+from .tasks.sweeper import sweep_forever
+from .tasks.turns import process_inbound
+
+log = get_logger(__name__)
+# A job covers debounce, one model call and one send; the lease (renewed) guards the rest.
+JOB_TIMEOUT_SECONDS = 180
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    deps, http = build_deps(settings)
+    ctx["deps"], ctx["http"] = deps, http
+    ctx["background"] = [asyncio.create_task(sweep_forever(deps))]
+    log.info("worker.started", max_jobs=settings.worker_max_jobs)
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    for task in ctx.get("background", []):
+        task.cancel()
+    if "deps" in ctx:
+        await ctx["deps"].gemini.aclose_all()
+        await ctx["http"].aclose()
+        await ctx["deps"].redis.aclose()
+
+
+def health_check_key() -> str:
+    """Per pod (hostname), so a liveness probe checks this worker, not any worker."""
+    return f"arq:health:{socket.gethostname()}"
+
+
+def create_worker(settings: Settings) -> Worker:
+    return Worker(
+        functions=[func(process_inbound, name=jobs.PROCESS_INBOUND, max_tries=1000)],
+        redis_settings=redis_settings(settings.redis_url),
+        redis_pool=create_redis(settings.redis_url),
+        job_serializer=serialize_job,
+        job_deserializer=deserialize_job,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        ctx={"settings": settings},
+        max_jobs=settings.worker_max_jobs,
+        job_timeout=JOB_TIMEOUT_SECONDS,
+        keep_result=0,
+        job_completion_wait=JOB_TIMEOUT_SECONDS,
+        poll_delay=0.1,
+        health_check_interval=10,
+        health_check_key=health_check_key(),
+        allow_abort_jobs=False,
+        handle_signals=True,
+    )
+
+
+def run(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")  # noqa: S104
+    create_worker(settings).run()
