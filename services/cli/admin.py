@@ -14,7 +14,8 @@ from services.core.models import DeadLetter, Tenant
 from services.core.redis import create_redis
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import load_manifests
-from services.core.tenants.service import ApplyResult, apply_tenant, list_tenants as _list
+from services.core.tenants.service import ApplyResult, apply_tenant
+from services.core.tenants.service import list_tenants as _list
 
 
 @asynccontextmanager

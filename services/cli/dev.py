@@ -21,7 +21,7 @@ from . import admin
 from .embedded import EmbeddedPostgres, EmbeddedRedis
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "k8s" / "examples" / "demo.yaml"
-DEMO_SECRET = "demo-webhook-secret-for-local-use-only"
+DEMO_SECRET = "demo-webhook-secret-for-local-use-only"  # noqa: S105 - the demo file's own
 
 
 def _curl(port: int) -> str:
@@ -75,7 +75,9 @@ def run_dev(port: int) -> None:
         children.append(subprocess.Popen([*atende, "worker"], env=env))  # noqa: S603
         if not _wait_ready(port):
             raise click.ClickException("the api did not become ready; see the log above")
-        llm = "Gemini" if settings.gemini_api_key else "offline responder (no ATENDE_GEMINI_API_KEY)"
+        llm = (
+            "Gemini" if settings.gemini_api_key else "offline responder (no ATENDE_GEMINI_API_KEY)"
+        )
         click.echo(
             f"\nAtende is running — {llm}, sandbox channel (replies are logged as sandbox.reply)\n"
             f"  webhook: http://127.0.0.1:{port}/hooks/whaticket/demo/main/{DEMO_SECRET}\n"

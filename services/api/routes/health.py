@@ -15,9 +15,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from services.api.deps import StateDep
 from services.core import jobs
-
-from ..deps import StateDep
 
 router = APIRouter(tags=["health"])
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ..deps import StateDep
+from services.api.deps import StateDep
 
 router = APIRouter(prefix="/hooks", tags=["webhooks"])
 

@@ -112,7 +112,7 @@ class WhaticketClient:
             response = await self._http.post(
                 url, json=payload, headers={"Authorization": f"Bearer {token}"}
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _transport_error(exc) from exc
         if 200 <= response.status_code < 300:
             return _success(variant, spec, response)
@@ -125,7 +125,7 @@ def _check_token(token: str) -> None:
         raise PermanentError("whaticket_auth", "API token is empty or malformed")
 
 
-def _transport_error(exc: httpx.HTTPError) -> PermanentError | TransientError:
+def _transport_error(exc: httpx.HTTPError | httpx.InvalidURL) -> PermanentError | TransientError:
     kind = type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return TransientError("whaticket_connect", f"cannot connect to Whaticket ({kind})")

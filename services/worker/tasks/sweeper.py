@@ -15,7 +15,9 @@ async def sweep_forever(deps: TurnDeps) -> None:
     interval = deps.settings.sweep_interval_seconds
     while True:
         try:
-            await sweep(deps.sessionmaker, deps.redis, stuck_after=deps.settings.stuck_after_seconds)
+            await sweep(
+                deps.sessionmaker, deps.redis, stuck_after=deps.settings.stuck_after_seconds
+            )
         except Exception as exc:  # Postgres or Redis down: try again next period
             log.warning("sweeper.failed", error=type(exc).__name__)
         await asyncio.sleep(interval)

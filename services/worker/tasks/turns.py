@@ -8,7 +8,8 @@ from typing import Any
 from arq import Retry
 
 from services.core.logging import bind_correlation_id, get_logger
-from services.core.turns.service import RetryLater, process_inbound as run_turns
+from services.core.turns.service import RetryLater
+from services.core.turns.service import process_inbound as run_turns
 
 log = get_logger(__name__)
 
@@ -21,6 +22,11 @@ async def process_inbound(
     try:
         await run_turns(ctx["deps"], inbound_id, owner=owner)
     except RetryLater as later:
-        log.info("turn.retry_later", inbound_id=inbound_id, defer=round(later.defer, 2),
-                 reason=later.reason, job_try=ctx.get("job_try"))
+        log.info(
+            "turn.retry_later",
+            inbound_id=inbound_id,
+            defer=round(later.defer, 2),
+            reason=later.reason,
+            job_try=ctx.get("job_try"),
+        )
         raise Retry(defer=later.defer) from later

@@ -388,6 +388,15 @@ async def test_connection_refused_is_not_ambiguous(
     _assert_secret_free(caught.value, TOKEN)
 
 
+@pytest.mark.parametrize("base_url", ["ftp://127.0.0.1:1", "http://[::1"])
+async def test_unusable_base_url_is_permanent(client: WhaticketClient, base_url: str) -> None:
+    with pytest.raises(PermanentError) as caught:
+        await client.send_text(
+            base_url=base_url, variant=Variant.SAAS, token=TOKEN, number=NUMBER, body="x"
+        )
+    assert caught.value.error_class == "whaticket_bad_url"
+
+
 # --- Mustache ----------------------------------------------------------------------------------
 
 TEMPLATE_LIKE = "Use {{name}} no modelo; {{#x}}seção{{/x}} e {{ sozinho"
