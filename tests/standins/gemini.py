@@ -61,6 +61,13 @@ _HANG_LIMIT_SECONDS = 120.0
 JSON = Any
 
 
+class _Server(ThreadingHTTPServer):
+    """A listen backlog for hundreds of concurrent clients (the stdlib default is 5)."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def pick(obj: JSON, camel: str, default: JSON = None) -> JSON:
     """Read a proto-JSON field under its lowerCamelCase or snake_case name."""
     if not isinstance(obj, dict):
@@ -333,7 +340,7 @@ class GeminiStandin:
         self._host = host
         self._stopping = threading.Event()
         self._unhang = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._server = _Server((host, port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

@@ -45,6 +45,13 @@ Json = Any
 Reply = tuple[int, Json, dict[str, str]]
 
 
+class _Server(ThreadingHTTPServer):
+    """A listen backlog for hundreds of concurrent clients (the stdlib default is 5)."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class _Aborted(Exception):
     """A sleeping request was cut short by reset/stop: drop the connection, deliver nothing."""
 
@@ -155,7 +162,7 @@ class WhaticketStandIn:
         self._secret = hashlib.sha256(f"{variant}{time.time_ns()}".encode()).digest()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
         self._server.standin = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None

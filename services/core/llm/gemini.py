@@ -101,6 +101,7 @@ class GeminiClient:
         base_url: str | None = None,
         api_version: str = DEFAULT_API_VERSION,
         timeout_seconds: float = 30.0,
+        max_connections: int = 512,
     ) -> None:
         self._timeout_seconds = timeout_seconds
         # A reference must be kept: a collected Client closes its HTTP session (gemini.md §2.3).
@@ -112,6 +113,12 @@ class GeminiClient:
                 timeout=max(1, round(timeout_seconds * 1000)),
                 # Explicit attempts=1 also disables aiohttp's hidden connect retry (§2.3).
                 retry_options=types.HttpRetryOptions(attempts=1),
+                # One worker runs hundreds of turns at once; httpx2's default pool is 100.
+                async_client_args={
+                    "limits": httpx2.Limits(
+                        max_connections=max_connections, max_keepalive_connections=64
+                    )
+                },
             ),
         )
         self._closed = False
