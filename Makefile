@@ -9,7 +9,7 @@ PYTHON ?= $(shell for c in python3.12 python3.13 python3.14 python3 \
 	  "$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v "$$c"; break; }; \
 	done)
 
-.PHONY: dev test lint typecheck unit bench system-deps clean
+.PHONY: dev test lint typecheck unit bench system-deps bench-deps clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found: install python3.12 or a pyenv 3.12" >&2; exit 1; }
@@ -18,12 +18,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# redis-server is the one system binary the tests and `make dev` start; Debian ships it.
+# Debian packages: redis-server (started by the tests and `make dev`), wrk (drives `make bench`).
+APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+
 system-deps:
-	@command -v redis-server >/dev/null || { \
-	  echo "installing redis-server from Debian"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; $(APT_INSTALL) redis-server >/dev/null; }
+
+bench-deps: system-deps
+	@command -v wrk >/dev/null || { echo "installing wrk"; $(APT_INSTALL) wrk >/dev/null; }
 
 dev: $(BIN)/.installed system-deps
 	$(BIN)/atende dev
@@ -41,7 +44,7 @@ unit: $(BIN)/.installed system-deps
 
 test: lint typecheck unit
 
-bench: $(BIN)/.installed system-deps
+bench: $(BIN)/.installed bench-deps
 	$(BIN)/python -m bench
 
 clean:

@@ -15,13 +15,17 @@ from sqlalchemy.ext.asyncio import (
 SessionMaker = async_sessionmaker[AsyncSession]
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_timeout=5,
+        # No overflow: connections opened and closed under load cost far more (a Postgres
+        # backend process each) than a short wait for a pooled one.
+        max_overflow=0,
+        # No pre-ping: it costs a round trip per checkout. A connection that died with its
+        # server fails its statement once, invalidates the pool, and the caller's retry path
+        # (spool in the api, Retry in the worker) takes over.
+        pool_timeout=pool_timeout,
         connect_args={"timeout": 5, "command_timeout": 15},
     )
 

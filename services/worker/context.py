@@ -25,7 +25,8 @@ class WorkerContext(TypedDict, total=False):
 
 
 def build_deps(settings: Settings) -> tuple[TurnDeps, httpx.AsyncClient]:
-    engine = create_engine(settings.database_url, pool_size=10)
+    # Hundreds of concurrent turns share the pool; each holds a connection only briefly.
+    engine = create_engine(settings.database_url, pool_size=20, pool_timeout=30)
     sessionmaker = create_sessionmaker(engine)
     cipher = CredentialCipher(settings.secret_key.get_secret_value())
     http = httpx.AsyncClient(

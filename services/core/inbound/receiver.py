@@ -23,7 +23,8 @@ from services.core.metrics import SPOOL_PENDING, WEBHOOKS
 from services.core.tenants.credentials import matches_any
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 
-from .baileys import Ignored, normalize
+from .baileys import Ignored, NormalizedMessage, normalize
+from .batcher import IngestBatcher, PendingMessage, payload_text
 from .service import ingest
 from .spool import Spool, SpooledWebhook
 
@@ -68,6 +69,7 @@ class WebhookReceiver:
         self._redis = redis
         self._tenants = tenants
         self._spool = spool
+        self._batcher = IngestBatcher(sessionmaker)
 
     async def authenticate(self, slug: str, connection: str, secret: str) -> TenantConfig:
         tenant = await self._tenants.by_slug(slug)
@@ -95,15 +97,7 @@ class WebhookReceiver:
             WEBHOOKS.labels(tenant.slug, "ignored").inc()
             return Received("ignored", reason=normalized.reason)
         try:
-            async with transaction(self._sessionmaker) as session:
-                ingested = await ingest(
-                    session,
-                    tenant_id=tenant.id,
-                    connection=connection,
-                    message=normalized,
-                    payload=payload,
-                    correlation_id=correlation_id,
-                )
+            inbound_id = await self._store(tenant, connection, normalized, payload, correlation_id)
         except Exception as exc:
             if not _is_db_down(exc):
                 raise
@@ -112,17 +106,42 @@ class WebhookReceiver:
             SPOOL_PENDING.set(self._spool.pending())
             WEBHOOKS.labels(tenant.slug, "spooled").inc()
             return Received("spooled")
-        if ingested.inbound_id is None:
+        if inbound_id is None:
             WEBHOOKS.labels(tenant.slug, "duplicate").inc()
             return Received("duplicate")
         await jobs.enqueue_inbound(
             self._redis,
-            ingested.inbound_id,
+            inbound_id,
             defer_seconds=tenant.spec.conversation.debounce_seconds,
             correlation_id=correlation_id,
         )
         WEBHOOKS.labels(tenant.slug, "accepted").inc()
-        return Received("accepted", inbound_id=ingested.inbound_id)
+        return Received("accepted", inbound_id=inbound_id)
+
+    async def _store(
+        self,
+        tenant: TenantConfig,
+        connection: str,
+        message: NormalizedMessage,
+        payload: dict[str, Any],
+        correlation_id: str,
+    ) -> int | None:
+        """Committed before returning: the message id, or None for a duplicate."""
+        if message.lid is None and message.phone is not None:
+            pending = PendingMessage(
+                tenant.id, connection, message, payload_text(payload), correlation_id
+            )
+            return await self._batcher.ingest(pending)
+        async with transaction(self._sessionmaker) as session:  # @lid contacts: linking rules
+            ingested = await ingest(
+                session,
+                tenant_id=tenant.id,
+                connection=connection,
+                message=message,
+                payload=payload,
+                correlation_id=correlation_id,
+            )
+        return ingested.inbound_id
 
     async def replay_spool(self) -> int:
         """Move spooled webhooks into Postgres; stops at the first sign Postgres is still down.

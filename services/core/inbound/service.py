@@ -18,7 +18,6 @@ from .baileys import NormalizedMessage
 @dataclass(frozen=True, slots=True)
 class Ingested:
     inbound_id: int | None  # None: a duplicate of a message already stored
-    conversation_id: int
 
     @property
     def duplicate(self) -> bool:
@@ -54,4 +53,4 @@ async def ingest(
         .returning(InboundMessage.id)
     )
     inbound_id = (await session.execute(stmt)).scalar_one_or_none()
-    return Ingested(inbound_id, conversation_id)
+    return Ingested(inbound_id)

@@ -1,4 +1,9 @@
-"""Turn jobs: a thin boundary between arq and the turn service."""
+"""Turn jobs: a thin boundary between arq and the turn service.
+
+arq retries only what raises ``Retry``; any other exception fails the job for good. So the
+boundary turns "try again later" signals and unreachable Postgres or Redis into ``Retry``; the
+sweeper backs up whatever still slips through.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,16 @@ import uuid
 from typing import Any
 
 from arq import Retry
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.core.logging import bind_correlation_id, get_logger
-from services.core.turns.service import RetryLater
+from services.core.turns.service import RetryLater, backoff
 from services.core.turns.service import process_inbound as run_turns
 
 log = get_logger(__name__)
+_INFRASTRUCTURE = (OperationalError, InterfaceError, PoolTimeout, RedisError, OSError)
 
 
 async def process_inbound(
@@ -30,3 +39,7 @@ async def process_inbound(
             job_try=ctx.get("job_try"),
         )
         raise Retry(defer=later.defer) from later
+    except _INFRASTRUCTURE as exc:
+        defer = backoff(int(ctx.get("job_try", 1)), base=1.0, cap=30.0)
+        log.warning("turn.infrastructure_error", error=type(exc).__name__, defer=round(defer, 2))
+        raise Retry(defer=defer) from exc

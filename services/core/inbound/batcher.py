@@ -1,0 +1,156 @@
+"""Group commit for webhooks: messages that arrive together share one statement and one commit.
+
+There is no timer. While one batch is being written, new messages queue up; the next batch takes
+all of them. At low load a batch is one message and costs what a plain insert costs; under load
+the per-message cost of the round trips and the commit shrinks with the batch. Every caller still
+gets its answer only after its message is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import DateTime, Text, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
+
+from services.core.db import SessionMaker, transaction
+
+from .baileys import NormalizedMessage
+
+MAX_BATCH = 256
+_DEADLOCK = "40P01"
+
+# Contacts and conversations are upserted once per batch (DISTINCT ON: an upsert may not touch
+# a row twice in one statement), in a fixed order so concurrent batches lock rows alike.
+_INGEST_BATCH = text(
+    """
+    WITH input AS (
+        SELECT * FROM unnest(
+            CAST(:tenant_ids AS bigint[]), CAST(:phones AS text[]), CAST(:names AS text[]),
+            CAST(:connections AS text[]), CAST(:msg_ids AS text[]), CAST(:kinds AS text[]),
+            CAST(:texts AS text[]), CAST(:payloads AS text[]),
+            CAST(:sent_ats AS timestamptz[]), CAST(:correlation_ids AS text[])
+        ) WITH ORDINALITY AS i(tenant_id, phone, name, connection, provider_msg_id, kind,
+                               text, payload, sent_at, correlation_id, ord)
+    ), contact AS (
+        INSERT INTO contacts (tenant_id, phone, name)
+        SELECT DISTINCT ON (tenant_id, phone) tenant_id, phone, name FROM input
+        ORDER BY tenant_id, phone, ord DESC
+        ON CONFLICT (tenant_id, phone)
+        DO UPDATE SET name = COALESCE(EXCLUDED.name, contacts.name), updated_at = now()
+        RETURNING id, tenant_id, phone
+    ), conversation AS (
+        INSERT INTO conversations (tenant_id, contact_id, connection, state, last_inbound_at)
+        SELECT DISTINCT ON (c.id, i.connection) i.tenant_id, c.id, i.connection, 'bot', now()
+        FROM input i JOIN contact c ON c.tenant_id = i.tenant_id AND c.phone = i.phone
+        ORDER BY c.id, i.connection
+        ON CONFLICT (tenant_id, contact_id, connection)
+        DO UPDATE SET last_inbound_at = now(), updated_at = now()
+        RETURNING id, contact_id, connection
+    )
+    INSERT INTO inbound_messages
+        (tenant_id, conversation_id, provider_msg_id, kind, text, payload, sent_at,
+         correlation_id)
+    SELECT i.tenant_id, v.id, i.provider_msg_id, i.kind, i.text, CAST(i.payload AS jsonb),
+           i.sent_at, i.correlation_id
+    FROM input i
+    JOIN contact c ON c.tenant_id = i.tenant_id AND c.phone = i.phone
+    JOIN conversation v ON v.contact_id = c.id AND v.connection = i.connection
+    ORDER BY i.ord
+    ON CONFLICT (tenant_id, provider_msg_id) DO NOTHING
+    RETURNING id, tenant_id, provider_msg_id
+    """
+).bindparams(
+    *(
+        bindparam(name, type_=ARRAY(Text))
+        for name in (
+            "phones",
+            "names",
+            "connections",
+            "msg_ids",
+            "kinds",
+            "texts",
+            "payloads",
+            "correlation_ids",
+        )
+    ),
+    bindparam("sent_ats", type_=ARRAY(DateTime(timezone=True))),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    tenant_id: int
+    connection: str
+    message: NormalizedMessage  # known by phone: lid-only contacts take the per-message path
+    payload: str  # the raw JSON, stored as received
+    correlation_id: str
+
+
+async def ingest_batch(
+    sessionmaker: SessionMaker, items: Sequence[PendingMessage]
+) -> list[int | None]:
+    """Store every message in one transaction; per item its new id, or None for a duplicate."""
+    params = {
+        "tenant_ids": [i.tenant_id for i in items],
+        "phones": [i.message.phone for i in items],
+        "names": [i.message.push_name for i in items],
+        "connections": [i.connection for i in items],
+        "msg_ids": [i.message.provider_msg_id for i in items],
+        "kinds": [i.message.kind for i in items],
+        "texts": [i.message.text for i in items],
+        "payloads": [i.payload for i in items],
+        "sent_ats": [i.message.sent_at for i in items],
+        "correlation_ids": [i.correlation_id for i in items],
+    }
+    for attempt in (1, 2):
+        try:
+            async with transaction(sessionmaker) as session:
+                rows = (await session.execute(_INGEST_BATCH, params)).all()
+            break
+        except DBAPIError as exc:  # two api processes upserting the same contacts
+            if attempt == 2 or getattr(exc.orig, "sqlstate", None) != _DEADLOCK:
+                raise
+    inserted = {(tenant_id, msg_id): row_id for row_id, tenant_id, msg_id in rows}
+    results: list[int | None] = []
+    for item in items:  # a message sent twice in one batch is new only the first time
+        results.append(inserted.pop((item.tenant_id, item.message.provider_msg_id), None))
+    return results
+
+
+class IngestBatcher:
+    def __init__(self, sessionmaker: SessionMaker, max_batch: int = MAX_BATCH) -> None:
+        self._sessionmaker = sessionmaker
+        self._max_batch = max_batch
+        self._queue: list[tuple[PendingMessage, asyncio.Future[int | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def ingest(self, item: PendingMessage) -> int | None:
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        return await future
+
+    async def _write_all(self) -> None:
+        while self._queue:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+            try:
+                ids = await ingest_batch(self._sessionmaker, [item for item, _ in batch])
+            except Exception as exc:  # every waiter decides for itself (spool, or 500)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), inbound_id in zip(batch, ids, strict=True):
+                if not future.done():
+                    future.set_result(inbound_id)
+
+
+def payload_text(payload: dict[str, object]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
