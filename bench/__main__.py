@@ -76,7 +76,7 @@ spec:
 @contextmanager
 def process(args: list[str], env: dict[str, str], log: Path) -> Any:
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             yield proc
         finally:
@@ -105,8 +105,8 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     script = Path(__file__).with_name("webhook.lua")
-    out = subprocess.run(  # noqa: S603
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],  # noqa: S607
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
         text=True,
         check=True,
@@ -128,7 +128,9 @@ def bench_ingest(env: dict[str, str], tmp: Path, seconds: int, rounds: int) -> d
     runs: dict[str, list[dict[str, float]]] = {"real": [], "bare": []}
     with (
         process([*atende, "api", "--port", str(real_port)], env, tmp / "api.log"),
-        process([sys.executable, "-m", "bench.bare", "--port", str(bare_port)], env, tmp / "bare.log"),
+        process(
+            [sys.executable, "-m", "bench.bare", "--port", str(bare_port)], env, tmp / "bare.log"
+        ),
     ):
         wait_http(f"http://127.0.0.1:{real_port}/readyz")
         wait_http(f"http://127.0.0.1:{bare_port}/docs")
@@ -268,7 +270,7 @@ def write_report(results: dict[str, Any]) -> None:
         " the Whaticket stand-in (saas) receiving the replies. Timed from the first model call"
         " to the last answered turn.",
         "",
-        "| LLM latency | turns | seconds | turns/s | concurrent turns (rate × latency) | ratio to ideal |",
+        "| LLM latency | turns | seconds | turns/s | concurrent (rate × latency) | ratio to ideal |",
         "|---|---|---|---|---|---|",
     ]
     for r in results["drain"]:
@@ -306,7 +308,9 @@ def main() -> None:
             "ATENDE_LOG_FORMAT": "json",
             "NO_PROXY": "127.0.0.1,localhost",
         }
-        settings = Settings(database_url=env["ATENDE_DATABASE_URL"], redis_url=env["ATENDE_REDIS_URL"])
+        settings = Settings(
+            database_url=env["ATENDE_DATABASE_URL"], redis_url=env["ATENDE_REDIS_URL"]
+        )
         schema.upgrade(settings.database_url)
         with WhaticketStandIn("saas", [TOKEN]) as whaticket:
             manifests = tenant_yaml("bench", None) + "---" + tenant_yaml("drain", whaticket.url)
@@ -321,7 +325,10 @@ def main() -> None:
                 print(json.dumps(drain[-1]), flush=True)
         results = {
             "recorded_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+            "machine": (
+                f"{os.cpu_count()} cores, {platform.machine()}, "
+                f"Python {platform.python_version()}"
+            ),
             "ingest": ingest_result,
             "drain": drain,
         }

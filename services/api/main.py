@@ -42,7 +42,7 @@ async def _every(seconds: float, name: str, work: Callable[[], Awaitable[object]
 def _build_state(settings: Settings) -> AppState:
     engine = create_engine(settings.database_url, pool_size=20)
     sessionmaker = create_sessionmaker(engine)
-    redis = create_redis(settings.redis_url)
+    redis = create_redis(settings.redis_url, fail_fast=True)
     cipher = CredentialCipher(settings.secret_key.get_secret_value())
     tenants = TenantDirectory(sessionmaker, cipher, settings.tenant_cache_seconds)
     spool = Spool(settings.spool_dir)

@@ -59,7 +59,7 @@ async def replay_dead_letters(settings: Settings, ids: list[int]) -> list[str]:
                 queued = await jobs.enqueue_inbound(
                     redis, replay.inbound_id, suffix=f"replay{dead_letter_id}"
                 )
-                note = "queued" if queued else "stored; the sweeper will queue it"
+                note = "stored; the sweeper will queue it" if queued == "failed" else "queued"
                 outcomes.append(f"dead letter {dead_letter_id}: replayed ({note})")
     finally:
         await redis.aclose()

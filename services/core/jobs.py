@@ -7,6 +7,8 @@ the job is queued; replays and sweeps add a suffix so they are never swallowed b
 
 from __future__ import annotations
 
+from typing import Literal
+
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
@@ -29,10 +31,10 @@ async def enqueue_inbound(
     defer_seconds: float = 0.0,
     suffix: str | None = None,
     correlation_id: str | None = None,
-) -> bool:
-    """Schedule the turn work for a stored message. False when Redis could not take it."""
+) -> Literal["queued", "already_queued", "failed"]:
+    """Schedule the turn work for a stored message; "failed" leaves it to the sweeper."""
     try:
-        await redis.enqueue_job(
+        job = await redis.enqueue_job(
             PROCESS_INBOUND,
             inbound_id,
             correlation_id,
@@ -41,8 +43,8 @@ async def enqueue_inbound(
         )
     except (RedisError, OSError) as exc:
         log.warning("enqueue.failed", inbound_id=inbound_id, error=type(exc).__name__)
-        return False
-    return True
+        return "failed"
+    return "queued" if job is not None else "already_queued"
 
 
 async def ready_backlog(redis: ArqRedis) -> int:

@@ -32,8 +32,11 @@ def deserialize_job(data: bytes) -> dict[str, Any]:
     return job
 
 
-def create_redis(url: str) -> ArqRedis:
-    """An arq-capable client with a socket timeout, which arq's own settings lack."""
+def create_redis(url: str, *, fail_fast: bool = False) -> ArqRedis:
+    """An arq-capable client with a socket timeout, which arq's own settings lack.
+
+    ``fail_fast`` is for the webhook path: Postgres already holds the message, so a Redis that
+    does not answer at once is skipped (the sweeper enqueues later) rather than waited for."""
     settings = redis_settings(url)
     return ArqRedis(
         job_serializer=serialize_job,
@@ -44,10 +47,10 @@ def create_redis(url: str) -> ArqRedis:
         username=settings.username,
         password=settings.password,
         ssl=settings.ssl,
-        socket_timeout=5,
-        socket_connect_timeout=2,
+        socket_timeout=0.5 if fail_fast else 5,
+        socket_connect_timeout=0.25 if fail_fast else 2,
         socket_keepalive=True,
-        retry=Retry(ExponentialBackoff(cap=1, base=0.05), 3),
+        retry=Retry(ExponentialBackoff(cap=1, base=0.05), 0 if fail_fast else 3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError, OSError],
         decode_responses=False,
     )

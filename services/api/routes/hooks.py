@@ -15,7 +15,10 @@ router = APIRouter(prefix="/hooks", tags=["webhooks"])
     "/whaticket/{tenant}/{connection}/{secret}",
     summary="Receive a customer message forwarded by Whaticket",
     responses={
-        200: {"description": "Stored (or a duplicate / ignored message): nothing to retry."},
+        200: {
+            "description": "Stored, spooled (Postgres unreachable), a duplicate, or ignored: "
+            "nothing to retry."
+        },
         400: {"description": "Body is not JSON."},
         401: {"description": "Wrong secret (no detail is given)."},
         404: {"description": "Unknown tenant or connection."},
@@ -26,10 +29,8 @@ router = APIRouter(prefix="/hooks", tags=["webhooks"])
 async def whaticket_webhook(
     tenant: str, connection: str, secret: str, request: Request, state: StateDep
 ) -> dict[str, Any]:
-    config = await state.receiver.authenticate(tenant, connection, secret)
-    body = await request.body()
     correlation_id: str = request.scope["state"]["correlation_id"]
-    received = await state.receiver.receive(config, connection, body, correlation_id)
+    received = await state.receiver.handle(tenant, connection, secret, request.body, correlation_id)
     answer: dict[str, Any] = {"status": received.outcome}
     if received.reason:
         answer["reason"] = received.reason

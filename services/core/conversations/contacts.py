@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +16,7 @@ async def _upsert(
     stmt = insert(Contact).values(tenant_id=tenant_id, name=name, **{column: value})
     upsert = stmt.on_conflict_do_update(
         index_elements=["tenant_id", column],
-        set_={"name": stmt.excluded.name} if name else {"tenant_id": stmt.excluded.tenant_id},
+        set_={"name": func.coalesce(stmt.excluded.name, Contact.name), "updated_at": func.now()},
     ).returning(Contact.id)
     contact_id: int = (await session.execute(upsert)).scalar_one()
     return contact_id

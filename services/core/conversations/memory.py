@@ -44,6 +44,7 @@ async def _from_postgres(
         select(OutboundMessage.sent_at, OutboundMessage.text)
         .where(
             OutboundMessage.conversation_id == conversation_id,
+            OutboundMessage.kind == "reply",  # a fallback is never remembered (turns._finish)
             OutboundMessage.status == "sent",
             OutboundMessage.sent_at >= since,
         )

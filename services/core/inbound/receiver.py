@@ -2,13 +2,16 @@
 
 Order matters: authentication needs only the path, so a wrong secret costs nothing and reveals
 nothing; the message is committed before the caller answers; the enqueue after commit is a fast
-path the sweeper backs up.
+path the sweeper backs up. When Postgres is unreachable the message is spooled instead — even
+before authentication, if this process cannot look the tenant up: the spool then keeps a hash
+of the offered secret, and the replay checks it before storing anything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +23,7 @@ from services.core.db import SessionMaker, transaction
 from services.core.errors import InvalidInput, NotFound, Unauthorized
 from services.core.logging import get_logger
 from services.core.metrics import SPOOL_PENDING, WEBHOOKS
-from services.core.tenants.credentials import matches_any
+from services.core.tenants.credentials import hash_webhook_secret, matches_any, matches_any_hash
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 
 from .baileys import Ignored, NormalizedMessage, normalize
@@ -71,22 +74,75 @@ class WebhookReceiver:
         self._spool = spool
         self._batcher = IngestBatcher(sessionmaker)
 
-    async def authenticate(self, slug: str, connection: str, secret: str) -> TenantConfig:
-        tenant = await self._tenants.by_slug(slug)
+    async def handle(
+        self,
+        slug: str,
+        connection: str,
+        secret: str,
+        read_body: Callable[[], Awaitable[bytes]],
+        correlation_id: str,
+    ) -> Received:
+        """One webhook request; raises NotFound, Unauthorized or InvalidInput to refuse it."""
+        try:
+            tenant = await self._tenants.by_slug(slug)
+        except Exception as exc:
+            if not _is_db_down(exc):
+                raise
+            return self._spool_unverified(
+                slug, connection, secret, await read_body(), correlation_id
+            )
+        self._authorize(tenant, slug, connection, secret)
+        assert tenant is not None
+        return await self.receive(tenant, connection, await read_body(), correlation_id)
+
+    def _authorize(
+        self, tenant: TenantConfig | None, slug: str, connection: str, secret: str
+    ) -> None:
+        secret_ok = tenant is not None and matches_any(secret, list(tenant.webhook_secret_hashes))
+        self._check(tenant, connection, secret_ok)
+
+    @staticmethod
+    def _check(tenant: TenantConfig | None, connection: str, secret_ok: bool) -> None:
         if tenant is None or not tenant.enabled:
             WEBHOOKS.labels("unknown", "unknown_tenant").inc()
             raise NotFound("unknown tenant")
-        if not matches_any(secret, list(tenant.webhook_secret_hashes)):
+        if not secret_ok:
             WEBHOOKS.labels(tenant.slug, "unauthorized").inc()
             raise Unauthorized()
         if tenant.spec.connection(connection) is None:
             WEBHOOKS.labels(tenant.slug, "unknown_connection").inc()
             raise NotFound(f"unknown connection {connection!r} for this tenant")
-        return tenant
+
+    def _spool_unverified(
+        self, slug: str, connection: str, secret: str, body: bytes, correlation_id: str
+    ) -> Received:
+        payload = parse_json(body)
+        normalized = normalize(payload)
+        if isinstance(normalized, Ignored):
+            return Received("ignored", reason=normalized.reason)
+        log.error("webhook.spooled_unverified", tenant=slug)
+        record = SpooledWebhook(
+            slug, connection, payload, correlation_id, secret_hash=hash_webhook_secret(secret)
+        )
+        return self._spool_record(record)
+
+    def _spool_record(self, record: SpooledWebhook, *, count: bool = True) -> Received:
+        self._spool.append(record)
+        SPOOL_PENDING.set(self._spool.pending())
+        if count:
+            WEBHOOKS.labels(record.tenant, "spooled").inc()
+        return Received("spooled")
 
     async def receive(
-        self, tenant: TenantConfig, connection: str, body: bytes, correlation_id: str
+        self,
+        tenant: TenantConfig,
+        connection: str,
+        body: bytes,
+        correlation_id: str,
+        *,
+        replaying: bool = False,
     ) -> Received:
+        """Normalize and store an authenticated request's body."""
         try:
             payload = parse_json(body)
             normalized = normalize(payload)
@@ -102,10 +158,8 @@ class WebhookReceiver:
             if not _is_db_down(exc):
                 raise
             log.error("webhook.spooled", tenant=tenant.slug, error=type(exc).__name__)
-            self._spool.append(SpooledWebhook(tenant.slug, connection, payload, correlation_id))
-            SPOOL_PENDING.set(self._spool.pending())
-            WEBHOOKS.labels(tenant.slug, "spooled").inc()
-            return Received("spooled")
+            record = SpooledWebhook(tenant.slug, connection, payload, correlation_id)
+            return self._spool_record(record, count=not replaying)
         if inbound_id is None:
             WEBHOOKS.labels(tenant.slug, "duplicate").inc()
             return Received("duplicate")
@@ -151,23 +205,41 @@ class WebhookReceiver:
         replayed = 0
         try:
             for path in self._spool.claim():
-                records = Spool.read(path)
+                try:
+                    records = Spool.read(path)
+                except FileNotFoundError:  # another replayer finished it
+                    continue
                 for index, record in enumerate(records):
-                    tenant = await self._tenants.by_slug(record.tenant)
-                    if tenant is None:
-                        log.error("spool.unknown_tenant", tenant=record.tenant)
-                        continue
-                    body = json.dumps(record.payload).encode()
-                    result = await self.receive(
-                        tenant, record.connection, body, record.correlation_id
-                    )
-                    if result.outcome == "spooled":  # still down: keep the rest for later
+                    if not await self._replay(record):  # still down: keep the rest for later
                         for rest in records[index + 1 :]:
                             self._spool.append(rest)
-                        path.unlink()
+                        path.unlink(missing_ok=True)
                         return replayed
                     replayed += 1
-                path.unlink()
+                path.unlink(missing_ok=True)
         finally:
             SPOOL_PENDING.set(self._spool.pending())
         return replayed
+
+    async def _replay(self, record: SpooledWebhook) -> bool:
+        """False when Postgres is still down (the record was spooled again)."""
+        try:
+            tenant = await self._tenants.by_slug(record.tenant)
+        except Exception as exc:
+            if not _is_db_down(exc):
+                raise
+            self._spool_record(record, count=False)
+            return False
+        try:
+            if record.secret_hash is not None:  # spooled before it could be authenticated
+                hashes = list(tenant.webhook_secret_hashes) if tenant else []
+                self._check(tenant, record.connection, matches_any_hash(record.secret_hash, hashes))
+        except (NotFound, Unauthorized):
+            log.warning("spool.rejected", tenant=record.tenant)
+            return True
+        assert tenant is not None
+        body = json.dumps(record.payload).encode()
+        received = await self.receive(
+            tenant, record.connection, body, record.correlation_id, replaying=True
+        )
+        return received.outcome != "spooled"

@@ -23,6 +23,9 @@ class SpooledWebhook:
     connection: str
     payload: dict[str, Any]
     correlation_id: str
+    # Set when the request could not be authenticated yet (Postgres down, tenant not cached):
+    # the SHA-256 of the offered secret, checked at replay. The secret itself is never written.
+    secret_hash: str | None = None
 
 
 class Spool:

@@ -22,7 +22,10 @@ def hash_webhook_secret(secret: str) -> str:
 
 def matches_any(secret: str, hashes: list[str]) -> bool:
     """Constant-time check against every accepted hash (current and previous)."""
-    candidate = hash_webhook_secret(secret)
+    return matches_any_hash(hash_webhook_secret(secret), hashes)
+
+
+def matches_any_hash(candidate: str, hashes: list[str]) -> bool:
     found = False
     for expected in hashes:
         found |= hmac.compare_digest(candidate, expected)

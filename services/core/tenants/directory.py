@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from services.core.db import SessionMaker
+from services.core.logging import get_logger
 from services.core.models import Tenant
 
 from .credentials import CredentialCipher, TenantCredentials
 from .spec import BotTenantSpec
+
+log = get_logger(__name__)
+# Postgres unreachable: an expired entry is still the best answer (webhooks must keep spooling).
+_DB_DOWN = (DBAPIError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +60,24 @@ class TenantDirectory:
         hit = self._by_slug.get(slug)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        return await self._load(Tenant.slug == slug, slug=slug)
+        return await self._reload(hit, Tenant.slug == slug, slug=slug)
 
     async def by_id(self, tenant_id: int) -> TenantConfig | None:
         hit = self._by_id.get(tenant_id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        return await self._load(Tenant.id == tenant_id, tenant_id=tenant_id)
+        return await self._reload(hit, Tenant.id == tenant_id, tenant_id=tenant_id)
+
+    async def _reload(
+        self, stale: tuple[float, TenantConfig | None] | None, where: object, **key: Any
+    ) -> TenantConfig | None:
+        try:
+            return await self._load(where, **key)
+        except _DB_DOWN as exc:
+            if stale is None:
+                raise
+            log.warning("tenants.stale_cache", error=type(exc).__name__)
+            return stale[1]
 
     async def _load(
         self, where: object, *, slug: str | None = None, tenant_id: int | None = None

@@ -82,7 +82,8 @@ def load_manifests(text: str) -> tuple[list[TenantManifest], SecretStore]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ManifestError([f"not valid YAML{at}"]) from None
+        problem = getattr(exc, "problem", None)
+        raise ManifestError([f"not valid YAML{at}" + (f": {problem}" if problem else "")]) from None
 
     tenants: list[TenantManifest] = []
     secrets: dict[str, dict[str, str]] = {}
@@ -93,7 +94,9 @@ def load_manifests(text: str) -> tuple[list[TenantManifest], SecretStore]:
             problems.append(f"{where}: expected a mapping with apiVersion and kind")
             continue
         kind = doc.get("kind")
-        name = (doc.get("metadata") or {}).get("name")
+        metadata = doc.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        name = metadata.get("name")
         if not isinstance(name, str) or not re.match(NAME_PATTERN, name) or len(name) > 63:
             problems.append(f"{where}: metadata.name: must be a DNS label (a-z, 0-9, '-')")
             continue
@@ -102,7 +105,7 @@ def load_manifests(text: str) -> tuple[list[TenantManifest], SecretStore]:
             if kind == "Secret" and doc.get("apiVersion") == "v1":
                 secrets[name] = _secret_values(doc, where)
             elif kind == KIND and doc.get("apiVersion") == API_VERSION:
-                generation = (doc.get("metadata") or {}).get("generation")
+                generation = metadata.get("generation")
                 spec = parse_spec(doc.get("spec"), where)
                 tenants.append(TenantManifest(name, spec, generation))
             else:

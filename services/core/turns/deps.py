@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from arq.connections import ArqRedis
@@ -26,16 +27,17 @@ class TurnDeps:
     whaticket: WhaticketClient
     _breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
 
-    def llm_for(self, tenant: TenantConfig) -> LlmClient:
-        """The tenant's own key, else the platform key, else the offline responder."""
-        key = tenant.credentials.gemini_api_key or (
-            self.settings.gemini_api_key.get_secret_value()
-            if self.settings.gemini_api_key
-            else None
-        )
-        if not key:
-            return OfflineResponder(list(tenant.spec.knowledge.entries))
-        return self.gemini.get(key, self.settings.gemini_base_url)
+    def llm_for(self, tenant: TenantConfig) -> tuple[LlmClient, str]:
+        """The client and its breaker name: the tenant's own key (its own breaker, so its
+        quota errors never stop other tenants), else the platform key, else offline."""
+        if tenant.credentials.gemini_api_key:
+            key = tenant.credentials.gemini_api_key
+            breaker = "gemini:key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        elif self.settings.gemini_api_key:
+            key, breaker = self.settings.gemini_api_key.get_secret_value(), "gemini:platform"
+        else:
+            return OfflineResponder(list(tenant.spec.knowledge.entries)), "offline"
+        return self.gemini.get(key, self.settings.gemini_base_url), breaker
 
     def breaker(self, name: str) -> CircuitBreaker:
         if name not in self._breakers:

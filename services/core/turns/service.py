@@ -241,6 +241,7 @@ async def _generate(deps: TurnDeps, tenant: TenantConfig, turn: Turn, owner: str
     spec = tenant.spec
     async with deps.sessionmaker() as session:
         messages = await _turn_messages(session, turn.id)
+        turn_started = await session.scalar(select(Turn.created_at).where(Turn.id == turn.id))
         history = await memory.load_history(
             session,
             deps.redis,
@@ -259,7 +260,12 @@ async def _generate(deps: TurnDeps, tenant: TenantConfig, turn: Turn, owner: str
         allow_handoff=spec.features.handoff,
         correlation_id=turn.correlation_id,
     )
-    reply = await _call_llm(deps, tenant, turn, request, _turn_age(messages))
+    age = _turn_age(messages)
+    if turn_started is not None:
+        # The give-up budget runs from this turn's start: a replayed dead letter gets a fresh
+        # one instead of failing at once because its messages are old.
+        age = min(age, (datetime.now(UTC) - turn_started).total_seconds())
+    reply = await _call_llm(deps, tenant, turn, request, age)
     if reply is None:
         return True  # a fallback reply was stored in its place
     text = _reply_text(reply)
@@ -310,7 +316,8 @@ async def _call_llm(
     deps: TurnDeps, tenant: TenantConfig, turn: Turn, request: LlmRequest, age: float
 ) -> LlmReply | None:
     """The reply, or None after storing the fallback; raises RetryLater for another try."""
-    breaker = deps.breaker("gemini")
+    client, breaker_name = deps.llm_for(tenant)
+    breaker = deps.breaker(breaker_name)
     decision = await breaker.allow()
     if not decision.allowed:
         BREAKER_REJECTIONS.labels("gemini").inc()
@@ -318,7 +325,6 @@ async def _call_llm(
             await _give_up(deps, tenant, turn.id, "llm", "gemini_breaker_open", turn.attempts)
             return None
         raise RetryLater(decision.retry_after + random.uniform(0, 1), "gemini breaker open")
-    client = deps.llm_for(tenant)
     started = time.perf_counter()
     try:
         reply = await client.generate(request)
@@ -326,6 +332,8 @@ async def _call_llm(
         LLM_ERRORS.labels(tenant.slug, exc.error_class).inc()
         if isinstance(exc, TransientError):
             await breaker.record_failure()
+        else:  # Gemini answered (a bad key, a bad request): it is up; close a half-open probe
+            await breaker.record_success()
         attempts = await _note_attempt(deps, turn.id, exc)
         log.warning("llm.failed", error_class=exc.error_class, attempt=attempts)
         retry_allowed = (
@@ -459,33 +467,47 @@ async def _send(deps: TurnDeps, tenant: TenantConfig, turn_id: int) -> None:
             exchange = await _finish(session, tenant, turn_id, outbound)
         else:
             exchange = None
-            if outbound.status in ("sending", "unknown"):
-                # We may already have delivered it; re-sending is the lesser evil. Counted.
-                AMBIGUOUS_SENDS.labels(tenant.slug).inc()
-                log.warning("send.ambiguous_retry", turn_id=turn_id, status=outbound.status)
-            outbound.status = "sending"
-            outbound.attempts += 1
             row = await session.execute(
-                select(Conversation.connection, Contact.phone)
+                select(Conversation.connection, Contact.phone, func.now())
                 .join(Contact, Contact.id == Conversation.contact_id)
                 .where(Conversation.id == outbound.conversation_id)
             )
-            connection, phone = row.one()
-            attempts, text, channel = outbound.attempts, outbound.text, outbound.channel
+            connection, phone, now = row.one()
+            waited = (now - outbound.created_at).total_seconds()
+            channel = outbound.channel
     if exchange is not None:
         await _remember(deps, tenant, turn_id, exchange)
         return
 
     breaker = deps.breaker(f"whaticket:{tenant.slug}:{connection}")
+    if channel != "sandbox":
+        decision = await breaker.allow()
+        if not decision.allowed:  # not an attempt: nothing was tried
+            BREAKER_REJECTIONS.labels("whaticket").inc()
+            if waited > deps.settings.turn_give_up_after_seconds:
+                exc = PermanentError("whaticket_breaker_open", "Whaticket unavailable too long")
+                await _send_failed(deps, tenant, turn_id, exc, 0, breaker)
+                return
+            raise RetryLater(decision.retry_after + random.uniform(0, 1), "whaticket breaker open")
+
+    async with transaction(deps.sessionmaker) as session:
+        outbound = await session.scalar(
+            select(OutboundMessage).where(OutboundMessage.turn_id == turn_id).with_for_update()
+        )
+        assert outbound is not None
+        if outbound.status in ("sending", "unknown"):
+            # We may already have delivered it; re-sending is the lesser evil. Counted.
+            AMBIGUOUS_SENDS.labels(tenant.slug).inc()
+            log.warning("send.ambiguous_retry", turn_id=turn_id, status=outbound.status)
+        outbound.status = "sending"
+        outbound.attempts += 1
+        attempts, text = outbound.attempts, outbound.text
+
     try:
         if channel == "sandbox":
             response: dict[str, object] | None = {"sandbox": True}
             log.info("sandbox.reply", to=phone, text=text)
         else:
-            decision = await breaker.allow()
-            if not decision.allowed:
-                BREAKER_REJECTIONS.labels("whaticket").inc()
-                raise TransientError("whaticket_breaker_open", retry_after=decision.retry_after)
             response = await _deliver(deps, tenant, connection, phone, text)
             await breaker.record_success()
     except DependencyError as exc:
@@ -501,6 +523,7 @@ async def _send(deps: TurnDeps, tenant: TenantConfig, turn_id: int) -> None:
         outbound.provider_response = dict(response) if response else None
         exchange = await _finish(session, tenant, turn_id, outbound)
     SENDS.labels(tenant.slug, channel).inc()
+    log.info("send.sent", turn_id=turn_id, channel=channel, attempt=attempts)
     await _remember(deps, tenant, turn_id, exchange)
 
 
@@ -531,8 +554,11 @@ async def _send_failed(
     breaker: CircuitBreaker,
 ) -> None:
     SEND_ERRORS.labels(tenant.slug, exc.error_class).inc()
-    if isinstance(exc, TransientError) and exc.error_class != "whaticket_breaker_open":
-        await breaker.record_failure()
+    if exc.error_class != "whaticket_breaker_open":
+        if isinstance(exc, TransientError):
+            await breaker.record_failure()
+        else:  # Whaticket answered (bad token, bad number): it is up
+            await breaker.record_success()
     retry = isinstance(exc, TransientError) and attempts < deps.settings.send_max_attempts
     async with transaction(deps.sessionmaker) as session:
         outbound = await session.scalar(

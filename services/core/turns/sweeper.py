@@ -65,7 +65,7 @@ async def sweep(sessionmaker: SessionMaker, redis: ArqRedis, *, stuck_after: flo
     period = f"sweep{int(time.time() // max(stuck_after, 1.0))}"
     enqueued = 0
     for inbound_id in stuck:
-        if await jobs.enqueue_inbound(redis, inbound_id, suffix=period):
+        if await jobs.enqueue_inbound(redis, inbound_id, suffix=period) == "queued":
             enqueued += 1
     if enqueued:
         SWEEPER_REQUEUED.inc(enqueued)

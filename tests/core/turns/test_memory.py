@@ -1,0 +1,103 @@
+"""The model sees the conversation so far, from Redis or, when Redis lost it, from Postgres."""
+
+from __future__ import annotations
+
+from services.core.conversations import memory
+from tests.standins.gemini import Reply
+
+from .conftest import Harness
+
+
+def _wrapped(text: str) -> str:
+    return f"<cliente>\n{text}\n</cliente>"
+
+
+async def test_history_reaches_the_model_and_survives_a_redis_flush(harness: Harness) -> None:
+    harness.gemini.script(
+        Reply.text("Oi! Sou a Ana. Como posso ajudar?"),
+        Reply.text("Temos planos de 300 e 500 mega."),
+        Reply.text("O de 500 mega custa R$ 129,90."),
+    )
+
+    first = await harness.ingest("oi")
+    await harness.run(first)
+    second = await harness.ingest("quais planos vocês têm?")
+    await harness.run(second)
+
+    turn2 = harness.gemini.requests[1]
+    assert turn2.contents == [
+        ("user", _wrapped("oi")),
+        ("model", "Oi! Sou a Ana. Como posso ajudar?"),
+        ("user", _wrapped("quais planos vocês têm?")),
+    ]
+
+    await harness.redis.flushall()  # Redis loses everything; Postgres is the record
+    third = await harness.ingest("e quanto custa o de 500?")
+    await harness.run(third)
+
+    turn3 = harness.gemini.requests[2]
+    assert turn3.contents == [
+        ("user", _wrapped("oi")),
+        ("model", "Oi! Sou a Ana. Como posso ajudar?"),
+        ("user", _wrapped("quais planos vocês têm?")),
+        ("model", "Temos planos de 300 e 500 mega."),
+        ("user", _wrapped("e quanto custa o de 500?")),
+    ]
+    assert harness.delivered() == [
+        "Oi! Sou a Ana. Como posso ajudar?",
+        "Temos planos de 300 e 500 mega.",
+        "O de 500 mega custa R$ 129,90.",
+    ]
+    assert [t.status for t in await harness.turns()] == ["answered"] * 3
+
+
+async def test_history_is_per_conversation(harness: Harness) -> None:
+    harness.gemini.script(Reply.text("Resposta para a Maria."), Reply.text("Resposta para o João."))
+    maria = await harness.ingest("meu CPF é 123.456.789-00", phone="5511999998888")
+    await harness.run(maria)
+    joao = await harness.ingest("oi", phone="5521988887777")
+    await harness.run(joao)
+
+    joao_call = harness.gemini.requests[1]
+    assert joao_call.contents == [("user", _wrapped("oi"))]
+    sent = harness.whaticket.sent()
+    assert [(s["number"], s["text"]) for s in sent] == [
+        ("5511999998888", "Resposta para a Maria."),
+        ("5521988887777", "Resposta para o João."),
+    ]
+
+
+async def test_rebuilt_history_matches_the_cached_one_after_a_fallback(
+    harness: Harness,
+) -> None:
+    """A turn that ended in the fallback is in neither history; Redis and Postgres agree."""
+    harness.gemini.script(
+        Reply.text("Oi! Sou a Ana."),
+        Reply.error(400, message="Request contains an invalid argument."),  # permanent
+        Reply.text("Claro, posso ajudar com a fatura."),
+        Reply.text("Claro, posso ajudar com a fatura."),
+    )
+    await harness.run(await harness.ingest("oi"))
+    await harness.run(await harness.ingest("pergunta que falhou"))
+    assert [t.status for t in await harness.turns()] == ["answered", "dead"]
+
+    await harness.run(await harness.ingest("quero ver minha fatura"))  # history from Redis
+    cached = harness.gemini.requests[2].contents
+    await harness.redis.flushall()
+    async with harness.sessionmaker() as session:  # ask again with a cold cache
+        [turn1, _, turn3] = await harness.turns()
+        rebuilt = await memory.load_history(
+            session, harness.redis, turn1.conversation_id, ttl_minutes=60, limit=20
+        )
+    assert cached == [
+        ("user", _wrapped("oi")),
+        ("model", "Oi! Sou a Ana."),
+        ("user", _wrapped("quero ver minha fatura")),
+    ]
+    assert [(m.role, m.text) for m in rebuilt] == [
+        ("user", "oi"),
+        ("model", "Oi! Sou a Ana."),
+        ("user", "quero ver minha fatura"),
+        ("model", "Claro, posso ajudar com a fatura."),
+    ]
+    assert turn3.status == "answered"
