@@ -270,7 +270,7 @@ def write_report(results: dict[str, Any]) -> None:
         " the Whaticket stand-in (saas) receiving the replies. Timed from the first model call"
         " to the last answered turn.",
         "",
-        "| LLM latency | turns | seconds | turns/s | concurrent (rate × latency) | ratio to ideal |",
+        "| LLM latency | turns | seconds | turns/s | concurrency (rate × latency) | vs ideal |",
         "|---|---|---|---|---|---|",
     ]
     for r in results["drain"]:
@@ -323,12 +323,11 @@ def main() -> None:
                 print(f"drain at {latency} s …", flush=True)
                 drain.append(bench_drain(env, settings, tmp, latency, args.turns))
                 print(json.dumps(drain[-1]), flush=True)
+        machine = f"{os.cpu_count()} cores, {platform.machine()}"
+        machine += f", Python {platform.python_version()}"
         results = {
             "recorded_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": (
-                f"{os.cpu_count()} cores, {platform.machine()}, "
-                f"Python {platform.python_version()}"
-            ),
+            "machine": machine,
             "ingest": ingest_result,
             "drain": drain,
         }
