@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from .state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """Async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool."""
     state: AppState = request.app.state.atende
     return state
 

@@ -7,9 +7,14 @@ the job is queued; replays and sweeps add a suffix so they are never swallowed b
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from arq.connections import ArqRedis
+from arq.constants import job_key_prefix
+from arq.jobs import serialize_job
 from redis.exceptions import RedisError
 
 from services.core.logging import get_logger
@@ -45,6 +50,45 @@ async def enqueue_inbound(
         log.warning("enqueue.failed", inbound_id=inbound_id, error=type(exc).__name__)
         return "failed"
     return "queued" if job is not None else "already_queued"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundJob:
+    inbound_id: int
+    defer_seconds: float = 0.0
+    correlation_id: str | None = None
+
+
+async def enqueue_inbound_many(
+    redis: ArqRedis, items: Sequence[InboundJob]
+) -> list[Literal["queued", "already_queued", "failed"]]:
+    """Many first enqueues in one round trip, in arq's own job format.
+
+    ``SET NX`` + ``ZADD NX`` per job keeps arq's rule that an existing job id is left alone; it
+    skips arq's WATCH transaction, which costs three round trips per job.
+    """
+    now_ms = int(time.time() * 1000)
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for item in items:
+                job_id = inbound_job_id(item.inbound_id)
+                defer_ms = int(item.defer_seconds * 1000)
+                data = serialize_job(
+                    PROCESS_INBOUND,
+                    (item.inbound_id, item.correlation_id),
+                    {},
+                    None,
+                    now_ms,
+                    serializer=redis.job_serializer,
+                )
+                expires_ms = defer_ms + redis.expires_extra_ms
+                pipe.set(job_key_prefix + job_id, data, px=expires_ms, nx=True)
+                pipe.zadd(QUEUE, {job_id: now_ms + defer_ms}, nx=True)
+            replies = await pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue.failed", jobs=len(items), error=type(exc).__name__)
+        return ["failed"] * len(items)
+    return ["queued" if created else "already_queued" for created in replies[::2]]
 
 
 async def ready_backlog(redis: ArqRedis) -> int:

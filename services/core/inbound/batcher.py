@@ -1,14 +1,8 @@
-"""Group commit for webhooks: messages that arrive together share one statement and one commit.
-
-There is no timer. While one batch is being written, new messages queue up; the next batch takes
-all of them. At low load a batch is one message and costs what a plain insert costs; under load
-the per-message cost of the round trips and the commit shrinks with the batch. Every caller still
-gets its answer only after its message is committed.
-"""
+"""Group commit for webhooks: messages that arrive together share one statement and one commit
+(batched by :class:`services.core.coalesce.Coalescer`)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +15,6 @@ from services.core.db import SessionMaker, transaction
 
 from .baileys import NormalizedMessage
 
-MAX_BATCH = 256
 _DEADLOCK = "40P01"
 
 # Contacts and conversations are upserted once per batch (DISTINCT ON: an upsert may not touch
@@ -120,36 +113,6 @@ async def ingest_batch(
     for item in items:  # a message sent twice in one batch is new only the first time
         results.append(inserted.pop((item.tenant_id, item.message.provider_msg_id), None))
     return results
-
-
-class IngestBatcher:
-    def __init__(self, sessionmaker: SessionMaker, max_batch: int = MAX_BATCH) -> None:
-        self._sessionmaker = sessionmaker
-        self._max_batch = max_batch
-        self._queue: list[tuple[PendingMessage, asyncio.Future[int | None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def ingest(self, item: PendingMessage) -> int | None:
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_all())
-        return await future
-
-    async def _write_all(self) -> None:
-        while self._queue:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            try:
-                ids = await ingest_batch(self._sessionmaker, [item for item, _ in batch])
-            except Exception as exc:  # every waiter decides for itself (spool, or 500)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), inbound_id in zip(batch, ids, strict=True):
-                if not future.done():
-                    future.set_result(inbound_id)
 
 
 def payload_text(payload: dict[str, object]) -> str:

@@ -13,12 +13,14 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from arq.connections import ArqRedis
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.core import jobs
+from services.core.coalesce import Coalescer
 from services.core.db import SessionMaker, transaction
 from services.core.errors import InvalidInput, NotFound, Unauthorized
 from services.core.logging import get_logger
@@ -27,7 +29,7 @@ from services.core.tenants.credentials import hash_webhook_secret, matches_any, 
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 
 from .baileys import Ignored, NormalizedMessage, normalize
-from .batcher import IngestBatcher, PendingMessage, payload_text
+from .batcher import PendingMessage, ingest_batch, payload_text
 from .service import ingest
 from .spool import Spool, SpooledWebhook
 
@@ -69,10 +71,10 @@ class WebhookReceiver:
         spool: Spool,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._redis = redis
         self._tenants = tenants
         self._spool = spool
-        self._batcher = IngestBatcher(sessionmaker)
+        self._ingest = Coalescer(partial(ingest_batch, sessionmaker))
+        self._enqueue = Coalescer(partial(jobs.enqueue_inbound_many, redis))
 
     async def handle(
         self,
@@ -163,12 +165,8 @@ class WebhookReceiver:
         if inbound_id is None:
             WEBHOOKS.labels(tenant.slug, "duplicate").inc()
             return Received("duplicate")
-        await jobs.enqueue_inbound(
-            self._redis,
-            inbound_id,
-            defer_seconds=tenant.spec.conversation.debounce_seconds,
-            correlation_id=correlation_id,
-        )
+        debounce = tenant.spec.conversation.debounce_seconds
+        await self._enqueue.submit(jobs.InboundJob(inbound_id, debounce, correlation_id))
         WEBHOOKS.labels(tenant.slug, "accepted").inc()
         return Received("accepted", inbound_id=inbound_id)
 
@@ -185,7 +183,7 @@ class WebhookReceiver:
             pending = PendingMessage(
                 tenant.id, connection, message, payload_text(payload), correlation_id
             )
-            return await self._batcher.ingest(pending)
+            return await self._ingest.submit(pending)
         async with transaction(self._sessionmaker) as session:  # @lid contacts: linking rules
             ingested = await ingest(
                 session,
