@@ -6,6 +6,7 @@ import asyncio
 import socket
 from typing import Any
 
+import uvloop
 from arq import func
 from arq.worker import Worker
 from prometheus_client import start_http_server
@@ -70,6 +71,8 @@ def create_worker(settings: Settings) -> Worker:
 
 def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
+    # The event loop uvicorn gives the api; arq picks up whatever loop is current.
+    asyncio.set_event_loop(uvloop.new_event_loop())
     configure_logging(settings.log_format, settings.log_level)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, addr="0.0.0.0")  # noqa: S104

@@ -88,6 +88,7 @@ def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
 class _Burst:
     newest: datetime | None
     oldest: datetime | None
+    now: datetime
 
 
 async def process_inbound(deps: TurnDeps, inbound_id: int, *, owner: str | None = None) -> None:
@@ -114,14 +115,16 @@ async def _burst(session: AsyncSession, conversation_id: int) -> _Burst:
     row = (
         await session.execute(
             select(
-                func.max(InboundMessage.received_at), func.min(InboundMessage.received_at)
+                func.max(InboundMessage.received_at),
+                func.min(InboundMessage.received_at),
+                func.now(),
             ).where(
                 InboundMessage.conversation_id == conversation_id,
                 InboundMessage.turn_id.is_(None),
             )
         )
     ).one()
-    return _Burst(newest=row[0], oldest=row[1])
+    return _Burst(newest=row[0], oldest=row[1], now=row[2])
 
 
 async def _wait_for_quiet(deps: TurnDeps, tenant: TenantConfig, conversation_id: int) -> None:
@@ -132,14 +135,13 @@ async def _wait_for_quiet(deps: TurnDeps, tenant: TenantConfig, conversation_id:
     while True:
         async with deps.sessionmaker() as session:
             burst = await _burst(session, conversation_id)
-            now = await session.scalar(select(func.now()))
-        if burst.newest is None or burst.oldest is None or now is None:
+        if burst.newest is None or burst.oldest is None:
             return
         due = min(
             burst.newest + timedelta(seconds=debounce),
             burst.oldest + timedelta(seconds=debounce * MAX_BURST_WAIT_FACTOR),
         )
-        wait = (due - now).total_seconds()
+        wait = (due - burst.now).total_seconds()
         if wait <= 0:
             return
         await asyncio.sleep(min(wait, 5.0))
@@ -208,8 +210,11 @@ async def _next_turn(deps: TurnDeps, tenant: TenantConfig, conversation_id: int)
         )
         session.add(turn)
         await session.flush()
-        for message in messages:
-            message.turn_id = turn.id
+        await session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id.in_([m.id for m in messages]))
+            .values(turn_id=turn.id)
+        )
         return turn
 
 
@@ -463,6 +468,7 @@ async def _send(deps: TurnDeps, tenant: TenantConfig, turn_id: int) -> None:
             select(OutboundMessage).where(OutboundMessage.turn_id == turn_id).with_for_update()
         )
         assert outbound is not None, "a replying turn always has its reply stored"
+        conversation_id = outbound.conversation_id
         if outbound.status == "sent":  # crashed after the send was recorded: just close
             exchange = await _finish(session, tenant, turn_id, outbound)
         else:
@@ -476,7 +482,7 @@ async def _send(deps: TurnDeps, tenant: TenantConfig, turn_id: int) -> None:
             waited = (now - outbound.created_at).total_seconds()
             channel = outbound.channel
     if exchange is not None:
-        await _remember(deps, tenant, turn_id, exchange)
+        await _remember(deps, tenant, conversation_id, exchange)
         return
 
     breaker = deps.breaker(f"whaticket:{tenant.slug}:{connection}")
@@ -524,7 +530,7 @@ async def _send(deps: TurnDeps, tenant: TenantConfig, turn_id: int) -> None:
         exchange = await _finish(session, tenant, turn_id, outbound)
     SENDS.labels(tenant.slug, channel).inc()
     log.info("send.sent", turn_id=turn_id, channel=channel, attempt=attempts)
-    await _remember(deps, tenant, turn_id, exchange)
+    await _remember(deps, tenant, conversation_id, exchange)
 
 
 async def _deliver(
@@ -610,15 +616,10 @@ async def _finish(
 
 
 async def _remember(
-    deps: TurnDeps, tenant: TenantConfig, turn_id: int, exchange: list[ChatMessage]
+    deps: TurnDeps, tenant: TenantConfig, conversation_id: int, exchange: list[ChatMessage]
 ) -> None:
     if not exchange:
         return
-    async with deps.sessionmaker() as session:
-        conversation_id = await session.scalar(
-            select(Turn.conversation_id).where(Turn.id == turn_id)
-        )
-    assert conversation_id is not None
     spec = tenant.spec.conversation
     await memory.remember(
         deps.redis,
