@@ -9,6 +9,7 @@ nothing behind; the secret in the URL never reaches a log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -469,6 +470,23 @@ def spool_text(directory: Path) -> str:
     return "".join(texts)
 
 
+@contextlib.contextmanager
+def postgres_behind_proxy(
+    postgres: PostgresHandle, database_url: str
+) -> Iterator[tuple[FaultProxy, str]]:
+    """A proxy between the app and Postgres, and the URL through it: its switches are the
+    outage."""
+    direct = make_url(database_url)
+    target = (
+        FaultProxy(postgres.socket_path)
+        if postgres.managed
+        else FaultProxy(direct.host or "127.0.0.1", direct.port or 5432)
+    )
+    with target as proxy:
+        url = direct.set(host="127.0.0.1", port=proxy.port, query={})
+        yield proxy, url.render_as_string(hide_password=False)
+
+
 async def test_postgres_down_spools_and_replays(
     postgres: PostgresHandle,
     clean_db: SessionMaker,
@@ -479,17 +497,7 @@ async def test_postgres_down_spools_and_replays(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(api_main, "SPOOL_REPLAY_SECONDS", 0.25)
-    direct = make_url(database_url)
-    # A proxy between the app and Postgres: its switches are the outage.
-    target = (
-        FaultProxy(postgres.socket_path)
-        if postgres.managed
-        else FaultProxy(direct.host or "127.0.0.1", direct.port or 5432)
-    )
-    with target as proxy:
-        proxied = direct.set(host="127.0.0.1", port=proxy.port, query={}).render_as_string(
-            hide_password=False
-        )
+    with postgres_behind_proxy(postgres, database_url) as (proxy, proxied):
         # A short tenant cache: the outage outlasts it, as a real one would.
         settings = make_settings(proxied, redis_url, tmp_path, tenant_cache_seconds=0.2)
         await apply_file(settings, TENANT_YAML)
@@ -545,16 +553,7 @@ async def test_postgres_down_before_the_tenant_was_ever_seen_spools_and_checks_l
     """A pod that starts during an outage cannot look the tenant up: it spools with a hash of
     the offered secret, and the replay stores only what the real secret authenticates."""
     monkeypatch.setattr(api_main, "SPOOL_REPLAY_SECONDS", 0.25)
-    direct = make_url(database_url)
-    target = (
-        FaultProxy(postgres.socket_path)
-        if postgres.managed
-        else FaultProxy(direct.host or "127.0.0.1", direct.port or 5432)
-    )
-    with target as proxy:
-        proxied = direct.set(host="127.0.0.1", port=proxy.port, query={}).render_as_string(
-            hide_password=False
-        )
+    with postgres_behind_proxy(postgres, database_url) as (proxy, proxied):
         settings = make_settings(proxied, redis_url, tmp_path)
         await apply_file(settings, TENANT_YAML)
         proxy.reset()
