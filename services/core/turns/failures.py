@@ -1,0 +1,127 @@
+"""When a turn cannot complete: the dead letter with its full context, and the honest fallback.
+
+These are the rare paths, so they favour clarity (ORM rows) over speed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.db import SessionMaker, transaction
+from services.core.dlq.service import record_dead_letter
+from services.core.errors import DependencyError
+from services.core.logging import get_logger
+from services.core.metrics import DEAD_LETTERS, TURNS
+from services.core.models import Contact, Conversation, OutboundMessage, Turn
+from services.core.tenants.directory import TenantConfig
+
+from . import store
+
+log = get_logger(__name__)
+
+
+def channel_of(tenant: TenantConfig) -> str:
+    return "sandbox" if tenant.spec.whaticket.url is None else "whaticket"
+
+
+async def _context(session: AsyncSession, tenant: TenantConfig, turn: Turn) -> dict[str, object]:
+    messages = await store.turn_messages(session, turn.id)
+    reply = await session.scalar(
+        select(OutboundMessage.text).where(OutboundMessage.turn_id == turn.id)
+    )
+    conversation = await session.get(Conversation, turn.conversation_id)
+    assert conversation is not None
+    contact = await session.get(Contact, conversation.contact_id)
+    return {
+        "tenant": tenant.slug,
+        "conversation_id": turn.conversation_id,
+        "connection": conversation.connection,
+        "contact": {"phone": contact.phone, "lid": contact.lid} if contact else None,
+        "correlation_id": turn.correlation_id,
+        "messages": [{"id": m.id, "kind": m.kind, "text": m.text} for m in messages],
+        "reply": reply,
+        "last_error": turn.last_error,
+    }
+
+
+async def note_attempt(sessionmaker: SessionMaker, turn_id: int, exc: DependencyError) -> int:
+    """Count a failed model call on the turn; returns the attempts so far."""
+    async with transaction(sessionmaker) as session:
+        turn = await session.get(Turn, turn_id, with_for_update=True)
+        assert turn is not None
+        turn.attempts += 1
+        turn.error_class = exc.error_class
+        turn.last_error = exc.message[:500]
+        return turn.attempts
+
+
+async def give_up_generating(
+    sessionmaker: SessionMaker,
+    tenant: TenantConfig,
+    turn_id: int,
+    error_class: str,
+    attempts: int,
+) -> None:
+    """Dead-letter the turn and store the tenant's fallback as its reply, to be sent next."""
+    async with transaction(sessionmaker) as session:
+        turn = await session.get(Turn, turn_id, with_for_update=True)
+        assert turn is not None
+        context = await _context(session, tenant, turn)
+        await record_dead_letter(
+            session,
+            turn,
+            stage="llm",
+            error_class=error_class,
+            error=turn.last_error or error_class,
+            attempts=attempts,
+            context=context,
+        )
+        turn.error_class = error_class
+        await store.store_reply(
+            session,
+            turn_id=turn.id,
+            tenant_id=turn.tenant_id,
+            conversation_id=turn.conversation_id,
+            channel=channel_of(tenant),
+            text=tenant.spec.persona.fallback_message,
+            kind="fallback",
+        )
+    DEAD_LETTERS.labels(tenant.slug, "llm").inc()
+    log.error("turn.dead_letter", turn_id=turn_id, stage="llm", error_class=error_class)
+
+
+async def record_send_failure(
+    sessionmaker: SessionMaker,
+    tenant: TenantConfig,
+    turn_id: int,
+    exc: DependencyError,
+    attempts: int,
+    *,
+    retry: bool,
+) -> None:
+    """Keep the reply for a retry, or dead-letter the turn when sending is given up."""
+    async with transaction(sessionmaker) as session:
+        outbound = await session.scalar(
+            select(OutboundMessage).where(OutboundMessage.turn_id == turn_id).with_for_update()
+        )
+        turn = await session.get(Turn, turn_id, with_for_update=True)
+        assert outbound is not None
+        assert turn is not None
+        outbound.status = "unknown" if exc.ambiguous else ("pending" if retry else "failed")
+        turn.error_class, turn.last_error = exc.error_class, exc.message[:500]
+        if not retry:
+            context = await _context(session, tenant, turn)
+            await record_dead_letter(
+                session,
+                turn,
+                stage="send",
+                error_class=exc.error_class,
+                error=exc.message,
+                attempts=attempts,
+                context=context,
+            )
+            turn.status = "dead"
+    if not retry:
+        DEAD_LETTERS.labels(tenant.slug, "send").inc()
+        TURNS.labels(tenant.slug, "dead").inc()
