@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from sqlalchemy import CursorResult, Executable
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -39,3 +41,12 @@ async def transaction(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]
     """One unit of work: commit on success, roll back on any error."""
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+async def execute(
+    session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None
+) -> CursorResult[Any]:
+    """Run a Core statement on the session's connection, skipping the ORM's bookkeeping
+    (identity map, synchronizing updated objects): for paths every message takes."""
+    connection = await session.connection()
+    return await connection.execute(statement, params)

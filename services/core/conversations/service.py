@@ -6,6 +6,7 @@ from sqlalchemy import func, or_, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.db import execute
 from services.core.models import Conversation
 
 
@@ -23,7 +24,7 @@ async def touch_conversation(
         index_elements=["tenant_id", "contact_id", "connection"],
         set_={"last_inbound_at": func.now(), "updated_at": func.now()},
     ).returning(Conversation.id)
-    conversation_id: int = (await session.execute(upsert)).scalar_one()
+    conversation_id: int = (await execute(session, upsert)).scalar_one()
     return conversation_id
 
 
@@ -31,7 +32,8 @@ async def acquire_lease(
     session: AsyncSession, conversation_id: int, owner: str, seconds: float
 ) -> bool:
     """Take the conversation for one job; a crashed holder's lease simply expires."""
-    result = await session.execute(
+    result = await execute(
+        session,
         update(Conversation)
         .where(
             Conversation.id == conversation_id,
@@ -45,14 +47,15 @@ async def acquire_lease(
             lease_owner=owner,
             lease_until=func.now() + text(f"interval '{float(seconds)} seconds'"),
         )
-        .returning(Conversation.id)
+        .returning(Conversation.id),
     )
     return result.scalar_one_or_none() is not None
 
 
 async def release_lease(session: AsyncSession, conversation_id: int, owner: str) -> None:
-    await session.execute(
+    await execute(
+        session,
         update(Conversation)
         .where(Conversation.id == conversation_id, Conversation.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None)
+        .values(lease_owner=None, lease_until=None),
     )

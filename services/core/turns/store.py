@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Executable, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.db import execute
 from services.core.models import (
     OPEN_TURN_STATES,
     Contact,
@@ -23,6 +24,10 @@ from services.core.models import (
     OutboundMessage,
     Turn,
 )
+
+
+async def _scalar(session: AsyncSession, statement: Executable) -> Any:
+    return (await execute(session, statement)).scalar()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,46 +77,53 @@ _TURN_COLUMNS = (
 async def message_origin(session: AsyncSession, inbound_id: int) -> tuple[int, int, str] | None:
     """(conversation id, tenant id, correlation id) of a stored message."""
     row = (
-        await session.execute(
+        await execute(
+            session,
             select(
                 InboundMessage.conversation_id,
                 InboundMessage.tenant_id,
                 InboundMessage.correlation_id,
-            ).where(InboundMessage.id == inbound_id)
+            ).where(InboundMessage.id == inbound_id),
         )
     ).one_or_none()
-    return (row[0], row[1], row[2]) if row else None
+    if row is None:
+        return None
+    origin = row._mapping
+    return origin["conversation_id"], origin["tenant_id"], origin["correlation_id"]
 
 
 async def open_turn(session: AsyncSession, conversation_id: int) -> TurnRef | None:
     row = (
-        await session.execute(
+        await execute(
+            session,
             select(*_TURN_COLUMNS)
             .where(Turn.conversation_id == conversation_id, Turn.status.in_(OPEN_TURN_STATES))
             .order_by(Turn.id)
-            .limit(1)
+            .limit(1),
         )
     ).one_or_none()
-    return TurnRef(*row) if row else None
+    return TurnRef(**row._mapping) if row else None
 
 
 async def start_turn(session: AsyncSession, tenant_id: int, conversation_id: int) -> TurnRef | None:
     """A new turn holding every unanswered message of the conversation, or None if none."""
     waiting = (
-        await session.execute(
+        await execute(
+            session,
             select(InboundMessage.id, InboundMessage.correlation_id)
             .where(
                 InboundMessage.conversation_id == conversation_id,
                 InboundMessage.turn_id.is_(None),
             )
             .order_by(InboundMessage.id)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True),
         )
     ).all()
     if not waiting:
         return None
     row = (
-        await session.execute(
+        await execute(
+            session,
             insert(Turn)
             .values(
                 tenant_id=tenant_id,
@@ -120,48 +132,52 @@ async def start_turn(session: AsyncSession, tenant_id: int, conversation_id: int
                 attempts=0,
                 correlation_id=waiting[-1].correlation_id,
             )
-            .returning(*_TURN_COLUMNS)
+            .returning(*_TURN_COLUMNS),
         )
     ).one()
-    await session.execute(
+    await execute(
+        session,
         update(InboundMessage)
         .where(InboundMessage.id.in_([m.id for m in waiting]))
-        .values(turn_id=row.id)
+        .values(turn_id=row.id),
     )
-    return TurnRef(*row)
+    return TurnRef(**row._mapping)
 
 
 async def turn_messages(session: AsyncSession, turn_id: int) -> list[MessageRow]:
-    rows = await session.execute(
+    rows = await execute(
+        session,
         select(
             InboundMessage.id, InboundMessage.kind, InboundMessage.text, InboundMessage.received_at
         )
         .where(InboundMessage.turn_id == turn_id)
-        .order_by(InboundMessage.id)
+        .order_by(InboundMessage.id),
     )
-    return [MessageRow(*row) for row in rows]
+    return [MessageRow(**row._mapping) for row in rows]
 
 
 async def newest_waiting(session: AsyncSession, conversation_id: int) -> int | None:
     """A message that arrived after the turn took its burst (it makes the reply stale)."""
-    newest: int | None = await session.scalar(
+    newest: int | None = await _scalar(
+        session,
         select(func.max(InboundMessage.id)).where(
             InboundMessage.conversation_id == conversation_id,
             InboundMessage.turn_id.is_(None),
-        )
+        ),
     )
     return newest
 
 
 async def set_status(session: AsyncSession, turn_id: int, status: str) -> None:
-    await session.execute(update(Turn).where(Turn.id == turn_id).values(status=status))
+    await execute(session, update(Turn).where(Turn.id == turn_id).values(status=status))
 
 
 async def supersede(session: AsyncSession, turn_id: int) -> None:
     """The turn's answer is stale: its messages go back to wait for the next turn."""
     await set_status(session, turn_id, "superseded")
-    await session.execute(
-        update(InboundMessage).where(InboundMessage.turn_id == turn_id).values(turn_id=None)
+    await execute(
+        session,
+        update(InboundMessage).where(InboundMessage.turn_id == turn_id).values(turn_id=None),
     )
 
 
@@ -177,7 +193,8 @@ async def store_reply(
     usage: dict[str, Any] | None = None,
 ) -> None:
     """The reply row first, then the turn moves to ``replying``; one transaction."""
-    await session.execute(
+    await execute(
+        session,
         insert(OutboundMessage)
         .values(
             turn_id=turn_id,
@@ -189,42 +206,47 @@ async def store_reply(
             status="pending",
             attempts=0,
         )
-        .on_conflict_do_nothing(index_elements=["turn_id"])
+        .on_conflict_do_nothing(index_elements=["turn_id"]),
     )
-    await session.execute(
-        update(Turn).where(Turn.id == turn_id).values(status="replying", **(usage or {}))
+    await execute(
+        session, update(Turn).where(Turn.id == turn_id).values(status="replying", **(usage or {}))
     )
 
 
 async def pending_send(session: AsyncSession, turn_id: int) -> PendingSend:
     row = (
-        await session.execute(
+        await execute(
+            session,
             select(
-                OutboundMessage.id,
+                OutboundMessage.id.label("outbound_id"),
                 OutboundMessage.status,
                 OutboundMessage.kind,
                 OutboundMessage.channel,
                 OutboundMessage.text,
                 Conversation.connection,
                 Contact.phone,
-                func.extract("epoch", func.now() - OutboundMessage.created_at),
+                func.extract("epoch", func.now() - OutboundMessage.created_at).label(
+                    "waited_seconds"
+                ),
             )
             .join(Conversation, Conversation.id == OutboundMessage.conversation_id)
             .join(Contact, Contact.id == Conversation.contact_id)
-            .where(OutboundMessage.turn_id == turn_id)
+            .where(OutboundMessage.turn_id == turn_id),
         )
     ).one()
-    return PendingSend(*row[:7], waited_seconds=float(row[7]))
+    values = dict(row._mapping)
+    return PendingSend(**values | {"waited_seconds": float(values["waited_seconds"])})
 
 
 async def mark_sending(session: AsyncSession, outbound_id: int) -> int:
     """Record the attempt before the request leaves: a crash after it is an ambiguous send."""
     attempts: int = (
-        await session.execute(
+        await execute(
+            session,
             update(OutboundMessage)
             .where(OutboundMessage.id == outbound_id)
             .values(status="sending", attempts=OutboundMessage.attempts + 1)
-            .returning(OutboundMessage.attempts)
+            .returning(OutboundMessage.attempts),
         )
     ).scalar_one()
     return attempts
@@ -233,19 +255,21 @@ async def mark_sending(session: AsyncSession, outbound_id: int) -> int:
 async def mark_sent(
     session: AsyncSession, outbound_id: int, response: dict[str, Any] | None
 ) -> None:
-    await session.execute(
+    await execute(
+        session,
         update(OutboundMessage)
         .where(OutboundMessage.id == outbound_id)
-        .values(status="sent", sent_at=func.now(), provider_response=response)
+        .values(status="sent", sent_at=func.now(), provider_response=response),
     )
 
 
 async def finish(session: AsyncSession, turn_id: int, kind: str) -> bool:
     """Close the turn once its reply is sent; False if it was already closed."""
-    closed = await session.execute(
+    closed = await execute(
+        session,
         update(Turn)
         .where(Turn.id == turn_id, Turn.status.in_(OPEN_TURN_STATES))
         .values(status="answered" if kind == "reply" else "dead", answered_at=func.now())
-        .returning(Turn.id)
+        .returning(Turn.id),
     )
     return closed.scalar_one_or_none() is not None
