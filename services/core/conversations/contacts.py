@@ -53,9 +53,3 @@ async def resolve_contact(
         return contact_id
     assert lid is not None
     return await _upsert(session, tenant_id, "lid", lid, name)
-
-
-async def get_contact(session: AsyncSession, contact_id: int) -> Contact:
-    contact = await session.get(Contact, contact_id)
-    assert contact is not None
-    return contact

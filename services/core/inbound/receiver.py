@@ -25,7 +25,7 @@ from services.core.db import SessionMaker, transaction
 from services.core.errors import InvalidInput, NotFound, Unauthorized
 from services.core.logging import get_logger
 from services.core.metrics import SPOOL_PENDING, WEBHOOKS
-from services.core.tenants.credentials import hash_webhook_secret, matches_any, matches_any_hash
+from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 
 from .baileys import Ignored, NormalizedMessage, normalize
@@ -93,27 +93,21 @@ class WebhookReceiver:
             return self._spool_unverified(
                 slug, connection, secret, await read_body(), correlation_id
             )
-        self._authorize(tenant, slug, connection, secret)
-        assert tenant is not None
+        tenant = self._authorize(tenant, connection, hash_webhook_secret(secret))
         return await self.receive(tenant, connection, await read_body(), correlation_id)
 
-    def _authorize(
-        self, tenant: TenantConfig | None, slug: str, connection: str, secret: str
-    ) -> None:
-        secret_ok = tenant is not None and matches_any(secret, list(tenant.webhook_secret_hashes))
-        self._check(tenant, connection, secret_ok)
-
     @staticmethod
-    def _check(tenant: TenantConfig | None, connection: str, secret_ok: bool) -> None:
+    def _authorize(tenant: TenantConfig | None, connection: str, secret_hash: str) -> TenantConfig:
         if tenant is None or not tenant.enabled:
             WEBHOOKS.labels("unknown", "unknown_tenant").inc()
             raise NotFound("unknown tenant")
-        if not secret_ok:
+        if not matches_any_hash(secret_hash, list(tenant.webhook_secret_hashes)):
             WEBHOOKS.labels(tenant.slug, "unauthorized").inc()
             raise Unauthorized()
         if tenant.spec.connection(connection) is None:
             WEBHOOKS.labels(tenant.slug, "unknown_connection").inc()
             raise NotFound(f"unknown connection {connection!r} for this tenant")
+        return tenant
 
     def _spool_unverified(
         self, slug: str, connection: str, secret: str, body: bytes, correlation_id: str
@@ -228,14 +222,15 @@ class WebhookReceiver:
                 raise
             self._spool_record(record, count=False)
             return False
-        try:
-            if record.secret_hash is not None:  # spooled before it could be authenticated
-                hashes = list(tenant.webhook_secret_hashes) if tenant else []
-                self._check(tenant, record.connection, matches_any_hash(record.secret_hash, hashes))
-        except (NotFound, Unauthorized):
-            log.warning("spool.rejected", tenant=record.tenant)
+        if record.secret_hash is not None:  # spooled before it could be authenticated
+            try:
+                tenant = self._authorize(tenant, record.connection, record.secret_hash)
+            except (NotFound, Unauthorized):
+                log.warning("spool.rejected", tenant=record.tenant)
+                return True
+        if tenant is None:
+            log.error("spool.unknown_tenant", tenant=record.tenant)
             return True
-        assert tenant is not None
         body = json.dumps(record.payload).encode()
         received = await self.receive(
             tenant, record.connection, body, record.correlation_id, replaying=True

@@ -20,12 +20,9 @@ def hash_webhook_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def matches_any(secret: str, hashes: list[str]) -> bool:
-    """Constant-time check against every accepted hash (current and previous)."""
-    return matches_any_hash(hash_webhook_secret(secret), hashes)
-
-
 def matches_any_hash(candidate: str, hashes: list[str]) -> bool:
+    """Constant-time check of a secret's hash against every accepted one (current and
+    previous): every hash is compared, whichever matches."""
     found = False
     for expected in hashes:
         found |= hmac.compare_digest(candidate, expected)

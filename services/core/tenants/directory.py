@@ -94,7 +94,3 @@ class TenantDirectory:
         elif tenant_id is not None:
             self._by_id[tenant_id] = (expires, None)
         return config
-
-    def invalidate(self) -> None:
-        self._by_slug.clear()
-        self._by_id.clear()

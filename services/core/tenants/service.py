@@ -10,7 +10,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.errors import ManifestError, NotFound
+from services.core.errors import ManifestError
 from services.core.models import Tenant
 
 from .credentials import CredentialCipher, TenantCredentials, hash_webhook_secret
@@ -129,13 +129,3 @@ async def apply_tenant(
 
 async def list_tenants(session: AsyncSession) -> list[Tenant]:
     return list(await session.scalars(select(Tenant).order_by(Tenant.slug)))
-
-
-async def set_enabled(session: AsyncSession, slug: str, enabled: bool) -> None:
-    tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
-    if tenant is None:
-        raise NotFound(f"unknown tenant {slug!r}")
-    if tenant.enabled != enabled:
-        tenant.enabled = enabled
-        tenant.version += 1
-        await session.flush()

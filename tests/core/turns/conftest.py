@@ -109,7 +109,6 @@ class Harness:
         manifest = TenantManifest(slug, BotTenantSpec.model_validate(raw))
         async with transaction(self.sessionmaker) as session:
             await apply_tenant(session, manifest, SecretStore({"acme": values}), cipher)
-        self.deps.tenants.invalidate()
         tenant = await self.deps.tenants.by_slug(slug)
         assert tenant is not None
         self.tenant = tenant
