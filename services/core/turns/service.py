@@ -20,11 +20,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.breaker import CircuitBreaker
 from services.core.conversations import memory
@@ -44,7 +40,6 @@ from services.core.metrics import (
     TURN_LATENCY,
     TURNS,
 )
-from services.core.models import InboundMessage
 from services.core.tenants.directory import TenantConfig
 
 from . import failures, prompt, store
@@ -75,13 +70,6 @@ def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
     return random.uniform(base / 2, min(cap, base * 2 ** max(0, attempt - 1)))
 
 
-@dataclass(frozen=True, slots=True)
-class _Burst:
-    newest: datetime | None
-    oldest: datetime | None
-    now: datetime
-
-
 async def process_inbound(deps: TurnDeps, inbound_id: int, *, owner: str | None = None) -> None:
     """Answer the conversation this message belongs to, with whatever else is unanswered."""
     owner = owner or uuid.uuid4().hex
@@ -102,22 +90,6 @@ async def process_inbound(deps: TurnDeps, inbound_id: int, *, owner: str | None 
             await _run_turn(deps, tenant, turn, owner)
 
 
-async def _burst(session: AsyncSession, conversation_id: int) -> _Burst:
-    row = (
-        await session.execute(
-            select(
-                func.max(InboundMessage.received_at),
-                func.min(InboundMessage.received_at),
-                func.now(),
-            ).where(
-                InboundMessage.conversation_id == conversation_id,
-                InboundMessage.turn_id.is_(None),
-            )
-        )
-    ).one()
-    return _Burst(newest=row[0], oldest=row[1], now=row[2])
-
-
 async def _wait_for_quiet(deps: TurnDeps, tenant: TenantConfig, conversation_id: int) -> None:
     """Debounce: wait until the customer paused for ``debounceSeconds`` (bounded in total)."""
     debounce = tenant.spec.conversation.debounce_seconds
@@ -125,7 +97,7 @@ async def _wait_for_quiet(deps: TurnDeps, tenant: TenantConfig, conversation_id:
         return
     while True:
         async with deps.sessionmaker() as session:
-            burst = await _burst(session, conversation_id)
+            burst = await store.waiting_burst(session, conversation_id)
         if burst.newest is None or burst.oldest is None:
             return
         due = min(

@@ -50,6 +50,15 @@ class MessageRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Burst:
+    """The messages still waiting for a turn: when the first and the last arrived."""
+
+    newest: datetime | None
+    oldest: datetime | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PendingSend:
     """A stored reply about to be sent, with where it goes."""
 
@@ -90,6 +99,23 @@ async def message_origin(session: AsyncSession, inbound_id: int) -> tuple[int, i
         return None
     origin = row._mapping
     return origin["conversation_id"], origin["tenant_id"], origin["correlation_id"]
+
+
+async def waiting_burst(session: AsyncSession, conversation_id: int) -> Burst:
+    row = (
+        await execute(
+            session,
+            select(
+                func.max(InboundMessage.received_at).label("newest"),
+                func.min(InboundMessage.received_at).label("oldest"),
+                func.now().label("now"),
+            ).where(
+                InboundMessage.conversation_id == conversation_id,
+                InboundMessage.turn_id.is_(None),
+            ),
+        )
+    ).one()
+    return Burst(**row._mapping)
 
 
 async def open_turn(session: AsyncSession, conversation_id: int) -> TurnRef | None:
