@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from services.core.errors import ManifestError
 
+from . import schema
 from .spec import NAME_PATTERN, BotTenantSpec, SecretRef
 
 API_VERSION = "atende.dev/v1alpha1"
@@ -106,6 +107,8 @@ def load_manifests(text: str) -> tuple[list[TenantManifest], SecretStore]:
                 secrets[name] = _secret_values(doc, where)
             elif kind == KIND and doc.get("apiVersion") == API_VERSION:
                 generation = metadata.get("generation")
+                if schema_problems := schema.validate(doc):
+                    raise ManifestError([f"{where}: {p}" for p in schema_problems])
                 spec = parse_spec(doc.get("spec"), where)
                 tenants.append(TenantManifest(name, spec, generation))
             else:

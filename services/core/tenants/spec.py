@@ -10,7 +10,7 @@ import re
 from datetime import date
 from enum import StrEnum
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from services.core.whaticket.variants import Variant
@@ -48,6 +48,7 @@ class WhaticketSpec(SpecModel):
     agent: Agent | None = None
     handoff_queue_id: int | None = Field(default=None, ge=1)
 
+    # The same rules as the CRD's CEL validations on spec.whaticket.
     @field_validator("connections")
     @classmethod
     def _unique_names(cls, value: list[Connection]) -> list[Connection]:
@@ -55,6 +56,12 @@ class WhaticketSpec(SpecModel):
         if len(names) != len(set(names)):
             raise ValueError("connection names must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _token_per_connection(self) -> WhaticketSpec:
+        if self.url is not None and any(c.api_token_secret_ref is None for c in self.connections):
+            raise ValueError("connections[].apiTokenSecretRef is required when url is set")
+        return self
 
 
 class WebhookSpec(SpecModel):
@@ -125,6 +132,12 @@ class HandoffSpec(SpecModel):
 class RateLimitsSpec(SpecModel):
     per_contact_per_minute: int = Field(default=10, ge=1)
     per_tenant_per_minute: int = Field(default=600, ge=1)
+
+    @model_validator(mode="after")
+    def _contact_within_tenant(self) -> RateLimitsSpec:
+        if self.per_contact_per_minute > self.per_tenant_per_minute:
+            raise ValueError("perContactPerMinute cannot exceed perTenantPerMinute")
+        return self
 
 
 class FeaturesSpec(SpecModel):
