@@ -1,5 +1,6 @@
 """Every table, imported in one place so Alembic sees the whole schema."""
 
+from .audit_event import AuditEvent
 from .base import Base
 from .contact import Contact
 from .conversation import Conversation
@@ -12,6 +13,7 @@ from .turn import OPEN_TURN_STATES, TERMINAL_TURN_STATES, Turn
 __all__ = [
     "OPEN_TURN_STATES",
     "TERMINAL_TURN_STATES",
+    "AuditEvent",
     "Base",
     "Contact",
     "Conversation",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, LargeBinary, String
+from sqlalchemy import Boolean, Integer, LargeBinary, String, Text, false
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,3 +23,9 @@ class Tenant(IdMixin, TimestampMixin, Base):
     webhook_secret_hashes: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     credentials: Mapped[bytes] = mapped_column(LargeBinary)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Where the spec comes from: "<namespace>/<name>" of a BotTenant, or "file" for the CLI.
+    source: Mapped[str | None] = mapped_column(String(320))
+    # Operational switches: set by operators at run time, never by the spec.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    pause_reason: Mapped[str | None] = mapped_column(Text)
+    model_override: Mapped[str | None] = mapped_column(String(64))

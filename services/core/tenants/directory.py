@@ -34,6 +34,8 @@ class TenantConfig:
     spec: BotTenantSpec
     credentials: TenantCredentials
     webhook_secret_hashes: tuple[str, ...]
+    paused: bool = False
+    model_override: str | None = None
 
     @classmethod
     def from_row(cls, row: Tenant, cipher: CredentialCipher) -> TenantConfig:
@@ -45,6 +47,8 @@ class TenantConfig:
             spec=BotTenantSpec.model_validate(row.spec),
             credentials=cipher.decrypt(row.credentials),
             webhook_secret_hashes=tuple(row.webhook_secret_hashes),
+            paused=row.paused,
+            model_override=row.model_override,
         )
 
 
