@@ -32,8 +32,8 @@ dev: $(BIN)/.installed system-deps
 	$(BIN)/atende dev
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check services tests bench migrations
-	$(BIN)/ruff format --check services tests bench migrations
+	$(BIN)/ruff check services operator tests bench migrations
+	$(BIN)/ruff format --check services operator tests bench migrations
 	$(BIN)/lint-imports
 
 typecheck: $(BIN)/.installed

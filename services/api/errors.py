@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.core.errors import AtendeError, Unauthorized
+from services.core.errors import AtendeError, TooManyRequests, Unauthorized
 
 
 async def _atende_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AtendeError)
     if isinstance(exc, Unauthorized):  # never say why
         return JSONResponse({"error": "unauthorized"}, status_code=401)
+    if isinstance(exc, TooManyRequests):
+        return JSONResponse(
+            {"error": exc.code, "message": exc.message},
+            status_code=429,
+            headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
+        )
     return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status_code)
 
 

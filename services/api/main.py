@@ -16,6 +16,8 @@ from services.core.inbound.receiver import WebhookReceiver
 from services.core.inbound.spool import Spool
 from services.core.logging import get_logger
 from services.core.metrics import QUEUE_READY
+from services.core.ratelimit.failed_auth import FailedAuthGuard
+from services.core.ratelimit.limiter import RateLimiter
 from services.core.redis import create_redis
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.directory import TenantDirectory
@@ -46,7 +48,12 @@ def _build_state(settings: Settings) -> AppState:
     cipher = CredentialCipher(settings.secret_key.get_secret_value())
     tenants = TenantDirectory(sessionmaker, cipher, settings.tenant_cache_seconds)
     spool = Spool(settings.spool_dir)
-    receiver = WebhookReceiver(sessionmaker, redis, tenants, spool)
+    guard = FailedAuthGuard(
+        RateLimiter(redis),
+        per_minute=settings.webhook_ip_failures_per_minute,
+        burst=settings.webhook_ip_failure_burst,
+    )
+    receiver = WebhookReceiver(sessionmaker, redis, tenants, spool, guard)
     return AppState(settings, engine, sessionmaker, redis, tenants, spool, receiver)
 
 
@@ -61,9 +68,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def queue_gauge() -> None:
             QUEUE_READY.set(await jobs.ready_backlog(state.redis))
 
+        async def warm_tenants() -> None:
+            try:
+                await state.tenants.warm()
+            except Exception as exc:  # Postgres down: tenants load on first use instead
+                log.warning("tenants.warm_failed", error=type(exc).__name__)
+
         background = [
             asyncio.create_task(_every(SPOOL_REPLAY_SECONDS, "spool", state.receiver.replay_spool)),
             asyncio.create_task(_every(QUEUE_GAUGE_SECONDS, "queue_gauge", queue_gauge)),
+            asyncio.create_task(state.tenants.follow_changes(settings.redis_url)),
+            asyncio.create_task(warm_tenants()),
         ]
         try:
             yield

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from services.core import jobs
 from services.core.config import Settings
@@ -12,10 +14,14 @@ from services.core.dlq import service as dlq
 from services.core.errors import AtendeError
 from services.core.models import DeadLetter, Tenant
 from services.core.redis import create_redis
+from services.core.tenants import switches
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import load_manifests
+from services.core.tenants.notify import tenant_changed
 from services.core.tenants.service import ApplyResult, apply_tenant
 from services.core.tenants.service import list_tenants as _list
+from services.core.tenants.spec import BotTenantSpec
+from services.core.turns.backlog import Backlog, gather_backlog
 
 
 @asynccontextmanager
@@ -27,11 +33,84 @@ async def _database(settings: Settings) -> AsyncIterator[SessionMaker]:
         await engine.dispose()
 
 
+def os_actor() -> str:
+    """Who ran the command, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+async def _announce(settings: Settings, slugs: list[str]) -> None:
+    """After commit: tell running processes (best effort; their cache TTL is the fallback)."""
+    if not slugs:
+        return
+    redis = create_redis(settings.redis_url, fail_fast=True)
+    try:
+        for slug in slugs:
+            await tenant_changed(redis, slug)
+    finally:
+        await redis.aclose()
+
+
 async def apply_file(settings: Settings, text: str) -> list[ApplyResult]:
     manifests, secrets = load_manifests(text)
     cipher = CredentialCipher(settings.secret_key.get_secret_value())
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
-        return [await apply_tenant(session, m, secrets, cipher) for m in manifests]
+        results = [await apply_tenant(session, m, secrets, cipher) for m in manifests]
+    await _announce(settings, [r.name for r in results if r.outcome != "unchanged"])
+    return results
+
+
+async def pause_tenant(
+    settings: Settings, name: str, reason: str, actor: str
+) -> switches.SwitchResult:
+    async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
+        result = await switches.pause(session, name, reason=reason, actor=actor)
+    if result.outcome == "updated":
+        await _announce(settings, [name])
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeResult:
+    switch: switches.SwitchResult
+    backlog: Backlog
+    queued: int
+
+
+async def resume_tenant(settings: Settings, name: str, actor: str) -> ResumeResult:
+    """Resume, then queue what waited (one job per conversation, after the commit)."""
+    async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
+        result = await switches.resume(session, name, actor=actor)
+        backlog = Backlog()
+        if result.outcome == "updated":
+            tenant = await session.get(Tenant, result.tenant_id)
+            assert tenant is not None
+            ttl = BotTenantSpec.model_validate(tenant.spec).conversation.context_ttl_minutes
+            backlog = await gather_backlog(session, result.tenant_id, context_ttl_minutes=ttl)
+    queued = 0
+    if result.outcome == "updated":
+        await _announce(settings, [name])  # before the jobs: workers must see it resumed
+        redis = create_redis(settings.redis_url)
+        try:
+            for inbound_id in backlog.queue:
+                suffix = f"resume{result.version}"
+                if await jobs.enqueue_inbound(redis, inbound_id, suffix=suffix) != "failed":
+                    queued += 1
+        finally:
+            await redis.aclose()
+    return ResumeResult(result, backlog, queued)
+
+
+async def force_model(
+    settings: Settings, name: str, model: str | None, actor: str
+) -> switches.SwitchResult:
+    async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
+        result = await switches.force_model(session, name, model, actor=actor)
+    if result.outcome == "updated":
+        await _announce(settings, [name])
+    return result
 
 
 async def list_tenants(settings: Settings) -> list[Tenant]:

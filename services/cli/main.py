@@ -52,6 +52,9 @@ def api(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         access_log=False,  # it would print webhook secrets; our own request log masks them
+        # The source IP is ours to derive (ATENDE_TRUSTED_PROXY_HOPS), never X-Forwarded-For
+        # trusted by default.
+        proxy_headers=False,
         log_level="warning",
         timeout_graceful_shutdown=20,
     )
@@ -63,6 +66,19 @@ def worker() -> None:
     from services.worker.main import run
 
     run()
+
+
+@cli.command()
+@click.option(
+    "-n", "--namespace", "namespaces", multiple=True,
+    help="watch this namespace (repeatable; globs allowed); default: all namespaces",
+)  # fmt: skip
+@click.option("--liveness-port", default=8080, show_default=True, type=int)
+def operator(namespaces: tuple[str, ...], liveness_port: int) -> None:
+    """Reconcile BotTenant resources into tenants (kopf, standalone)."""
+    from atende_operator.main import run
+
+    run(get_settings(), namespaces=namespaces, liveness_port=liveness_port)
 
 
 @cli.group()
@@ -118,6 +134,40 @@ def tenants_list() -> None:
     click.echo(f"{'NAME':<24} {'ENABLED':<8} {'VERSION':<8} DISPLAY NAME")
     for row in rows:
         click.echo(f"{row.slug:<24} {row.enabled!s:<8} {row.version:<8} {row.display_name}")
+
+
+@tenants.command("pause")
+@click.argument("name")
+@click.option("--reason", required=True, help="why (kept on the tenant and in the audit log)")
+def tenants_pause(name: str, reason: str) -> None:
+    """Stop the bot answering NAME's customers; their messages are still stored."""
+    result = _run(lambda: admin.pause_tenant(get_settings(), name, reason, admin.os_actor()))
+    click.echo(f"bottenant/{name} paused ({result.outcome}, version {result.version})")
+
+
+@tenants.command("resume")
+@click.argument("name")
+def tenants_resume(name: str) -> None:
+    """Answer again; what waited is answered once per conversation (see turns/backlog.py)."""
+    done = _run(lambda: admin.resume_tenant(get_settings(), name, admin.os_actor()))
+    click.echo(
+        f"bottenant/{name} resumed ({done.switch.outcome}, version {done.switch.version}): "
+        f"{done.queued} conversation(s) queued, {done.backlog.expired_conversations} expired "
+        f"({done.backlog.expired_messages} message(s) older than contextTtlMinutes, unanswered)"
+    )
+
+
+@tenants.command("model")
+@click.argument("name")
+@click.argument("model", required=False)
+@click.option("--clear", is_flag=True, help="use spec.llm.model again")
+def tenants_model(name: str, model: str | None, clear: bool) -> None:
+    """Force MODEL for NAME's turns instead of spec.llm.model (or --clear the override)."""
+    if clear == (model is not None):
+        raise click.UsageError("give either MODEL or --clear")
+    result = _run(lambda: admin.force_model(get_settings(), name, model, admin.os_actor()))
+    shown = model or "spec.llm.model"
+    click.echo(f"bottenant/{name} model {shown} ({result.outcome}, version {result.version})")
 
 
 @cli.group()

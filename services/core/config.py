@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     # Webhook ingest.
     max_body_bytes: int = 256 * 1024
     tenant_cache_seconds: float = 5.0
+    # Pre-auth throttle: failed authentications (401/404) allowed per source IP.
+    webhook_ip_failures_per_minute: float = 10.0
+    webhook_ip_failure_burst: int = 20
+    # How many reverse proxies in front of the api append to X-Forwarded-For. 0: the header is
+    # ignored and the TCP peer is the source (anyone could forge the header otherwise).
+    trusted_proxy_hops: int = Field(default=0, ge=0)
 
     # Worker.
     worker_max_jobs: int = 256
@@ -44,6 +50,8 @@ class Settings(BaseSettings):
     stuck_after_seconds: float = 60.0
     lease_seconds: float = 120.0
     whaticket_timeout_seconds: float = 10.0
+    # A contact kept waiting longer than this by a rate limit gets persona.waitMessage, once.
+    rate_limit_notice_after_seconds: float = 20.0
 
     # Shared circuit breaker (per dependency, in Redis).
     breaker_failure_threshold: int = 5

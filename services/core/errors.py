@@ -3,6 +3,7 @@
 AtendeError
 ├── NotFound                 404: unknown tenant, connection, dead letter
 ├── Unauthorized             401: wrong webhook secret (never says why)
+├── TooManyRequests          429: a source that failed authentication too often
 ├── InvalidInput             400/422: a body or a file that cannot be accepted
 │   └── ManifestError        a tenant file with the field path that is wrong
 └── DependencyError          a remote system failed (Gemini, Whaticket)
@@ -30,6 +31,17 @@ class NotFound(AtendeError):
 class Unauthorized(AtendeError):
     status_code = 401
     code = "unauthorized"
+
+
+class TooManyRequests(AtendeError):
+    """Only for sources that keep failing authentication: real traffic is never refused."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many failed requests; retry later")
+        self.retry_after = retry_after
 
 
 class InvalidInput(AtendeError):

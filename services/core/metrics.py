@@ -52,3 +52,19 @@ BREAKER_REJECTIONS = Counter(
 SWEEPER_REQUEUED = Counter(
     "atende_sweeper_requeued_total", "Messages the sweeper re-enqueued after losing their job."
 )
+RATE_LIMITED = Counter(
+    "atende_rate_limited_total",
+    "Rate-limit refusals by tenant and dimension (contact, tenant: a turn deferred; "
+    "ip: a webhook source refused before authentication, tenant '-').",
+    ["tenant", "dimension"],
+)
+RATE_LIMIT_NOTICES = Counter(
+    "atende_rate_limit_notices_total",
+    "'Wait a moment' messages sent to contacts kept waiting by a rate limit.",
+    ["tenant"],
+)
+TURNS_PAUSED = Counter(
+    "atende_turns_paused_total",
+    "Jobs that found their tenant paused (the messages wait for resume).",
+    ["tenant"],
+)

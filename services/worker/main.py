@@ -29,7 +29,11 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     deps, http = build_deps(settings)
     ctx["deps"], ctx["http"] = deps, http
-    ctx["background"] = [asyncio.create_task(sweep_forever(deps))]
+    ctx["background"] = [
+        asyncio.create_task(sweep_forever(deps)),
+        # Tenant changes reach the next turn within moments (TTL fallback while Redis is down).
+        asyncio.create_task(deps.tenants.follow_changes(settings.redis_url)),
+    ]
     log.info("worker.started", max_jobs=settings.worker_max_jobs)
 
 

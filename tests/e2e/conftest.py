@@ -393,9 +393,16 @@ def whaticket(whaticket_variant: str) -> Iterator[WhaticketStandIn]:
         yield standin
 
 
+@pytest.fixture
+def stack_env() -> dict[str, str]:
+    """Extra ``ATENDE_*`` settings for the stack's processes; a test module may override it."""
+    return {}
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def stack(
     request: pytest.FixtureRequest,
+    stack_env: dict[str, str],
     tmp_path: Path,
     database_url: str,
     redis_url: str,
@@ -415,6 +422,7 @@ async def stack(
         gemini=gemini,
         whaticket=whaticket,
     )
+    stack.env.update(stack_env)
     try:
         stack.start_api()
         stack.start_worker()

@@ -1,10 +1,12 @@
 """The webhook's whole job, without HTTP: authenticate, normalize, store durably, schedule.
 
-Order matters: authentication needs only the path, so a wrong secret costs nothing and reveals
-nothing; the message is committed before the caller answers; the enqueue after commit is a fast
-path the sweeper backs up. When Postgres is unreachable the message is spooled instead — even
-before authentication, if this process cannot look the tenant up: the spool then keeps a hash
-of the offered secret, and the replay checks it before storing anything.
+Order matters: a source IP that keeps failing authentication is refused (429) first, from
+memory (:mod:`services.core.ratelimit.failed_auth`); authentication needs only the path, so a
+wrong secret costs nothing and reveals nothing; the message is committed before the caller
+answers; the enqueue after commit is a fast path the sweeper backs up. When Postgres is
+unreachable the message is spooled instead — even before authentication, if this process
+cannot look the tenant up: the spool then keeps a hash of the offered secret, and the replay
+checks it before storing anything.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from services.core import jobs
 from services.core.coalesce import Coalescer
 from services.core.db import SessionMaker, transaction
-from services.core.errors import InvalidInput, NotFound, Unauthorized
+from services.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
 from services.core.logging import get_logger
 from services.core.metrics import SPOOL_PENDING, WEBHOOKS
+from services.core.ratelimit.failed_auth import FailedAuthGuard
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 
@@ -69,10 +72,12 @@ class WebhookReceiver:
         redis: ArqRedis,
         tenants: TenantDirectory,
         spool: Spool,
+        guard: FailedAuthGuard | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._tenants = tenants
         self._spool = spool
+        self._guard = guard
         self._ingest = Coalescer(partial(ingest_batch, sessionmaker))
         self._enqueue = Coalescer(partial(jobs.enqueue_inbound_many, redis))
 
@@ -83,18 +88,45 @@ class WebhookReceiver:
         secret: str,
         read_body: Callable[[], Awaitable[bytes]],
         correlation_id: str,
+        *,
+        client_ip: str | None = None,
     ) -> Received:
-        """One webhook request; raises NotFound, Unauthorized or InvalidInput to refuse it."""
+        """One webhook request; raises NotFound, Unauthorized, InvalidInput or (for a source
+        that keeps failing authentication) TooManyRequests to refuse it."""
+        secret_hash = hash_webhook_secret(secret)
+        guard = self._guard if client_ip is not None else None
+        if guard is not None and client_ip is not None:
+            wait = guard.throttled_for(client_ip)
+            if wait is not None and not self._known_good(slug, connection, secret_hash):
+                guard.refused()
+                raise TooManyRequests(wait)
         try:
-            tenant = await self._tenants.by_slug(slug)
-        except Exception as exc:
-            if not _is_db_down(exc):
-                raise
-            return self._spool_unverified(
-                slug, connection, secret, await read_body(), correlation_id
-            )
-        tenant = self._authorize(tenant, connection, hash_webhook_secret(secret))
+            try:
+                tenant = await self._tenants.by_slug(slug)
+            except Exception as exc:
+                if not _is_db_down(exc):
+                    raise
+                return self._spool_unverified(
+                    slug, connection, secret, await read_body(), correlation_id
+                )
+            tenant = self._authorize(tenant, connection, secret_hash)
+        except (NotFound, Unauthorized):
+            if guard is not None and client_ip is not None:
+                wait = await guard.failed(client_ip)
+                if wait is not None:  # this failure spent the budget
+                    raise TooManyRequests(wait) from None
+            raise
         return await self.receive(tenant, connection, await read_body(), correlation_id)
+
+    def _known_good(self, slug: str, connection: str, secret_hash: str) -> bool:
+        """Memory only: does the path match a tenant this process already knows?"""
+        tenant = self._tenants.peek(slug)
+        return (
+            tenant is not None
+            and tenant.enabled
+            and tenant.spec.connection(connection) is not None
+            and matches_any_hash(secret_hash, list(tenant.webhook_secret_hashes))
+        )
 
     @staticmethod
     def _authorize(tenant: TenantConfig | None, connection: str, secret_hash: str) -> TenantConfig:

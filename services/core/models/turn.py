@@ -8,14 +8,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base, IdMixin, TimestampMixin
 
 OPEN_TURN_STATES = ("pending", "replying")
-TERMINAL_TURN_STATES = ("answered", "superseded", "dead")
+TERMINAL_TURN_STATES = ("answered", "superseded", "dead", "expired")
 
 
 class Turn(IdMixin, TimestampMixin, Base):
     """One answer to one burst of customer messages.
 
     pending → replying (reply stored) → answered; pending → superseded (a newer message made the
-    answer stale; its messages go to the next turn); any → dead (dead letter written)."""
+    answer stale; its messages go to the next turn); any → dead (dead letter written);
+    expired: a paused tenant's backlog older than its context TTL, closed unanswered on resume."""
 
     __tablename__ = "turns"
     __table_args__ = (Index("ix_turns_status_updated_at", "status", "updated_at"),)

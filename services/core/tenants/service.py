@@ -18,6 +18,19 @@ from .manifest import SecretStore, TenantManifest
 from .spec import BotTenantSpec, SecretRef
 
 MIN_WEBHOOK_SECRET_LENGTH = 24
+# ``tenants.source`` of tenants applied from a file (``atende tenants apply -f``); a BotTenant's
+# is ``<namespace>/<name>``.
+FILE_SOURCE = "file"
+
+
+class TenantClaimedError(ManifestError):
+    """The tenant name belongs to another BotTenant (another namespace) than the one applied."""
+
+    def __init__(self, name: str, owner: str, source: str) -> None:
+        super().__init__(
+            [f"tenant {name!r} belongs to {owner!r}; it cannot also be applied from {source!r}"]
+        )
+        self.owner = owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +79,11 @@ def resolve_credentials(
                 f"{path}: webhook secret must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters"
             )
         hashes.append(hash_webhook_secret(secret))
+    if not spec.webhook.secret_refs:
+        problems.append(
+            f"{where}.webhook.secretRefs: at least one webhook secret is required "
+            "(only the operator generates one when it is left out)"
+        )
     if problems:
         raise ManifestError(problems)
     return TenantCredentials(tokens, agent_password, gemini_key), hashes
@@ -90,8 +108,14 @@ async def apply_tenant(
     manifest: TenantManifest,
     secrets: SecretStore,
     cipher: CredentialCipher,
+    *,
+    source: str = FILE_SOURCE,
 ) -> ApplyResult:
-    """Create or update a tenant from its spec; idempotent (same input → ``unchanged``)."""
+    """Create or update a tenant from its spec; idempotent (same input → ``unchanged``).
+
+    ``source`` says who applies it (see :func:`check_claim`): a name claimed by one BotTenant is
+    refused to every other source, with :class:`TenantClaimedError`.
+    """
     credentials, hashes = resolve_credentials(manifest.name, manifest.spec, secrets)
     fingerprint = _fingerprint(manifest.spec, credentials, hashes)
     spec_json = manifest.spec.model_dump(mode="json", by_alias=True)
@@ -110,11 +134,15 @@ async def apply_tenant(
             webhook_secret_hashes=hashes,
             credentials=cipher.encrypt(credentials),
             version=1,
+            source=source,
         )
         session.add(tenant)
         await session.flush()
         return ApplyResult(manifest.name, "created", 1, connections)
+    check_claim(tenant, source)
+    tenant.source = source
     if tenant.spec_hash == fingerprint:
+        await session.flush()
         return ApplyResult(manifest.name, "unchanged", tenant.version, connections)
     tenant.display_name = manifest.spec.display_name
     tenant.enabled = manifest.spec.enabled
@@ -125,6 +153,33 @@ async def apply_tenant(
     tenant.version += 1
     await session.flush()
     return ApplyResult(manifest.name, "updated", tenant.version, connections)
+
+
+def check_claim(tenant: Tenant, source: str) -> None:
+    """Refuse to let ``source`` take over a tenant another BotTenant owns.
+
+    A BotTenant (``<namespace>/<name>``) owns its tenant for good, even once deleted (its history
+    must never become readable from another namespace). A tenant from a file, or from before
+    sources were recorded, may be taken over by a BotTenant of the same name.
+    """
+    owner = tenant.source
+    if owner is not None and owner not in (FILE_SOURCE, source):
+        raise TenantClaimedError(tenant.slug, owner, source)
+
+
+async def disable_tenant(
+    session: AsyncSession, slug: str, *, source: str | None = None
+) -> Tenant | None:
+    """Switch a tenant off, keeping every row of its history; ``None`` when there is none (or,
+    with ``source``, when it belongs to someone else). The next apply rewrites it in full."""
+    tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug).with_for_update())
+    if tenant is None or (source is not None and tenant.source != source):
+        return None
+    tenant.enabled = False
+    tenant.version += 1
+    tenant.spec_hash = ""  # an apply of the very same spec must switch it back on
+    await session.flush()
+    return tenant
 
 
 async def list_tenants(session: AsyncSession) -> list[Tenant]:

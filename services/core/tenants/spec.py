@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 from services.core.whaticket.variants import Variant
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+WAIT_MESSAGE = "Recebi sua mensagem! Só um momento, já te respondo."
 _HHMM_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
 
@@ -65,7 +66,9 @@ class WhaticketSpec(SpecModel):
 
 
 class WebhookSpec(SpecModel):
-    secret_refs: list[SecretRef] = Field(min_length=1, max_length=2)
+    # First = current; a second is accepted while rotating. Left out (or empty), the operator
+    # generates a Secret ``<name>-webhook`` owned by the BotTenant; ``tenants apply`` needs one.
+    secret_refs: list[SecretRef] = Field(default=[], max_length=2)
 
 
 class LlmSpec(SpecModel):
@@ -81,6 +84,8 @@ class PersonaSpec(SpecModel):
     fallback_message: str = (
         "Desculpe, não consegui responder agora. Um atendente vai falar com você em breve."
     )
+    # Sent once when a rate limit keeps the contact waiting longer than a bound.
+    wait_message: str = Field(default=WAIT_MESSAGE, min_length=1, max_length=2000)
 
 
 class KnowledgeEntry(SpecModel):
@@ -144,13 +149,14 @@ class FeaturesSpec(SpecModel):
     handoff: bool = True
     knowledge: bool = True
     fallback_channels: bool = False
+    audio: bool = False  # reserved: voice notes are not transcribed yet
 
 
 class BotTenantSpec(SpecModel):
     display_name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
     whaticket: WhaticketSpec
-    webhook: WebhookSpec
+    webhook: WebhookSpec = WebhookSpec()
     llm: LlmSpec = LlmSpec()
     persona: PersonaSpec
     knowledge: KnowledgeSpec = KnowledgeSpec()

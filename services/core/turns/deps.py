@@ -13,6 +13,7 @@ from services.core.db import SessionMaker
 from services.core.llm.factory import GeminiClientFactory
 from services.core.llm.offline import OfflineResponder
 from services.core.llm.types import LlmClient
+from services.core.ratelimit.limiter import RateLimiter
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.whaticket.client import WhaticketClient
 
@@ -26,6 +27,10 @@ class TurnDeps:
     gemini: GeminiClientFactory
     whaticket: WhaticketClient
     _breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.redis)
 
     def llm_for(self, tenant: TenantConfig) -> tuple[LlmClient, str]:
         """The client and its breaker name: the tenant's own key (its own breaker, so its

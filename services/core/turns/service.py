@@ -10,6 +10,11 @@ is guarded by state in Postgres:
   counted as an ambiguous send;
 * a newer message that arrives while the model is thinking makes the answer stale: the turn is
   superseded and the next one answers everything together.
+
+The tenant's configuration is read again for every turn (a change announced on the tenant
+channel reaches the next turn): a paused tenant's messages wait, unanswered, for resume; a new
+turn is only started within the contact's and the tenant's rate limits (:mod:`.pacing`); a forced
+model (``model_override``) replaces ``spec.llm.model``.
 """
 
 from __future__ import annotations
@@ -35,16 +40,19 @@ from services.core.metrics import (
     LLM_ERRORS,
     LLM_LATENCY,
     LLM_TOKENS,
+    RATE_LIMIT_NOTICES,
+    RATE_LIMITED,
     SEND_ERRORS,
     SENDS,
     TURN_LATENCY,
     TURNS,
+    TURNS_PAUSED,
 )
 from services.core.tenants.directory import TenantConfig
 
-from . import failures, prompt, store
+from . import failures, pacing, prompt, store
 from .deps import TurnDeps
-from .store import MessageRow, PendingSend, TurnRef
+from .store import MessageRow, Origin, PendingSend, TurnRef
 
 log = get_logger(__name__)
 
@@ -77,17 +85,32 @@ async def process_inbound(deps: TurnDeps, inbound_id: int, *, owner: str | None 
         origin = await store.message_origin(session, inbound_id)
     if origin is None:
         return
-    conversation_id, tenant_id, correlation_id = origin
-    bind_correlation_id(correlation_id)
+    bind_correlation_id(origin.correlation_id)
+    tenant = await _answering_tenant(deps, origin.tenant_id)
+    if tenant is None:
+        return
+    await _wait_for_quiet(deps, tenant, origin.conversation_id)
+    async with _leased(deps, origin.conversation_id, owner):
+        # The configuration is read per turn: a change or a pause reaches the next one.
+        while (tenant := await _answering_tenant(deps, origin.tenant_id)) is not None and (
+            turn := await _next_turn(deps, tenant, origin)
+        ) is not None:
+            bind_correlation_id(turn.correlation_id)
+            await _run_turn(deps, tenant, turn, owner)
+
+
+async def _answering_tenant(deps: TurnDeps, tenant_id: int) -> TenantConfig | None:
+    """The tenant if its bot answers now; None when it is gone, disabled or paused (its
+    messages stay stored; resuming queues them again)."""
     tenant = await deps.tenants.by_id(tenant_id)
     if tenant is None or not tenant.enabled:
         log.info("turn.tenant_disabled", tenant_id=tenant_id)
-        return
-    await _wait_for_quiet(deps, tenant, conversation_id)
-    async with _leased(deps, conversation_id, owner):
-        while (turn := await _next_turn(deps, tenant, conversation_id)) is not None:
-            bind_correlation_id(turn.correlation_id)
-            await _run_turn(deps, tenant, turn, owner)
+        return None
+    if tenant.paused:
+        TURNS_PAUSED.labels(tenant.slug).inc()
+        log.info("turn.tenant_paused", tenant=tenant.slug)
+        return None
+    return tenant
 
 
 async def _wait_for_quiet(deps: TurnDeps, tenant: TenantConfig, conversation_id: int) -> None:
@@ -140,11 +163,54 @@ async def _leased(deps: TurnDeps, conversation_id: int, owner: str) -> AsyncIter
             log.warning("lease.release_failed", error=type(exc).__name__)
 
 
-async def _next_turn(deps: TurnDeps, tenant: TenantConfig, conversation_id: int) -> TurnRef | None:
-    """The conversation's unfinished turn, or a new one holding every unanswered message."""
+async def _next_turn(deps: TurnDeps, tenant: TenantConfig, origin: Origin) -> TurnRef | None:
+    """The conversation's unfinished turn, or a new one holding every unanswered message —
+    started only within the rate limits (we hold the lease: nobody else starts one meanwhile)."""
+    async with deps.sessionmaker() as session:
+        turn = await store.open_turn(session, origin.conversation_id)
+        if turn is not None:
+            return turn
+        if await store.newest_waiting(session, origin.conversation_id) is None:
+            return None
+    await _within_rate_limits(deps, tenant, origin)
     async with transaction(deps.sessionmaker) as session:
-        turn = await store.open_turn(session, conversation_id)
-        return turn or await store.start_turn(session, tenant.id, conversation_id)
+        turn = await store.open_turn(session, origin.conversation_id)
+        return turn or await store.start_turn(session, tenant.id, origin.conversation_id)
+
+
+async def _within_rate_limits(deps: TurnDeps, tenant: TenantConfig, origin: Origin) -> None:
+    """Charge a new turn to the contact and the tenant, or defer the job (RetryLater)."""
+    decision = await deps.limiter.hit(*pacing.turn_limits(tenant, origin.contact_id))
+    if decision.allowed:
+        return
+    dimension = decision.dimension or "unknown"
+    RATE_LIMITED.labels(tenant.slug, dimension).inc()
+    log.info("turn.rate_limited", dimension=dimension, retry_after=decision.retry_after)
+    bound = deps.settings.rate_limit_notice_after_seconds
+    if await pacing.claim_notice(
+        deps.redis, tenant, origin.contact_id, decision.retry_after, bound
+    ):
+        await _send_wait_notice(deps, tenant, origin)
+    # A little jitter, so the jobs of one burst do not all come back at the same instant.
+    raise RetryLater(decision.retry_after + random.uniform(0.05, 0.5), f"rate limited: {dimension}")
+
+
+async def _send_wait_notice(deps: TurnDeps, tenant: TenantConfig, origin: Origin) -> None:
+    """Best effort: the real answer follows at the limited pace whatever happens here."""
+    text = tenant.spec.persona.wait_message
+    async with deps.sessionmaker() as session:
+        connection, phone = await store.recipient(session, origin.conversation_id)
+    try:
+        if failures.channel_of(tenant) == "sandbox":
+            log.info("sandbox.reply", to=phone, text=text)
+        else:
+            await _deliver(deps, tenant, connection, phone, text)
+    except DependencyError as exc:
+        await pacing.release_notice(deps.redis, tenant, origin.contact_id)
+        log.warning("turn.wait_notice_failed", error_class=exc.error_class)
+        return
+    RATE_LIMIT_NOTICES.labels(tenant.slug).inc()
+    log.info("turn.wait_notice_sent")
 
 
 async def _run_turn(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, owner: str) -> None:
@@ -184,7 +250,7 @@ async def _generate(
         return None
     texts = [memory.render_customer_text(m.kind, m.text) for m in messages]
     request = LlmRequest(
-        model=spec.llm.model,
+        model=tenant.model_override or spec.llm.model,
         system_prompt=prompt.system_prompt(spec),
         history=_merge_roles([*_delimit(history), prompt.customer_turn(texts)]),
         allow_handoff=spec.features.handoff,

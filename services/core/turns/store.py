@@ -83,8 +83,16 @@ _TURN_COLUMNS = (
 )
 
 
-async def message_origin(session: AsyncSession, inbound_id: int) -> tuple[int, int, str] | None:
-    """(conversation id, tenant id, correlation id) of a stored message."""
+@dataclass(frozen=True, slots=True)
+class Origin:
+    conversation_id: int
+    tenant_id: int
+    correlation_id: str
+    contact_id: int
+
+
+async def message_origin(session: AsyncSession, inbound_id: int) -> Origin | None:
+    """Where a stored message belongs: its conversation, tenant, correlation id and contact."""
     row = (
         await execute(
             session,
@@ -92,13 +100,13 @@ async def message_origin(session: AsyncSession, inbound_id: int) -> tuple[int, i
                 InboundMessage.conversation_id,
                 InboundMessage.tenant_id,
                 InboundMessage.correlation_id,
-            ).where(InboundMessage.id == inbound_id),
+                Conversation.contact_id,
+            )
+            .join(Conversation, Conversation.id == InboundMessage.conversation_id)
+            .where(InboundMessage.id == inbound_id),
         )
     ).one_or_none()
-    if row is None:
-        return None
-    origin = row._mapping
-    return origin["conversation_id"], origin["tenant_id"], origin["correlation_id"]
+    return Origin(**row._mapping) if row is not None else None
 
 
 async def waiting_burst(session: AsyncSession, conversation_id: int) -> Burst:
@@ -299,3 +307,16 @@ async def finish(session: AsyncSession, turn_id: int, kind: str) -> bool:
         .returning(Turn.id),
     )
     return closed.scalar_one_or_none() is not None
+
+
+async def recipient(session: AsyncSession, conversation_id: int) -> tuple[str, str | None]:
+    """(connection, phone) a message to this conversation goes to."""
+    row = (
+        await execute(
+            session,
+            select(Conversation.connection, Contact.phone)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(Conversation.id == conversation_id),
+        )
+    ).one()
+    return row.connection, row.phone

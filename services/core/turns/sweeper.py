@@ -38,6 +38,7 @@ async def _stuck_messages(session: AsyncSession, stuck_after: float) -> list[int
             InboundMessage.turn_id.is_(None),
             InboundMessage.received_at < cutoff,
             Tenant.enabled.is_(True),
+            Tenant.paused.is_(False),  # a paused tenant's messages wait for resume
             lease_free,
         )
         .group_by(InboundMessage.conversation_id)
@@ -47,7 +48,13 @@ async def _stuck_messages(session: AsyncSession, stuck_after: float) -> list[int
         select(func.min(InboundMessage.id))
         .join(Turn, Turn.id == InboundMessage.turn_id)
         .join(Conversation, Conversation.id == Turn.conversation_id)
-        .where(Turn.status.in_(OPEN_TURN_STATES), Turn.updated_at < cutoff, lease_free)
+        .join(Tenant, Tenant.id == Turn.tenant_id)
+        .where(
+            Turn.status.in_(OPEN_TURN_STATES),
+            Turn.updated_at < cutoff,
+            Tenant.paused.is_(False),
+            lease_free,
+        )
         .group_by(Turn.id)
         .limit(BATCH)
     )

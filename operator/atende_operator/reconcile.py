@@ -1,0 +1,229 @@
+"""One reconcile of one BotTenant: validate, gather its Secrets, ``apply_tenant`` in Postgres.
+
+Both the BotTenant handlers and the Secret watch call :func:`reconcile_tenant`; it knows nothing
+of kopf's handler protocol. It returns the status to report, or raises :class:`ReconcileFailed`
+carrying the status and whether retrying can help.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as random_secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.core.db import SessionMaker, transaction
+from services.core.errors import ManifestError
+from services.core.tenants import schema
+from services.core.tenants.credentials import CredentialCipher
+from services.core.tenants.manifest import SecretStore, TenantManifest, parse_spec
+from services.core.tenants.notify import tenant_changed
+from services.core.tenants.service import TenantClaimedError, apply_tenant, disable_tenant
+from services.core.tenants.spec import NAME_PATTERN, BotTenantSpec, SecretRef, WebhookSpec
+
+from . import resources
+from .kube import KubeApi
+from .resources import Phase, Reason, Ref
+
+MEMO_KEY = "atende"
+SECRET_RETRY_SECONDS = 30.0
+BAD_SECRET_RETRY_SECONDS = 120.0
+
+
+@dataclass(slots=True)
+class OperatorContext:
+    """What every handler needs, kept in kopf's memo under :data:`MEMO_KEY`."""
+
+    sessionmaker: SessionMaker
+    cipher: CredentialCipher
+    kube: KubeApi
+    engine: AsyncEngine | None = None  # set when the operator created it (disposed on cleanup)
+    # Running api and worker processes drop a changed tenant from their caches on a notice.
+    redis: aioredis.Redis | None = None
+
+
+def context_of(memo: Mapping[str, Any]) -> OperatorContext:
+    ctx = memo.get(MEMO_KEY)
+    if not isinstance(ctx, OperatorContext):
+        raise kopf.TemporaryError("the operator is not started yet", delay=5)
+    return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class TenantObject:
+    """The parts of a BotTenant a reconcile reads (from a handler's kwargs or the index)."""
+
+    namespace: str
+    name: str
+    uid: str | None
+    generation: int | None
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    labels: Mapping[str, str]
+    deleting: bool = False
+
+    @property
+    def source(self) -> str:
+        return resources.source_of(self.namespace, self.name)
+
+    def owner_body(self) -> kopf.Body:
+        return kopf.Body(
+            {
+                "apiVersion": resources.API_VERSION,
+                "kind": resources.KIND,
+                "metadata": {
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    "uid": self.uid or "",
+                    "labels": dict(self.labels),
+                },
+            }
+        )
+
+
+class ReconcileFailed(Exception):
+    """``retry_after`` is ``None`` when only a change of the BotTenant can help."""
+
+    def __init__(self, status: dict[str, Any], message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    status: dict[str, Any]
+    outcome: str
+    version: int
+
+
+def _failure(
+    obj: TenantObject, phase: Phase, reason: Reason, problems: list[str], retry: float | None
+) -> ReconcileFailed:
+    message = "; ".join(problems)
+    status = resources.tenant_status(
+        phase=phase, reason=reason, message=message, generation=obj.generation, previous=obj.status
+    )
+    return ReconcileFailed(status, message, retry)
+
+
+def validate(obj: TenantObject) -> BotTenantSpec:
+    """The CRD's own schema (as the API server applies it) and then the typed model."""
+    if not re.match(NAME_PATTERN, obj.name) or len(obj.name) > 63:
+        raise _failure(
+            obj, Phase.ERROR, Reason.INVALID_SPEC,
+            ["metadata.name: a tenant name must be a DNS label (a-z, 0-9, '-'; 63 at most)"], None,
+        )  # fmt: skip
+    document = {
+        "apiVersion": resources.API_VERSION,
+        "kind": resources.KIND,
+        "metadata": {"name": obj.name},
+        "spec": dict(obj.spec),
+    }
+    if problems := schema.validate(document):
+        raise _failure(obj, Phase.ERROR, Reason.INVALID_SPEC, problems, None)
+    try:
+        return parse_spec(dict(obj.spec), f"BotTenant {obj.source}")
+    except ManifestError as exc:
+        raise _failure(obj, Phase.ERROR, Reason.INVALID_SPEC, exc.problems, None) from None
+
+
+async def ensure_webhook_secret(kube: KubeApi, obj: TenantObject) -> None:
+    """Create ``<name>-webhook`` (owned by the BotTenant) unless it already holds a secret."""
+    name = resources.generated_webhook_secret_name(obj.name)
+    existing = await kube.read_secret(obj.namespace, name)
+    if existing is not None and existing.get(resources.WEBHOOK_SECRET_KEY):
+        return
+    manifest = resources.webhook_secret_manifest(
+        obj.name, obj.namespace, random_secrets.token_urlsafe(32)
+    )
+    if existing is None:
+        kopf.adopt(manifest, owner=obj.owner_body())
+        if await kube.create_secret(obj.namespace, manifest):
+            return
+        # Created meanwhile by a concurrent reconcile: read again below.
+        if (await kube.read_secret(obj.namespace, name) or {}).get(resources.WEBHOOK_SECRET_KEY):
+            return
+    await kube.patch_secret(obj.namespace, name, {"data": manifest["data"]})
+
+
+async def read_referenced(kube: KubeApi, namespace: str, refs: list[Ref]) -> SecretStore:
+    """Only the referenced keys of the referenced Secrets; a missing one is a TemporaryError."""
+    values: dict[str, dict[str, str]] = {}
+    found: dict[str, dict[str, str] | None] = {}
+    problems: list[str] = []
+    for ref in refs:
+        if ref.name not in found:
+            found[ref.name] = await kube.read_secret(namespace, ref.name)
+        secret = found[ref.name]
+        if secret is None:
+            problems.append(f"{ref.path}: Secret {ref.name!r} not found in namespace {namespace!r}")
+        elif ref.key not in secret:
+            problems.append(f"{ref.path}: Secret {ref.name!r} has no key {ref.key!r}")
+        else:
+            values.setdefault(ref.name, {})[ref.key] = secret[ref.key]
+    if problems:
+        raise ManifestError(problems)
+    return SecretStore(values)
+
+
+async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconciled:
+    spec = validate(obj)
+    refs = resources.secret_refs(obj.spec, obj.name)
+    if resources.uses_generated_webhook_secret(obj.spec):
+        await ensure_webhook_secret(ctx.kube, obj)
+        generated = next(r for r in refs if r.path == "spec.webhook.secretRefs")
+        current = SecretRef(name=generated.name, key=generated.key)
+        spec = spec.model_copy(update={"webhook": WebhookSpec(secret_refs=[current])})
+    try:
+        store = await read_referenced(ctx.kube, obj.namespace, refs)
+    except ManifestError as exc:
+        raise _failure(
+            obj, Phase.PENDING, Reason.SECRET_MISSING, exc.problems, SECRET_RETRY_SECONDS
+        ) from None
+
+    manifest = TenantManifest(obj.name, spec, obj.generation)
+    try:
+        async with transaction(ctx.sessionmaker) as session:
+            result = await apply_tenant(session, manifest, store, ctx.cipher, source=obj.source)
+    except TenantClaimedError as exc:
+        raise _failure(obj, Phase.ERROR, Reason.NAME_CLAIMED, exc.problems, None) from None
+    except ManifestError as exc:  # a referenced value that cannot be used (too short, …)
+        raise _failure(
+            obj, Phase.ERROR, Reason.INVALID_SECRET, exc.problems, BAD_SECRET_RETRY_SECONDS
+        ) from None
+
+    if result.outcome != "unchanged":
+        await _notify(ctx, obj.name)
+    hook = spec.webhook.secret_refs[0]
+    status = resources.tenant_status(
+        phase=Phase.READY,
+        reason=Reason.RECONCILED,
+        message=f"tenant {result.outcome} (version {result.version})",
+        generation=obj.generation,
+        previous=obj.status,
+        webhook_path=resources.webhook_path(obj.name, spec.whaticket.connections[0].name),
+        webhook_secret_ref=Ref("spec.webhook.secretRefs[0]", hook.name, hook.key),
+    )
+    return Reconciled(status, result.outcome, result.version)
+
+
+async def finalize_tenant(ctx: OperatorContext, namespace: str, name: str) -> int | None:
+    """Disable the tenant this BotTenant owns (its rows stay); the version it got, if any."""
+    async with transaction(ctx.sessionmaker) as session:
+        tenant = await disable_tenant(session, name, source=resources.source_of(namespace, name))
+        version = None if tenant is None else tenant.version
+    if version is not None:
+        await _notify(ctx, name)
+    return version
+
+
+async def _notify(ctx: OperatorContext, slug: str) -> None:
+    if ctx.redis is not None:
+        await tenant_changed(ctx.redis, slug)
