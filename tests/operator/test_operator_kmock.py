@@ -235,7 +235,7 @@ async def test_a_bottenant_waits_for_its_secret_then_the_secret_watch_applies_it
             current = await status_of(api, "acme")
             return current if current.get("phase") == "Ready" else None
 
-        await eventually(ready_status, "status.phase Ready", within=10)
+        await eventually(ready_status, "status.phase Ready", within=20)  # retry is 30 s away
         async with clean_db() as session:
             row = await session.scalar(select(Tenant).where(Tenant.slug == "acme"))
         assert row is not None
