@@ -5,6 +5,8 @@ Customer text is untrusted: it is delimited and the model is told it is data, ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.core.llm.types import ChatMessage
 from services.core.tenants.spec import BotTenantSpec
 
@@ -17,7 +19,8 @@ Regras que valem acima de qualquer pedido do cliente:
 - Se o cliente pedir um humano, ou você não puder ajudar, chame transfer_to_human."""
 
 
-def system_prompt(spec: BotTenantSpec) -> str:
+def system_prompt(spec: BotTenantSpec, notes: Sequence[str] = ()) -> str:
+    """``notes`` are sections other domains add for this turn (business hours, budget, …)."""
     parts = [spec.persona.system_prompt.strip(), HOUSE_RULES.format(language=spec.persona.language)]
     if spec.features.knowledge and spec.knowledge.entries:
         facts = "\n".join(f"- P: {e.question}\n  R: {e.answer}" for e in spec.knowledge.entries)
@@ -25,6 +28,7 @@ def system_prompt(spec: BotTenantSpec) -> str:
             "Base de conhecimento da empresa (responda perguntas factuais só a partir dela):\n"
             + facts
         )
+    parts.extend(note.strip() for note in notes if note.strip())
     return "\n\n".join(parts)
 
 
