@@ -68,3 +68,24 @@ TURNS_PAUSED = Counter(
     "Jobs that found their tenant paused (the messages wait for resume).",
     ["tenant"],
 )
+LLM_BUDGET_USED = Gauge(
+    "atende_llm_budget_used_ratio",
+    "Share of the tenant's monthly token budget used this month (tenants with a budget only).",
+    ["tenant"],
+)
+LLM_BUDGET_WARNINGS = Counter(
+    "atende_llm_budget_warnings_total",
+    "Months in which a tenant's token use reached the warning share of its budget.",
+    ["tenant"],
+)
+LLM_BUDGET_EXHAUSTED = Counter(
+    "atende_llm_budget_exhausted_turns_total",
+    "Turns answered from knowledge only, without the model, because the budget was used up.",
+    ["tenant"],
+)
+GUARD_BLOCKED = Counter(
+    "atende_guard_blocked_total",
+    "Model replies replaced by a safe answer by the output guard, by reason "
+    "(canary, system_prompt, secret, cross_tenant).",
+    ["tenant", "reason"],
+)

@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+from services.core import guard
 from services.core.db import SessionMaker
 from services.core.models import Base
 from tests.fixtures.servers import free_port
@@ -54,8 +55,8 @@ def answer_for(text: str) -> str:
 
 
 def _customer_text(request: RecordedRequest) -> str:
-    """The customer's words inside the ``<cliente>`` delimiters of the last user turn."""
-    text = request.last_user_text.replace("<cliente>", "").replace("</cliente>", "")
+    """The customer's words inside the ``<<cliente id=…>>`` delimiters of the last user turn."""
+    text = guard.unwrap(request.last_user_text)
     return " | ".join(line.strip() for line in text.splitlines() if line.strip())
 
 

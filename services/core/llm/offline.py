@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from services.core.guard.delimit import unwrap
 from services.core.tenants.spec import KnowledgeEntry
 
 from .types import LlmReply, LlmRequest
@@ -51,7 +52,7 @@ class OfflineResponder:
 
     async def generate(self, request: LlmRequest) -> LlmReply:
         asked = request.history[-1].text if request.history else ""
-        asked = asked.replace("<cliente>", " ").replace("</cliente>", " ")
+        asked = unwrap(asked)
         entry = best_entry(asked, self._entries)
         return LlmReply(text=entry.answer if entry else NO_MATCH, model="offline")
 

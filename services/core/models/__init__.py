@@ -6,6 +6,7 @@ from .contact import Contact
 from .conversation import Conversation
 from .dead_letter import DeadLetter
 from .inbound_message import InboundMessage
+from .llm_usage import LlmUsage
 from .outbound_message import OutboundMessage
 from .tenant import Tenant
 from .turn import OPEN_TURN_STATES, TERMINAL_TURN_STATES, Turn
@@ -19,6 +20,7 @@ __all__ = [
     "Conversation",
     "DeadLetter",
     "InboundMessage",
+    "LlmUsage",
     "OutboundMessage",
     "Tenant",
     "Turn",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from arq.connections import ArqRedis
 
@@ -27,6 +29,8 @@ class TurnDeps:
     gemini: GeminiClientFactory
     whaticket: WhaticketClient
     _breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    # "Now" for business hours and the budget month; tests inject a fixed instant.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:

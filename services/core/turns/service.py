@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+from services.core import budget, guard, hours
 from services.core.breaker import CircuitBreaker
 from services.core.conversations import memory
 from services.core.conversations.service import acquire_lease, release_lease
@@ -37,6 +38,7 @@ from services.core.logging import bind_correlation_id, get_logger
 from services.core.metrics import (
     AMBIGUOUS_SENDS,
     BREAKER_REJECTIONS,
+    GUARD_BLOCKED,
     LLM_ERRORS,
     LLM_LATENCY,
     LLM_TOKENS,
@@ -249,10 +251,16 @@ async def _generate(
             await store.set_status(session, turn.id, "superseded")
         return None
     texts = [memory.render_customer_text(m.kind, m.text) for m in messages]
+    _log_input_flags(tenant, texts)
+    boundary = guard.new_boundary()  # one per request: all its customer turns, and the rules
+    # Out of hours, the model is told when humans return, so a handoff promise is honest.
+    away = hours.after_hours_note(spec.business_hours, spec.persona.language, deps.clock())
     request = LlmRequest(
         model=tenant.model_override or spec.llm.model,
-        system_prompt=prompt.system_prompt(spec),
-        history=_merge_roles([*_delimit(history), prompt.customer_turn(texts)]),
+        system_prompt=prompt.system_prompt(
+            spec, [away] if away else [], canary=_canary(deps, tenant), boundary=boundary
+        ),
+        history=_merge_roles([*_delimit(history, boundary), prompt.customer_turn(texts, boundary)]),
         allow_handoff=spec.features.handoff,
         correlation_id=turn.correlation_id,
     )
@@ -261,6 +269,7 @@ async def _generate(
     reply = await _call_llm(deps, tenant, turn, request, _age(messages, turn.created_at))
     if reply is None:
         return messages  # the fallback was stored in its place
+    text = await _guard_reply(deps, tenant, turn, _reply_text(reply))
     async with transaction(deps.sessionmaker) as session:
         if not await acquire_lease(
             session, turn.conversation_id, owner, deps.settings.lease_seconds
@@ -278,7 +287,7 @@ async def _generate(
             tenant_id=turn.tenant_id,
             conversation_id=turn.conversation_id,
             channel=failures.channel_of(tenant),
-            text=_reply_text(reply),
+            text=text,
             kind="reply",
             usage={
                 "model": reply.model,
@@ -289,8 +298,8 @@ async def _generate(
     return messages
 
 
-def _delimit(history: list[ChatMessage]) -> list[ChatMessage]:
-    return [prompt.customer_turn([m.text]) if m.role == "user" else m for m in history]
+def _delimit(history: list[ChatMessage], boundary: guard.Boundary) -> list[ChatMessage]:
+    return [prompt.customer_turn([m.text], boundary) if m.role == "user" else m for m in history]
 
 
 def _merge_roles(messages: list[ChatMessage]) -> list[ChatMessage]:
@@ -302,6 +311,43 @@ def _merge_roles(messages: list[ChatMessage]) -> list[ChatMessage]:
         else:
             merged.append(message)
     return merged
+
+
+def _canary(deps: TurnDeps, tenant: TenantConfig) -> str:
+    return guard.tenant_canary(deps.settings.secret_key.get_secret_value(), tenant.id)
+
+
+def _log_input_flags(tenant: TenantConfig, texts: list[str]) -> None:
+    """Heuristic flags are advisory (reliability.md §5.2 #6): logged, never a gate."""
+    flags = sorted({flag for text in texts for flag in guard.screen(text).flags})
+    if flags:
+        log.info("guard.input_flagged", tenant=tenant.slug, flags=flags)
+
+
+async def _guard_reply(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, text: str) -> str:
+    """The output guard (:mod:`services.core.guard.output`) on every reply before it is stored:
+    a leak becomes the safe answer; the reason is logged and counted, never the text."""
+    credentials = tenant.credentials
+    platform_key = deps.settings.gemini_api_key
+    output_guard = prompt.output_guard(
+        tenant.spec,
+        _canary(deps, tenant),
+        secrets=[
+            *credentials.whaticket_tokens.values(),
+            credentials.agent_password,
+            credentials.gemini_api_key,
+            *tenant.webhook_secret_hashes,
+            deps.settings.secret_key.get_secret_value(),
+            platform_key.get_secret_value() if platform_key is not None else None,
+        ],
+        foreign=await guard.load_foreign(deps.sessionmaker, tenant.id),
+    )
+    verdict = output_guard.check(text)
+    if verdict.reason is None:
+        return text
+    GUARD_BLOCKED.labels(tenant.slug, verdict.reason).inc()
+    log.warning("guard.blocked", tenant=tenant.slug, turn_id=turn.id, reason=verdict.reason)
+    return verdict.text
 
 
 def _reply_text(reply: LlmReply) -> str:
@@ -316,6 +362,9 @@ async def _call_llm(
     deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, request: LlmRequest, age: float
 ) -> LlmReply | None:
     """The reply, or None after storing the fallback; raises RetryLater for another try."""
+    now = deps.clock()
+    if (await budget.current(deps.sessionmaker, tenant, now)).exhausted:  # no model call
+        return await budget.knowledge_only_reply(tenant, turn.id, request, now)
     client, breaker_name = deps.llm_for(tenant)
     breaker = deps.breaker(breaker_name)
     decision = await breaker.allow()
@@ -353,6 +402,8 @@ async def _call_llm(
     LLM_LATENCY.labels(tenant.slug, reply.model).observe(time.perf_counter() - started)
     LLM_TOKENS.labels(tenant.slug, "prompt").inc(reply.prompt_tokens or 0)
     LLM_TOKENS.labels(tenant.slug, "output").inc(reply.output_tokens or 0)
+    if breaker_name != "offline":
+        await budget.record_usage(deps.sessionmaker, tenant, reply, now)
     return reply
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 from services.core.conversations import memory
-from tests.standins.gemini import Reply
+from tests.standins.gemini import RecordedRequest, Reply
 
 from .conftest import Harness
 
 
 def _wrapped(text: str) -> str:
-    return f"<cliente>\n{text}\n</cliente>"
+    return f"<<cliente id=NONCE>>\n{text}\n<</cliente id=NONCE>>"
+
+
+def _seen(request: RecordedRequest) -> list[tuple[str, str]]:
+    """The contents with the request's boundary nonce — the one its system prompt names, the
+    same in every customer turn of the request — written as ``NONCE``."""
+    [nonce] = set(re.findall(r"<<cliente id=([0-9a-f]{16})>>", request.system_instruction))
+    return [(role, text.replace(nonce, "NONCE")) for role, text in request.contents]
 
 
 async def test_history_reaches_the_model_and_survives_a_redis_flush(harness: Harness) -> None:
@@ -25,7 +34,7 @@ async def test_history_reaches_the_model_and_survives_a_redis_flush(harness: Har
     await harness.run(second)
 
     turn2 = harness.gemini.requests[1]
-    assert turn2.contents == [
+    assert _seen(turn2) == [
         ("user", _wrapped("oi")),
         ("model", "Oi! Sou a Ana. Como posso ajudar?"),
         ("user", _wrapped("quais planos vocês têm?")),
@@ -36,7 +45,7 @@ async def test_history_reaches_the_model_and_survives_a_redis_flush(harness: Har
     await harness.run(third)
 
     turn3 = harness.gemini.requests[2]
-    assert turn3.contents == [
+    assert _seen(turn3) == [
         ("user", _wrapped("oi")),
         ("model", "Oi! Sou a Ana. Como posso ajudar?"),
         ("user", _wrapped("quais planos vocês têm?")),
@@ -59,7 +68,7 @@ async def test_history_is_per_conversation(harness: Harness) -> None:
     await harness.run(joao)
 
     joao_call = harness.gemini.requests[1]
-    assert joao_call.contents == [("user", _wrapped("oi"))]
+    assert _seen(joao_call) == [("user", _wrapped("oi"))]
     sent = harness.whaticket.sent()
     assert [(s["number"], s["text"]) for s in sent] == [
         ("5511999998888", "Resposta para a Maria."),
@@ -82,7 +91,7 @@ async def test_rebuilt_history_matches_the_cached_one_after_a_fallback(
     assert [t.status for t in await harness.turns()] == ["answered", "dead"]
 
     await harness.run(await harness.ingest("quero ver minha fatura"))  # history from Redis
-    cached = harness.gemini.requests[2].contents
+    cached = _seen(harness.gemini.requests[2])
     await harness.redis.flushall()
     async with harness.sessionmaker() as session:  # ask again with a cold cache
         [turn1, _, turn3] = await harness.turns()

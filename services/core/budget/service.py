@@ -1,0 +1,168 @@
+"""The tenant's monthly token budget (``spec.llm.monthlyTokenBudget``; unset means unlimited).
+
+Tokens are the ``usageMetadata`` counts of every model reply (prompt + candidates), added to one
+``llm_usage`` row per tenant and calendar month *of the tenant's timezone* by an atomic upsert, so
+concurrent workers never lose an update and a restart loses nothing. A new month is a new row:
+it starts from zero.
+
+* at :data:`WARNING_RATIO` of the budget, ``budget.warning`` is logged and counted once per month
+  (claimed by ``warned_at``, so several workers crossing it together warn once);
+* at 100 % the turn makes no model call: it answers from the tenant's knowledge only
+  (:class:`~services.core.llm.offline.OfflineResponder`) and says honestly that a human will
+  follow up — :func:`request_human_follow_up` is where the real handoff plugs in.
+
+The check happens before each call, so turns running at the same moment may overshoot the budget
+by their own use: a soft limit, by at most one turn per worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from services.core import hours
+from services.core.db import SessionMaker, transaction
+from services.core.hours.schedule import language_key
+from services.core.llm.offline import NO_MATCH, OfflineResponder
+from services.core.llm.types import LlmReply, LlmRequest
+from services.core.logging import get_logger
+from services.core.metrics import LLM_BUDGET_EXHAUSTED, LLM_BUDGET_USED, LLM_BUDGET_WARNINGS
+from services.core.models import LlmUsage
+from services.core.tenants.directory import TenantConfig
+
+log = get_logger(__name__)
+
+WARNING_RATIO = 0.8
+FOLLOW_UP = {
+    "pt": "Um atendente humano vai continuar o atendimento com você {when}.",
+    "en": "A human agent will follow up with you {when}.",
+    "es": "Un agente humano continuará la atención contigo {when}.",
+}
+SOON = {"pt": "em breve", "en": "soon", "es": "pronto"}
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    used: int
+    budget: int | None  # None: unlimited
+
+    @property
+    def ratio(self) -> float | None:
+        if self.budget is None:
+            return None
+        if self.budget == 0:  # nothing allowed: used up from the start
+            return 1.0 if self.used == 0 else float(self.used)
+        return self.used / self.budget
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget is not None and self.used >= self.budget
+
+
+def month_start(tenant: TenantConfig, now: datetime) -> date:
+    """The first day of ``now``'s calendar month in the tenant's timezone."""
+    local = now.astimezone(hours.zone_of(tenant.spec.business_hours))
+    return local.date().replace(day=1)
+
+
+def _publish(tenant: TenantConfig, state: BudgetState) -> None:
+    if state.ratio is not None:
+        LLM_BUDGET_USED.labels(tenant.slug).set(state.ratio)
+
+
+async def current(sessionmaker: SessionMaker, tenant: TenantConfig, now: datetime) -> BudgetState:
+    """This month's use; unlimited tenants are not looked up (``used`` is then 0)."""
+    budget = tenant.spec.llm.monthly_token_budget
+    if budget is None:
+        return BudgetState(0, None)
+    async with sessionmaker() as session:
+        used = await session.scalar(
+            select(LlmUsage.prompt_tokens + LlmUsage.output_tokens).where(
+                LlmUsage.tenant_id == tenant.id, LlmUsage.month == month_start(tenant, now)
+            )
+        )
+    state = BudgetState(int(used or 0), budget)
+    _publish(tenant, state)
+    return state
+
+
+async def record_usage(
+    sessionmaker: SessionMaker, tenant: TenantConfig, reply: LlmReply, now: datetime
+) -> BudgetState | None:
+    """Add the reply's tokens to the month (every tenant, budget or not), warn once at
+    :data:`WARNING_RATIO`. Best effort: a failure is logged and never fails the turn (the model
+    already answered); it returns None then."""
+    prompt, output = reply.prompt_tokens or 0, reply.output_tokens or 0
+    budget = tenant.spec.llm.monthly_token_budget
+    month = month_start(tenant, now)
+    try:
+        async with transaction(sessionmaker) as session:
+            row = insert(LlmUsage).values(
+                tenant_id=tenant.id, month=month, prompt_tokens=prompt, output_tokens=output
+            )
+            upsert = row.on_conflict_do_update(
+                index_elements=[LlmUsage.tenant_id, LlmUsage.month],
+                set_={
+                    "prompt_tokens": LlmUsage.prompt_tokens + row.excluded.prompt_tokens,
+                    "output_tokens": LlmUsage.output_tokens + row.excluded.output_tokens,
+                    "updated_at": func.now(),
+                },
+            ).returning(LlmUsage.prompt_tokens + LlmUsage.output_tokens, LlmUsage.warned_at)
+            used, warned_at = (await session.execute(upsert)).one()
+            state = BudgetState(int(used), budget)
+            claimed = False
+            if warned_at is None and state.ratio is not None and state.ratio >= WARNING_RATIO:
+                claimed = (
+                    await session.scalar(
+                        update(LlmUsage)
+                        .where(
+                            LlmUsage.tenant_id == tenant.id,
+                            LlmUsage.month == month,
+                            LlmUsage.warned_at.is_(None),
+                        )
+                        .values(warned_at=now)
+                        .returning(LlmUsage.tenant_id)
+                    )
+                    is not None
+                )
+    except Exception as exc:  # counted tokens are bookkeeping: the reply still goes out
+        log.warning("budget.record_failed", error=type(exc).__name__)
+        return None
+    _publish(tenant, state)
+    if claimed:
+        LLM_BUDGET_WARNINGS.labels(tenant.slug).inc()
+        log.warning(
+            "budget.warning",
+            tenant=tenant.slug,
+            month=month.isoformat(),
+            used=state.used,
+            budget=budget,
+        )
+    return state
+
+
+async def knowledge_only_reply(
+    tenant: TenantConfig, turn_id: int, request: LlmRequest, now: datetime
+) -> LlmReply:
+    """The answer of a turn over budget: the best knowledge entry (no model call), and an
+    honest word that a human follows up — when, if business hours say humans are away."""
+    spec = tenant.spec
+    entries = list(spec.knowledge.entries) if spec.features.knowledge else []
+    found = await OfflineResponder(entries).generate(request)
+    language = language_key(spec.persona.language)
+    when = hours.next_opening_phrase(spec.business_hours, spec.persona.language, now)
+    follow_up = FOLLOW_UP[language].format(when=when or SOON[language])
+    text = follow_up if found.text == NO_MATCH else f"{found.text}\n\n{follow_up}"
+    LLM_BUDGET_EXHAUSTED.labels(tenant.slug).inc()
+    log.warning("budget.exhausted", tenant=tenant.slug, turn_id=turn_id)
+    await request_human_follow_up(tenant, turn_id, reason="llm_budget_exhausted")
+    return LlmReply(text=text, model="offline")
+
+
+async def request_human_follow_up(tenant: TenantConfig, turn_id: int, *, reason: str) -> None:
+    """Hand the conversation of ``turn_id`` to a human. The handoff is not built yet: this only
+    logs ``handoff.requested``; the handoff engine replaces the body (the callers stay)."""
+    log.info("handoff.requested", tenant=tenant.slug, turn_id=turn_id, reason=reason)
