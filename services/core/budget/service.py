@@ -17,6 +17,7 @@ by their own use: a soft limit, by at most one turn per worker.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -32,6 +33,7 @@ from services.core.logging import get_logger
 from services.core.metrics import LLM_BUDGET_EXHAUSTED, LLM_BUDGET_USED, LLM_BUDGET_WARNINGS
 from services.core.models import LlmUsage
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.spec import KnowledgeEntry
 
 log = get_logger(__name__)
 
@@ -145,13 +147,23 @@ async def record_usage(
 
 
 async def knowledge_only_reply(
-    tenant: TenantConfig, turn_id: int, request: LlmRequest, now: datetime
+    tenant: TenantConfig,
+    turn_id: int,
+    request: LlmRequest,
+    now: datetime,
+    *,
+    snippets: Sequence[KnowledgeEntry] | None = None,
 ) -> LlmReply:
     """The answer of a turn over budget: the best knowledge entry (no model call), and an
-    honest word that a human follows up — when, if business hours say humans are away."""
+    honest word that a human follows up — when, if business hours say humans are away.
+    ``snippets`` are the turn's knowledge search results (the first answers); without them,
+    the entries are matched word by word."""
     spec = tenant.spec
     entries = list(spec.knowledge.entries) if spec.features.knowledge else []
-    found = await OfflineResponder(entries).generate(request)
+    responder = (
+        OfflineResponder(entries) if snippets is None else OfflineResponder.from_search(snippets)
+    )
+    found = await responder.generate(request)
     language = language_key(spec.persona.language)
     when = hours.next_opening_phrase(spec.business_hours, spec.persona.language, now)
     follow_up = FOLLOW_UP[language].format(when=when or SOON[language])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from services.core.guard.delimit import unwrap
 from services.core.tenants.spec import KnowledgeEntry
@@ -47,10 +48,19 @@ def best_entry(question: str, entries: list[KnowledgeEntry]) -> KnowledgeEntry |
 
 
 class OfflineResponder:
-    def __init__(self, entries: list[KnowledgeEntry]) -> None:
-        self._entries = entries
+    def __init__(self, entries: Sequence[KnowledgeEntry], *, ranked: bool = False) -> None:
+        self._entries = list(entries)
+        self._ranked = ranked
+
+    @classmethod
+    def from_search(cls, entries: Sequence[KnowledgeEntry]) -> OfflineResponder:
+        """Answers with the first of ``entries``, already ranked by the knowledge search."""
+        return cls(entries, ranked=True)
 
     async def generate(self, request: LlmRequest) -> LlmReply:
+        if self._ranked:
+            entry = self._entries[0] if self._entries else None
+            return LlmReply(text=entry.answer if entry else NO_MATCH, model="offline")
         asked = request.history[-1].text if request.history else ""
         asked = unwrap(asked)
         entry = best_entry(asked, self._entries)

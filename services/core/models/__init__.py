@@ -6,6 +6,7 @@ from .contact import Contact
 from .conversation import Conversation
 from .dead_letter import DeadLetter
 from .inbound_message import InboundMessage
+from .knowledge_entry import KnowledgeEntry
 from .llm_usage import LlmUsage
 from .outbound_message import OutboundMessage
 from .tenant import Tenant
@@ -20,6 +21,7 @@ __all__ = [
     "Conversation",
     "DeadLetter",
     "InboundMessage",
+    "KnowledgeEntry",
     "LlmUsage",
     "OutboundMessage",
     "Tenant",

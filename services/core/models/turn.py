@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdMixin, TimestampMixin
@@ -34,3 +35,5 @@ class Turn(IdMixin, TimestampMixin, Base):
     error_class: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The ids (knowledge_entries.id) of the snippets the reply was produced from.
+    knowledge_ids: Mapped[list[int] | None] = mapped_column(JSONB)

@@ -10,6 +10,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import knowledge
 from services.core.errors import ManifestError
 from services.core.models import Tenant
 
@@ -138,11 +139,13 @@ async def apply_tenant(
         )
         session.add(tenant)
         await session.flush()
+        await _sync_knowledge(session, tenant.id, manifest.spec)
         return ApplyResult(manifest.name, "created", 1, connections)
     check_claim(tenant, source)
     tenant.source = source
     if tenant.spec_hash == fingerprint:
         await session.flush()
+        await _sync_knowledge(session, tenant.id, manifest.spec)  # a no-op once indexed
         return ApplyResult(manifest.name, "unchanged", tenant.version, connections)
     tenant.display_name = manifest.spec.display_name
     tenant.enabled = manifest.spec.enabled
@@ -152,7 +155,13 @@ async def apply_tenant(
     tenant.credentials = cipher.encrypt(credentials)
     tenant.version += 1
     await session.flush()
+    await _sync_knowledge(session, tenant.id, manifest.spec)
     return ApplyResult(manifest.name, "updated", tenant.version, connections)
+
+
+async def _sync_knowledge(session: AsyncSession, tenant_id: int, spec: BotTenantSpec) -> None:
+    """The knowledge index follows the spec in the same transaction (replaced when changed)."""
+    await knowledge.sync(session, tenant_id, spec.persona.language, spec.knowledge.entries)
 
 
 def check_claim(tenant: Tenant, source: str) -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.core import guard
+from services.core.knowledge import Snippet
 from services.core.llm.types import ChatMessage
 from services.core.tenants.spec import BotTenantSpec
 
 KNOWLEDGE_HEADER = "Base de conhecimento da empresa (responda perguntas factuais só a partir dela):"
+NO_SNIPPETS = "- (nada na base sobre esta mensagem: não invente fatos; ofereça um atendente)"
 
 
 def system_prompt(
@@ -24,13 +26,17 @@ def system_prompt(
     *,
     canary: str = "",
     boundary: guard.Boundary | None = None,
+    snippets: Sequence[Snippet] | None = None,
 ) -> str:
     """``notes`` are sections other domains add for this turn (business hours, budget, …);
-    ``canary`` is the tenant's :func:`guard.tenant_canary`; ``boundary`` the request's."""
+    ``canary`` is the tenant's :func:`guard.tenant_canary`; ``boundary`` the request's;
+    ``snippets`` the knowledge found for this turn (:func:`knowledge.lookup`) — only they are
+    shown; ``None`` shows every entry."""
     parts = [spec.persona.system_prompt.strip()]
     if spec.features.knowledge and spec.knowledge.entries:
-        facts = "\n".join(f"- P: {e.question}\n  R: {e.answer}" for e in spec.knowledge.entries)
-        parts.append(f"{KNOWLEDGE_HEADER}\n{facts}")
+        entries = spec.knowledge.entries if snippets is None else snippets
+        facts = "\n".join(f"- P: {e.question}\n  R: {e.answer}" for e in entries)
+        parts.append(f"{KNOWLEDGE_HEADER}\n{facts or NO_SNIPPETS}")
     parts.extend(note.strip() for note in notes if note.strip())
     # Last: the rules are what the model reads just before the conversation.
     parts.append(house_rules(spec, canary, boundary))

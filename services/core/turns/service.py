@@ -27,12 +27,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from services.core import budget, guard, hours
+from services.core import budget, guard, hours, knowledge
 from services.core.breaker import CircuitBreaker
 from services.core.conversations import memory
 from services.core.conversations.service import acquire_lease, release_lease
 from services.core.db import transaction
 from services.core.errors import DependencyError, PermanentError, TransientError
+from services.core.llm.offline import OfflineResponder
 from services.core.llm.types import ChatMessage, LlmReply, LlmRequest
 from services.core.logging import bind_correlation_id, get_logger
 from services.core.metrics import (
@@ -252,13 +253,22 @@ async def _generate(
         return None
     texts = [memory.render_customer_text(m.kind, m.text) for m in messages]
     _log_input_flags(tenant, texts)
+    # Only the knowledge that matches this turn's words goes to the model (and the offline
+    # and over-budget answers come from the same search).
+    found = await knowledge.lookup(
+        deps.sessionmaker, deps.redis, tenant.id, spec, "\n".join(m.text or "" for m in messages)
+    )
     boundary = guard.new_boundary()  # one per request: all its customer turns, and the rules
     # Out of hours, the model is told when humans return, so a handoff promise is honest.
     away = hours.after_hours_note(spec.business_hours, spec.persona.language, deps.clock())
     request = LlmRequest(
         model=tenant.model_override or spec.llm.model,
         system_prompt=prompt.system_prompt(
-            spec, [away] if away else [], canary=_canary(deps, tenant), boundary=boundary
+            spec,
+            [away] if away else [],
+            canary=_canary(deps, tenant),
+            boundary=boundary,
+            snippets=found,
         ),
         history=_merge_roles([*_delimit(history, boundary), prompt.customer_turn(texts, boundary)]),
         allow_handoff=spec.features.handoff,
@@ -266,7 +276,7 @@ async def _generate(
     )
     # The give-up budget runs from this turn's start: a replayed dead letter gets a fresh one
     # instead of failing at once because its messages are old.
-    reply = await _call_llm(deps, tenant, turn, request, _age(messages, turn.created_at))
+    reply = await _call_llm(deps, tenant, turn, request, _age(messages, turn.created_at), found)
     if reply is None:
         return messages  # the fallback was stored in its place
     text = await _guard_reply(deps, tenant, turn, _reply_text(reply))
@@ -293,6 +303,8 @@ async def _generate(
                 "model": reply.model,
                 "prompt_tokens": reply.prompt_tokens,
                 "output_tokens": reply.output_tokens,
+                # An answer without the model quotes the best snippet; the model saw them all.
+                "knowledge_ids": [s.id for s in (found[:1] if reply.model == "offline" else found)],
             },
         )
     return messages
@@ -359,13 +371,21 @@ def _reply_text(reply: LlmReply) -> str:
 
 
 async def _call_llm(
-    deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, request: LlmRequest, age: float
+    deps: TurnDeps,
+    tenant: TenantConfig,
+    turn: TurnRef,
+    request: LlmRequest,
+    age: float,
+    found: list[knowledge.Snippet],
 ) -> LlmReply | None:
     """The reply, or None after storing the fallback; raises RetryLater for another try."""
     now = deps.clock()
+    entries = [s.as_entry() for s in found]
     if (await budget.current(deps.sessionmaker, tenant, now)).exhausted:  # no model call
-        return await budget.knowledge_only_reply(tenant, turn.id, request, now)
+        return await budget.knowledge_only_reply(tenant, turn.id, request, now, snippets=entries)
     client, breaker_name = deps.llm_for(tenant)
+    if breaker_name == "offline":  # no key: the best snippet of the knowledge search
+        client = OfflineResponder.from_search(entries)
     breaker = deps.breaker(breaker_name)
     decision = await breaker.allow()
     if not decision.allowed:

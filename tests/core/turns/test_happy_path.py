@@ -25,9 +25,11 @@ async def test_one_message_one_answer(harness: Harness, whaticket_variant: str) 
 
     [call] = harness.gemini.requests
     assert PERSONA in call.system_instruction
-    for entry in KNOWLEDGE:
-        assert entry["question"] in call.system_instruction
-        assert entry["answer"] in call.system_instruction
+    # Only the knowledge that matches the question is in the request.
+    hours_entry, payment_entry = KNOWLEDGE
+    assert hours_entry["question"] in call.system_instruction
+    assert hours_entry["answer"] in call.system_instruction
+    assert payment_entry["answer"] not in call.system_instruction
     assert "Qual o horário de vocês?" in call.last_user_text
     assert call.api_key == "test-key"
 
