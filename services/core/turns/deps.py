@@ -13,7 +13,6 @@ from services.core.breaker import CircuitBreaker
 from services.core.config import Settings
 from services.core.db import SessionMaker
 from services.core.llm.factory import GeminiClientFactory
-from services.core.llm.offline import OfflineResponder
 from services.core.llm.types import LlmClient
 from services.core.ratelimit.limiter import RateLimiter
 from services.core.tenants.directory import TenantConfig, TenantDirectory
@@ -36,7 +35,7 @@ class TurnDeps:
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.redis)
 
-    def llm_for(self, tenant: TenantConfig) -> tuple[LlmClient, str]:
+    def llm_for(self, tenant: TenantConfig) -> tuple[LlmClient | None, str]:
         """The client and its breaker name: the tenant's own key (its own breaker, so its
         quota errors never stop other tenants), else the platform key, else offline."""
         if tenant.credentials.gemini_api_key:
@@ -45,7 +44,7 @@ class TurnDeps:
         elif self.settings.gemini_api_key:
             key, breaker = self.settings.gemini_api_key.get_secret_value(), "gemini:platform"
         else:
-            return OfflineResponder(list(tenant.spec.knowledge.entries)), "offline"
+            return None, "offline"  # the turn answers from its knowledge search
         return self.gemini.get(key, self.settings.gemini_base_url), breaker
 
     def breaker(self, name: str) -> CircuitBreaker:

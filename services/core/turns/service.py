@@ -383,9 +383,9 @@ async def _call_llm(
     entries = [s.as_entry() for s in found]
     if (await budget.current(deps.sessionmaker, tenant, now)).exhausted:  # no model call
         return await budget.knowledge_only_reply(tenant, turn.id, request, now, snippets=entries)
-    client, breaker_name = deps.llm_for(tenant)
-    if breaker_name == "offline":  # no key: the best snippet of the knowledge search
-        client = OfflineResponder.from_search(entries)
+    model_client, breaker_name = deps.llm_for(tenant)
+    # No key: the best snippet of this turn's knowledge search answers.
+    client = model_client or OfflineResponder.from_search(entries)
     breaker = deps.breaker(breaker_name)
     decision = await breaker.allow()
     if not decision.allowed:
