@@ -65,6 +65,14 @@ def test_atende_dev_answers_the_printed_curl_and_stops_on_ctrl_c(tmp_path: Path)
         ]
         assert not leftovers  # the embedded Postgres stopped too
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed assertion: stop it as Ctrl-C would, then make sure
+            survivors = psutil.Process(proc.pid).children(recursive=True)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            for child in survivors:
+                if child.is_running():
+                    child.kill()
