@@ -29,6 +29,7 @@ from services.api import main as api_main
 from services.cli.admin import apply_file
 from services.core import jobs
 from services.core.db import SessionMaker
+from services.core.inbound.spool import Spool
 from services.core.logging import configure_logging
 from services.core.redis import deserialize_job
 from tests.api.webhook_app import (
@@ -470,6 +471,15 @@ def spool_text(directory: Path) -> str:
     return "".join(texts)
 
 
+async def spool_drained(spool: Spool) -> None:
+    """Wait for the background replayer (every 0.25 s in these tests), at most 5 s."""
+    for _ in range(100):
+        if spool.pending() == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the spool was not replayed within 5 s")
+
+
 @contextlib.contextmanager
 def postgres_behind_proxy(
     postgres: PostgresHandle, database_url: str
@@ -526,12 +536,7 @@ async def test_postgres_down_spools_and_replays(
 
             proxy.restore()
 
-            for _ in range(100):  # the background replayer runs every 0.25 s here
-                if app.state.spool.pending() == 0:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the spool was not replayed within 5 s")
+            await spool_drained(app.state.spool)
             rows = await stored(clean_db)
             assert sorted(r["provider_msg_id"] for r in rows) == ["MSG-BEFORE", "MSG-DURING"]
             assert next(r for r in rows if r["provider_msg_id"] == "MSG-DURING")["text"] == (
@@ -569,12 +574,7 @@ async def test_postgres_down_before_the_tenant_was_ever_seen_spools_and_checks_l
             assert "not-the-secret-of-this-tenant" not in spooled
 
             proxy.restore()
-            for _ in range(100):
-                if app.state.spool.pending() == 0:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the spool was not replayed within 5 s")
+            await spool_drained(app.state.spool)
     rows = await stored(clean_db)
     assert [(r["provider_msg_id"], r["text"]) for r in rows] == [("MSG-GENUINE", "chegou na queda")]
     assert await queued(redis_client) == [f"in:{rows[0]['id']}"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 from redis.asyncio import Redis
 
+from services.cli.embedded import free_port
 from services.core.breaker import CircuitBreaker
 
 OPEN = 0.3
@@ -153,15 +153,8 @@ async def test_abandoned_probe_is_handed_to_another_caller(redis_client: Redis) 
     assert (await breaker.allow()).probe
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_redis_unreachable_fails_open() -> None:
-    dead = Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=0.2)
+    dead = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
     breaker = _breaker(dead)
     try:
         started = time.monotonic()

@@ -9,7 +9,6 @@ status), not one of API-server semantics.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +26,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from atende_operator.main import operate
+from services.cli.embedded import free_port
 from services.core.config import Settings
 from services.core.db import SessionMaker
 from services.core.models import Tenant
@@ -43,13 +43,6 @@ pytestmark = [
     pytest.mark.timeout(90),
     pytest.mark.filterwarnings("ignore:read_binary is deprecated:DeprecationWarning"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def eventually[T](

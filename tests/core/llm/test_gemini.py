@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.cli.embedded import free_port
 from services.core.errors import PermanentError, TransientError
 from services.core.llm.factory import GeminiClientFactory
 from services.core.llm.gemini import GeminiClient
@@ -233,15 +233,8 @@ async def test_hang_times_out(gemini: GeminiStandin) -> None:
     assert caught.value.error_class == "gemini_timeout"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def test_connection_refused_is_transient() -> None:
-    llm = GeminiClient(API_KEY, base_url=f"http://127.0.0.1:{_closed_port()}", timeout_seconds=1)
+    llm = GeminiClient(API_KEY, base_url=f"http://127.0.0.1:{free_port()}", timeout_seconds=1)
     started = time.monotonic()
     try:
         with pytest.raises(TransientError) as caught:

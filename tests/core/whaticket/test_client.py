@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import traceback
@@ -14,6 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.cli.embedded import free_port
 from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.whaticket.client import (
     SendResult,
@@ -372,12 +372,9 @@ async def test_read_timeout_is_ambiguous(
 async def test_connection_refused_is_not_ambiguous(
     client: WhaticketClient, variant: Variant
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     with pytest.raises(TransientError) as caught:
         await client.send_text(
-            base_url=f"http://127.0.0.1:{port}",
+            base_url=f"http://127.0.0.1:{free_port()}",
             variant=variant,
             token=TOKEN,
             number=NUMBER,
