@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from services.core import jobs
 from services.core.config import Settings
 from services.core.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from services.core.dlq import service as dlq
-from services.core.errors import AtendeError
-from services.core.models import DeadLetter, Tenant
+from services.core.errors import AtendeError, NotFound
+from services.core.handoff import service as handoffs
+from services.core.models import DeadLetter, Handoff, Tenant
 from services.core.redis import create_redis
 from services.core.tenants import switches
 from services.core.tenants.credentials import CredentialCipher
@@ -143,3 +146,17 @@ async def replay_dead_letters(settings: Settings, ids: list[int]) -> list[str]:
     finally:
         await redis.aclose()
     return outcomes
+
+
+async def list_handoffs(settings: Settings, *, show_all: bool) -> list[Handoff]:
+    async with _database(settings) as sessionmaker, sessionmaker() as session:
+        return await handoffs.list_handoffs(session, active_only=not show_all)
+
+
+async def resume_contact(settings: Settings, name: str, phone: str) -> int:
+    """Give a contact's conversations back to the bot (the explicit resume command)."""
+    async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
+        tenant = await session.scalar(select(Tenant).where(Tenant.slug == name))
+        if tenant is None:
+            raise NotFound(f"no tenant {name!r}")
+        return await handoffs.resume_contact(session, tenant.id, tenant.slug, phone)

@@ -196,6 +196,35 @@ def dlq_replay(ids: tuple[int, ...]) -> None:
         click.echo(outcome)
 
 
+@cli.group()
+def handoffs() -> None:
+    """Conversations handed to a person, and giving them back to the bot."""
+
+
+@handoffs.command("list")
+@click.option("--all", "show_all", is_flag=True, help="include resolved handoffs")
+def handoffs_list(show_all: bool) -> None:
+    rows = _run(lambda: admin.list_handoffs(get_settings(), show_all=show_all))
+    click.echo(f"{'ID':<6} {'CONV':<7} {'TRIGGER':<9} {'STATUS':<12} {'TICKET':<7} {'SLA':<4} AT")
+    for row in rows:
+        breached = "late" if row.sla_breached_at else "ok"
+        click.echo(
+            f"{row.id:<6} {row.conversation_id:<7} {row.trigger:<9} {row.status:<12} "
+            f"{row.ticket_id or '-'!s:<7} {breached:<4} {row.created_at:%Y-%m-%d %H:%M:%S}"
+        )
+        if row.summary.get("intent"):
+            click.echo(f"       {row.summary['intent']}")
+
+
+@handoffs.command("resume")
+@click.argument("tenant")
+@click.argument("phone")
+def handoffs_resume(tenant: str, phone: str) -> None:
+    """Give a contact's conversation back to the bot now (the agent can also send #bot)."""
+    resumed = _run(lambda: admin.resume_contact(get_settings(), tenant, phone))
+    click.echo(f"{resumed} conversation(s) back with the bot")
+
+
 @cli.command()
 @click.option("--port", default=8000, show_default=True, type=int)
 def dev(port: int) -> None:

@@ -97,3 +97,17 @@ async def ready_backlog(redis: ArqRedis) -> int:
     score = now_ms[0] * 1000 + now_ms[1] // 1000
     count: int = await redis.zcount(QUEUE, "-inf", score)
     return count
+
+
+TRANSFER_HANDOFF = "transfer_handoff"
+
+
+async def enqueue_handoff(redis: ArqRedis, handoff_id: int, *, suffix: str | None = None) -> bool:
+    """Schedule the ticket transfer of a committed handoff; False leaves it to the watcher."""
+    job_id = f"handoff:{handoff_id}" if suffix is None else f"handoff:{handoff_id}:{suffix}"
+    try:
+        await redis.enqueue_job(TRANSFER_HANDOFF, handoff_id, _job_id=job_id)
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue.handoff_failed", handoff_id=handoff_id, error=type(exc).__name__)
+        return False
+    return True

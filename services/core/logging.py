@@ -3,7 +3,8 @@
 One correlation id follows a customer message from the webhook through the worker to the send:
 it is bound with :func:`bind_correlation_id` and stored on the message and turn rows, so a worker
 on another machine binds the same id again. Values under secret-looking keys are masked before any
-renderer sees them.
+renderer sees them, and customers' e-mail addresses and long numbers (phones, CPFs) are masked
+in every other text value.
 """
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ import structlog
 _SECRET_KEY = re.compile(r"(secret|token|password|api_key|apikey|authorization|cookie)", re.I)
 _HOOK_PATH = re.compile(r"(/hooks/whaticket/[^/\s]+/[^/\s]+/)[^/\s?]+")
 MASK = "***"
+# Personal data in free text: e-mail addresses, and phone, CPF or card numbers (8+ digits,
+# maybe punctuated). The last two digits stay, so a line can still be told from another.
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_LONG_NUMBER = re.compile(r"(?<![\w.])\+?\d(?:[\d\s().-]{6,}\d)?(?=\d{2}\b)")
+# Identifiers that are ours, never a customer's.
+_OWN_KEYS = re.compile(r"(^|_)(id|ids|event|timestamp|level|logger)$")
+
+
+def mask_pii(text: str) -> str:
+    """``maria@x.com`` → ``***@***``; ``5511999998888`` → ``***88``."""
+    return _LONG_NUMBER.sub(MASK, _EMAIL.sub("***@***", text))
 
 
 def mask_hook_path(path: str) -> str:
@@ -33,6 +45,8 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
             event[key] = MASK
         elif isinstance(value, str) and "/hooks/whaticket/" in value:
             event[key] = mask_hook_path(value)
+        elif isinstance(value, str) and not _OWN_KEYS.search(key):
+            event[key] = mask_pii(value)
     return event
 
 

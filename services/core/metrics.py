@@ -89,3 +89,34 @@ GUARD_BLOCKED = Counter(
     "(canary, system_prompt, secret, cross_tenant).",
     ["tenant", "reason"],
 )
+HANDOFFS = Counter(
+    "atende_handoffs_total",
+    "Conversations handed to a person, by trigger "
+    "(keyword, tool, failure, repeated, budget, media, human).",
+    ["tenant", "trigger"],
+)
+HANDOFF_TRANSFERS = Counter(
+    "atende_handoff_transfers_total",
+    "Whaticket ticket transfers for handoffs, by outcome (transferred, failed, retried).",
+    ["tenant", "outcome"],
+)
+HANDOFF_SLA_BREACHES = Counter(
+    "atende_handoff_sla_breaches_total",
+    "Handoffs that no person answered within the tenant's handoff.slaMinutes.",
+    ["tenant"],
+)
+HANDOFFS_WAITING = Gauge(
+    "atende_handoffs_waiting",
+    "Handoffs no person has answered yet (updated by the handoff watcher).",
+    ["tenant"],
+)
+HANDOFF_RESUMES = Counter(
+    "atende_handoff_resumes_total",
+    "Conversations given back to the bot, by rule (ticket_closed, silence, command).",
+    ["tenant", "resolution"],
+)
+HUMAN_MESSAGES = Counter(
+    "atende_human_messages_total",
+    "Messages a person sent in a conversation (from Whaticket or the phone), seen by the webhook.",
+    ["tenant"],
+)

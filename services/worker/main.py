@@ -1,4 +1,4 @@
-"""The arq worker process: turn jobs, the sweeper, and its own /metrics."""
+"""The arq worker process: turn and handoff jobs, the sweeper and handoff watcher, /metrics."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from services.core.logging import configure_logging, get_logger
 from services.core.redis import create_redis, deserialize_job, redis_settings, serialize_job
 
 from .context import build_deps
+from .tasks.handoffs import transfer_handoff, watch_forever
 from .tasks.sweeper import sweep_forever
 from .tasks.turns import process_inbound
 
@@ -31,6 +32,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["deps"], ctx["http"] = deps, http
     ctx["background"] = [
         asyncio.create_task(sweep_forever(deps)),
+        asyncio.create_task(watch_forever(deps)),
         # Tenant changes reach the next turn within moments (TTL fallback while Redis is down).
         asyncio.create_task(deps.tenants.follow_changes(settings.redis_url)),
     ]
@@ -53,7 +55,10 @@ def health_check_key() -> str:
 
 def create_worker(settings: Settings) -> Worker:
     return Worker(
-        functions=[func(process_inbound, name=jobs.PROCESS_INBOUND, max_tries=1000)],
+        functions=[
+            func(process_inbound, name=jobs.PROCESS_INBOUND, max_tries=1000),
+            func(transfer_handoff, name=jobs.TRANSFER_HANDOFF, max_tries=100),
+        ],
         redis_settings=redis_settings(settings.redis_url),
         redis_pool=create_redis(settings.redis_url),
         job_serializer=serialize_job,

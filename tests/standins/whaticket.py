@@ -549,6 +549,18 @@ class WhaticketStandIn:
             chunk = [self._ticket_json(t) for t in rows[(page - 1) * _PAGE : page * _PAGE]]
         return 200, {"tickets": chunk, "count": len(rows), "hasMore": len(rows) > page * _PAGE}, {}
 
+    def handle_show_ticket(self, ticket_id: int) -> Reply:
+        with self._lock:
+            ticket = self._tickets.get(ticket_id)
+            if ticket is None:
+                return 404, {"error": "ERR_NO_TICKET_FOUND"}, {}
+            return 200, self._ticket_json(ticket), {}
+
+    def set_ticket(self, ticket_id: int, **changes: Any) -> None:
+        """What an agent does in Whaticket's screen: accept (status open + userId), close."""
+        with self._lock:
+            self._tickets[ticket_id].update(changes, updatedAt=_now())
+
     def handle_update_ticket(self, req: _Request, ticket_id: int) -> Reply:
         data = req.json if isinstance(req.json, dict) else {}
         with self._lock:
@@ -665,12 +677,16 @@ class _Handler(BaseHTTPRequestHandler):
         if key == ("POST", "/auth/refresh_token"):
             return wt.handle_refresh(req)
         ticket = re.fullmatch(r"/tickets/(\d+)", key[1])
-        if key in (("GET", "/tickets"), ("GET", "/queue")) or (req.method == "PUT" and ticket):
+        if key in (("GET", "/tickets"), ("GET", "/queue")) or (
+            req.method in ("GET", "PUT") and ticket
+        ):
             user = wt.authorize(req)
             if not isinstance(user, User):
                 return user
             if key == ("GET", "/queue"):
                 return 200, wt.queues, {}
+            if ticket and req.method == "GET":
+                return wt.handle_show_ticket(int(ticket.group(1)))
             if ticket:
                 return wt.handle_update_ticket(req, int(ticket.group(1)))
             return wt.handle_list_tickets(req, user)

@@ -7,7 +7,6 @@ from .service import (
     knowledge_only_reply,
     month_start,
     record_usage,
-    request_human_follow_up,
 )
 
 __all__ = [
@@ -17,5 +16,4 @@ __all__ = [
     "knowledge_only_reply",
     "month_start",
     "record_usage",
-    "request_human_follow_up",
 ]

@@ -8,8 +8,9 @@ it starts from zero.
 * at :data:`WARNING_RATIO` of the budget, ``budget.warning`` is logged and counted once per month
   (claimed by ``warned_at``, so several workers crossing it together warn once);
 * at 100 % the turn makes no model call: it answers from the tenant's knowledge only
-  (:class:`~services.core.llm.offline.OfflineResponder`) and says honestly that a human will
-  follow up — :func:`request_human_follow_up` is where the real handoff plugs in.
+  (:class:`~services.core.llm.offline.OfflineResponder`) and, when tickets can be moved, hands the
+  conversation to a person (the reply carries a ``HandoffRequest``; the turn tells the customer
+  when a person will answer); without, it says a human will follow up.
 
 The check happens before each call, so turns running at the same moment may overshoot the budget
 by their own use: a soft limit, by at most one turn per worker.
@@ -26,9 +27,10 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.core import hours
 from services.core.db import SessionMaker, transaction
+from services.core.handoff.service import tickets_movable
 from services.core.hours.schedule import language_key
 from services.core.llm.offline import NO_MATCH, OfflineResponder
-from services.core.llm.types import LlmReply, LlmRequest
+from services.core.llm.types import HandoffRequest, LlmReply, LlmRequest
 from services.core.logging import get_logger
 from services.core.metrics import LLM_BUDGET_EXHAUSTED, LLM_BUDGET_USED, LLM_BUDGET_WARNINGS
 from services.core.models import LlmUsage
@@ -164,17 +166,16 @@ async def knowledge_only_reply(
         OfflineResponder(entries) if snippets is None else OfflineResponder.from_search(snippets)
     )
     found = await responder.generate(request)
+    LLM_BUDGET_EXHAUSTED.labels(tenant.slug).inc()
+    log.warning("budget.exhausted", tenant=tenant.slug, turn_id=turn_id)
+    answer = "" if found.text == NO_MATCH else found.text
+    if tickets_movable(tenant):
+        return LlmReply(
+            text=answer,
+            model="offline",
+            handoff=HandoffRequest(reason="llm_budget_exhausted", summary=""),
+        )
     language = language_key(spec.persona.language)
     when = hours.next_opening_phrase(spec.business_hours, spec.persona.language, now)
     follow_up = FOLLOW_UP[language].format(when=when or SOON[language])
-    text = follow_up if found.text == NO_MATCH else f"{found.text}\n\n{follow_up}"
-    LLM_BUDGET_EXHAUSTED.labels(tenant.slug).inc()
-    log.warning("budget.exhausted", tenant=tenant.slug, turn_id=turn_id)
-    await request_human_follow_up(tenant, turn_id, reason="llm_budget_exhausted")
-    return LlmReply(text=text, model="offline")
-
-
-async def request_human_follow_up(tenant: TenantConfig, turn_id: int, *, reason: str) -> None:
-    """Hand the conversation of ``turn_id`` to a human. The handoff is not built yet: this only
-    logs ``handoff.requested``; the handoff engine replaces the body (the callers stay)."""
-    log.info("handoff.requested", tenant=tenant.slug, turn_id=turn_id, reason=reason)
+    return LlmReply(text=f"{answer}\n\n{follow_up}" if answer else follow_up, model="offline")

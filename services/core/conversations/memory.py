@@ -1,33 +1,77 @@
-"""Recent turns of a conversation for the model's context.
+"""A conversation's memory for the model: a rolling summary plus the recent turns.
 
-Redis holds the last messages with the tenant's context TTL, so a turn costs one read; Postgres
-is the record, so a miss (expiry, restart, flush) rebuilds the same history from the tables.
+Redis holds the last ``limit`` messages with the tenant's context TTL, so a turn costs one read;
+Postgres is the record, so a miss (expiry, restart, flush) rebuilds the same history from the
+tables. Messages that fall out of the window are not forgotten: the customer's words among them
+are folded into a short extractive summary (no model call), kept beside the window. The window
+always starts at a customer message, so an exchange — a question and its answer, a tool call and
+its result — is never cut in half. After the TTL the conversation starts a new session: nothing
+older is in context, and :func:`session_notes` tells the model so.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.llm.types import ChatMessage
 from services.core.logging import get_logger
-from services.core.models import InboundMessage, OutboundMessage, Turn
+from services.core.models import Handoff, InboundMessage, OutboundMessage, Turn
 
 log = get_logger(__name__)
+
+
+SUMMARY_ITEMS = 10  # earlier customer messages kept in the summary
+SUMMARY_CLIP = 160
+HUMAN_WAS_HERE = (
+    "Atendimento humano: um atendente humano conduziu esta conversa há pouco e a devolveu a "
+    "você. As mensagens do cliente desse período estão no histórico; as respostas do atendente "
+    "não. Não contradiga nem repita o que o atendente possa ter combinado; na dúvida, pergunte "
+    "ao cliente como ficou."
+)
+NEW_SESSION = (
+    "Nova sessão: o cliente voltou depois de um tempo e a conversa anterior expirou; ela não "
+    "está no histórico. Trate como um novo atendimento e não suponha assuntos antigos."
+)
 
 
 def _key(conversation_id: int) -> str:
     return f"ctx:{conversation_id}"
 
 
+def _summary_key(conversation_id: int) -> str:
+    return f"ctxsum:{conversation_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    messages: list[ChatMessage]
+    # The customer's earlier words in this session, oldest first, clipped.
+    summary: list[str] = field(default_factory=list)
+
+
+def window(messages: list[ChatMessage], limit: int) -> tuple[list[ChatMessage], list[str]]:
+    """The last ``limit`` messages starting at a customer's, and the summary of the rest."""
+    cut = max(0, len(messages) - limit)
+    while cut < len(messages) and messages[cut].role != "user":
+        cut += 1
+    return messages[cut:], [_clip(m.text) for m in messages[:cut] if m.role == "user"]
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SUMMARY_CLIP else text[: SUMMARY_CLIP - 1] + "…"
+
+
 async def _from_postgres(
     session: AsyncSession, conversation_id: int, ttl_minutes: int, limit: int
-) -> list[ChatMessage]:
+) -> History:
     since = datetime.now(UTC) - timedelta(minutes=ttl_minutes)
     inbound = await session.execute(
         select(InboundMessage.received_at, InboundMessage.text, InboundMessage.kind)
@@ -35,21 +79,23 @@ async def _from_postgres(
         .where(
             InboundMessage.conversation_id == conversation_id,
             InboundMessage.received_at >= since,
-            Turn.status == "answered",
+            # What the customer told a person is context too when the bot is back.
+            Turn.status.in_(("answered", "human")),
         )
         .order_by(InboundMessage.id.desc())
-        .limit(limit)
+        .limit(limit + SUMMARY_ITEMS)
     )
     outbound = await session.execute(
         select(OutboundMessage.sent_at, OutboundMessage.text)
         .where(
             OutboundMessage.conversation_id == conversation_id,
-            OutboundMessage.kind == "reply",  # a fallback is never remembered (turns._finish)
+            # A fallback is never remembered (turns._finish); a handoff message is.
+            OutboundMessage.kind.in_(("reply", "handoff")),
             OutboundMessage.status == "sent",
             OutboundMessage.sent_at >= since,
         )
         .order_by(OutboundMessage.id.desc())
-        .limit(limit)
+        .limit(limit + SUMMARY_ITEMS)
     )
     timeline: list[tuple[datetime, ChatMessage]] = [
         (at, ChatMessage("user", render_customer_text(kind, text)))
@@ -57,7 +103,8 @@ async def _from_postgres(
     ]
     timeline += [(at, ChatMessage("model", text)) for at, text in outbound.all() if at]
     timeline.sort(key=lambda item: item[0])
-    return [message for _, message in timeline[-limit:]]
+    messages, summary = window([message for _, message in timeline], limit)
+    return History(messages, summary[-SUMMARY_ITEMS:])
 
 
 def render_customer_text(kind: str, text: str) -> str:
@@ -75,30 +122,56 @@ async def load_history(
     *,
     ttl_minutes: int,
     limit: int,
-) -> list[ChatMessage]:
+) -> History:
     try:
-        cached = await redis.lrange(_key(conversation_id), -limit, -1)  # type: ignore[misc]
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(_key(conversation_id), -limit, -1)
+            pipe.lrange(_summary_key(conversation_id), 0, -1)
+            cached, summary = await pipe.execute()
     except (RedisError, OSError):
-        cached = None
+        cached, summary = None, []
     if cached:
         items = [json.loads(raw) for raw in cached]
-        return [ChatMessage(item["role"], item["text"]) for item in items]
+        return History(
+            [ChatMessage(item["role"], item["text"]) for item in items],
+            [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in summary],
+        )
     history = await _from_postgres(session, conversation_id, ttl_minutes, limit)
-    await _store(redis, conversation_id, history, ttl_minutes, limit)
+    await _store(redis, conversation_id, history.messages, ttl_minutes, limit, history.summary)
     return history
 
 
 async def _store(
-    redis: Redis, conversation_id: int, messages: list[ChatMessage], ttl_minutes: int, limit: int
+    redis: Redis,
+    conversation_id: int,
+    messages: list[ChatMessage],
+    ttl_minutes: int,
+    limit: int,
+    summary: list[str] | None = None,
 ) -> None:
+    """Append, then move what overflows the window into the summary (one writer at a time:
+    the conversation's lease)."""
     if not messages:
         return
-    key = _key(conversation_id)
+    key, summary_key, ttl = _key(conversation_id), _summary_key(conversation_id), ttl_minutes * 60
     try:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *[json.dumps({"role": m.role, "text": m.text}) for m in messages])
-            pipe.ltrim(key, -limit, -1)
-            pipe.expire(key, ttl_minutes * 60)
+            if summary:
+                pipe.rpush(summary_key, *summary)
+            pipe.lrange(key, 0, -1)
+            result = await pipe.execute()
+        kept, overflow = window([ChatMessage(**json.loads(raw)) for raw in result[-1]], limit)
+        async with redis.pipeline(transaction=True) as pipe:
+            if overflow:
+                pipe.rpush(summary_key, *overflow)
+            pipe.ltrim(summary_key, -SUMMARY_ITEMS, -1)
+            if kept:
+                pipe.ltrim(key, -len(kept), -1)
+            else:
+                pipe.delete(key)
+            pipe.expire(key, ttl)
+            pipe.expire(summary_key, ttl)
             await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("memory.store_failed", error=type(exc).__name__)
@@ -119,3 +192,37 @@ async def remember(
         return
     if warm:
         await _store(redis, conversation_id, messages, ttl_minutes, limit)
+
+
+async def session_notes(
+    session: AsyncSession, conversation_id: int, *, before_turn: int, ttl_minutes: int
+) -> list[str]:
+    """Markers for the model: a person had this conversation and gave it back within the
+    context window, or the customer is back after the context expired (a new session)."""
+    since = datetime.now(UTC) - timedelta(minutes=ttl_minutes)
+    notes: list[str] = []
+    resolved = await session.scalar(
+        select(Handoff.resolved_at)
+        .where(Handoff.conversation_id == conversation_id, Handoff.resolved_at >= since)
+        .order_by(Handoff.id.desc())
+        .limit(1)
+    )
+    if resolved is not None:
+        notes.append(HUMAN_WAS_HERE)
+    last_answer = await session.scalar(
+        select(func.max(Turn.answered_at)).where(
+            Turn.conversation_id == conversation_id, Turn.id < before_turn
+        )
+    )
+    if last_answer is not None and last_answer < since:
+        notes.append(NEW_SESSION)
+    return notes
+
+
+async def forget(redis: Redis, conversation_id: int) -> None:
+    """Drop the cached context: the next turn rebuilds it from Postgres (after a handoff, with
+    what the customer said meanwhile)."""
+    try:
+        await redis.delete(_key(conversation_id), _summary_key(conversation_id))
+    except (RedisError, OSError) as exc:
+        log.warning("memory.forget_failed", error=type(exc).__name__)

@@ -48,6 +48,17 @@ class NormalizedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class BusinessMessage:
+    """What the business itself sent in a one-to-one chat (``fromMe``): a person answering
+    from Whaticket or the phone — or the echo of the bot's own reply."""
+
+    provider_msg_id: str
+    text: str
+    phone: str | None
+    lid: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     reason: str  # from_me | group | broadcast | no_content
 
@@ -188,3 +199,20 @@ def normalize(payload: object) -> NormalizedMessage | Ignored:
         push_name=push_name,
         sent_at=parse_timestamp(message.get("messageTimestamp")),
     )
+
+
+def business_message(payload: object) -> BusinessMessage | None:
+    """The business's own message in a body :func:`normalize` ignored as ``from_me``."""
+    message = _unwrap_envelope(payload)
+    key = message.get("key")
+    if not isinstance(key, dict) or key.get("fromMe") is not True:
+        return None
+    remote, content = key.get("remoteJid"), message.get("message")
+    msg_id = key.get("id")
+    if not isinstance(remote, str) or not isinstance(msg_id, str) or not isinstance(content, dict):
+        return None
+    extracted = extract_content(content)
+    phone, lid = _phone_of(remote), _lid_of(remote)
+    if extracted is None or (phone is None and lid is None):
+        return None  # groups, broadcasts and protocol messages are nobody's answer
+    return BusinessMessage(msg_id, extracted[1][:8000], phone, lid)

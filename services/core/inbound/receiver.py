@@ -25,13 +25,14 @@ from services.core import jobs
 from services.core.coalesce import Coalescer
 from services.core.db import SessionMaker, transaction
 from services.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
+from services.core.handoff.presence import note_business_message
 from services.core.logging import get_logger
 from services.core.metrics import SPOOL_PENDING, WEBHOOKS
 from services.core.ratelimit.failed_auth import FailedAuthGuard
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 
-from .baileys import Ignored, NormalizedMessage, normalize
+from .baileys import Ignored, NormalizedMessage, business_message, normalize
 from .batcher import PendingMessage, ingest_batch, payload_text
 from .service import ingest
 from .spool import Spool, SpooledWebhook
@@ -75,6 +76,7 @@ class WebhookReceiver:
         guard: FailedAuthGuard | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._redis = redis
         self._tenants = tenants
         self._spool = spool
         self._guard = guard
@@ -179,6 +181,8 @@ class WebhookReceiver:
             raise
         if isinstance(normalized, Ignored):
             WEBHOOKS.labels(tenant.slug, "ignored").inc()
+            if normalized.reason == "from_me":
+                await self._note_presence(tenant, connection, payload)
             return Received("ignored", reason=normalized.reason)
         try:
             inbound_id = await self._store(tenant, connection, normalized, payload, correlation_id)
@@ -195,6 +199,26 @@ class WebhookReceiver:
         await self._enqueue.submit(jobs.InboundJob(inbound_id, debounce, correlation_id))
         WEBHOOKS.labels(tenant.slug, "accepted").inc()
         return Received("accepted", inbound_id=inbound_id)
+
+    async def _note_presence(
+        self, tenant: TenantConfig, connection: str, payload: dict[str, Any]
+    ) -> None:
+        """A person answering pauses the bot (:mod:`services.core.handoff.presence`). Best
+        effort: with Postgres down the signal is lost, and the ticket watcher still sees a
+        person take the ticket."""
+        message = business_message(payload)
+        if message is None:
+            return
+        try:
+            async with transaction(self._sessionmaker) as session:
+                presence = await note_business_message(session, tenant, connection, message)
+        except Exception as exc:
+            if not _is_db_down(exc):
+                raise
+            log.warning("webhook.presence_lost", tenant=tenant.slug, error=type(exc).__name__)
+            return
+        if presence in ("human", "resumed"):
+            log.info("webhook.presence", tenant=tenant.slug, presence=presence)
 
     async def _store(
         self,

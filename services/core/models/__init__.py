@@ -5,6 +5,7 @@ from .base import Base
 from .contact import Contact
 from .conversation import Conversation
 from .dead_letter import DeadLetter
+from .handoff import ACTIVE_HANDOFF_STATES, Handoff
 from .inbound_message import InboundMessage
 from .knowledge_entry import KnowledgeEntry
 from .llm_usage import LlmUsage
@@ -13,6 +14,7 @@ from .tenant import Tenant
 from .turn import OPEN_TURN_STATES, TERMINAL_TURN_STATES, Turn
 
 __all__ = [
+    "ACTIVE_HANDOFF_STATES",
     "OPEN_TURN_STATES",
     "TERMINAL_TURN_STATES",
     "AuditEvent",
@@ -20,6 +22,7 @@ __all__ = [
     "Contact",
     "Conversation",
     "DeadLetter",
+    "Handoff",
     "InboundMessage",
     "KnowledgeEntry",
     "LlmUsage",

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base, IdMixin, TimestampMixin
 
 OPEN_TURN_STATES = ("pending", "replying")
-TERMINAL_TURN_STATES = ("answered", "superseded", "dead", "expired")
+TERMINAL_TURN_STATES = ("answered", "superseded", "dead", "expired", "human")
 
 
 class Turn(IdMixin, TimestampMixin, Base):
@@ -17,7 +17,8 @@ class Turn(IdMixin, TimestampMixin, Base):
 
     pending → replying (reply stored) → answered; pending → superseded (a newer message made the
     answer stale; its messages go to the next turn); any → dead (dead letter written);
-    expired: a paused tenant's backlog older than its context TTL, closed unanswered on resume."""
+    expired: a paused tenant's backlog older than its context TTL, closed unanswered on resume;
+    human: messages that arrived while a person had the conversation (theirs to answer)."""
 
     __tablename__ = "turns"
     __table_args__ = (Index("ix_turns_status_updated_at", "status", "updated_at"),)

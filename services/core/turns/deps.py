@@ -17,6 +17,7 @@ from services.core.llm.types import LlmClient
 from services.core.ratelimit.limiter import RateLimiter
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.whaticket.client import WhaticketClient
+from services.core.whaticket.tickets import TicketDesk
 
 
 @dataclass(slots=True)
@@ -31,9 +32,11 @@ class TurnDeps:
     # "Now" for business hours and the budget month; tests inject a fixed instant.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     limiter: RateLimiter = field(init=False)
+    desk: TicketDesk = field(init=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.redis)
+        self.desk = TicketDesk(self.whaticket.http)
 
     def llm_for(self, tenant: TenantConfig) -> tuple[LlmClient | None, str]:
         """The client and its breaker name: the tenant's own key (its own breaker, so its

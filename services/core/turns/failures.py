@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.db import SessionMaker, transaction
 from services.core.dlq.service import record_dead_letter
 from services.core.errors import DependencyError
+from services.core.handoff.service import hand_over_turn, tickets_movable
+from services.core.handoff.triggers import Trigger
 from services.core.logging import get_logger
 from services.core.metrics import DEAD_LETTERS, TURNS
 from services.core.models import Contact, Conversation, OutboundMessage, Turn
@@ -23,6 +25,21 @@ log = get_logger(__name__)
 
 def channel_of(tenant: TenantConfig) -> str:
     return "sandbox" if tenant.spec.whaticket.url is None else "whaticket"
+
+
+async def _hand_off(session: AsyncSession, tenant: TenantConfig, turn: Turn) -> int | None:
+    if not tickets_movable(tenant):
+        return None
+    said = [m.text for m in await store.turn_messages(session, turn.id) if m.text]
+    return await hand_over_turn(
+        session,
+        tenant,
+        conversation_id=turn.conversation_id,
+        turn_id=turn.id,
+        trigger=Trigger.FAILURE,
+        reason=f"the bot could not answer ({turn.error_class})",
+        customer_texts=said,
+    )
 
 
 async def _context(session: AsyncSession, tenant: TenantConfig, turn: Turn) -> dict[str, object]:
@@ -62,8 +79,9 @@ async def give_up_generating(
     turn_id: int,
     error_class: str,
     attempts: int,
-) -> None:
-    """Dead-letter the turn and store the tenant's fallback as its reply, to be sent next."""
+) -> int | None:
+    """Dead-letter the turn and store the tenant's fallback as its reply, to be sent next;
+    the id of the handoff to transfer, when the failure hands the conversation to a person."""
     async with transaction(sessionmaker) as session:
         turn = await session.get(Turn, turn_id, with_for_update=True)
         assert turn is not None
@@ -87,8 +105,10 @@ async def give_up_generating(
             text=tenant.spec.persona.fallback_message,
             kind="fallback",
         )
+        handoff_id = await _hand_off(session, tenant, turn)
     DEAD_LETTERS.labels(tenant.slug, "llm").inc()
     log.error("turn.dead_letter", turn_id=turn_id, stage="llm", error_class=error_class)
+    return handoff_id
 
 
 async def record_send_failure(
@@ -99,8 +119,10 @@ async def record_send_failure(
     attempts: int,
     *,
     retry: bool,
-) -> None:
-    """Keep the reply for a retry, or dead-letter the turn when sending is given up."""
+) -> int | None:
+    """Keep the reply for a retry, or dead-letter the turn when sending is given up (and hand
+    the conversation to a person, who can reach the customer some other way)."""
+    handoff_id: int | None = None
     async with transaction(sessionmaker) as session:
         outbound = await session.scalar(
             select(OutboundMessage).where(OutboundMessage.turn_id == turn_id).with_for_update()
@@ -122,6 +144,8 @@ async def record_send_failure(
                 context=context,
             )
             turn.status = "dead"
+            handoff_id = await _hand_off(session, tenant, turn)
     if not retry:
         DEAD_LETTERS.labels(tenant.slug, "send").inc()
         TURNS.labels(tenant.slug, "dead").inc()
+    return handoff_id

@@ -27,12 +27,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from services.core import budget, guard, hours, knowledge
+from redis.exceptions import RedisError
+
+from services.core import budget, guard, hours, jobs, knowledge
 from services.core.breaker import CircuitBreaker
 from services.core.conversations import memory
 from services.core.conversations.service import acquire_lease, release_lease
 from services.core.db import transaction
 from services.core.errors import DependencyError, PermanentError, TransientError
+from services.core.handoff import messages as handoff_messages
+from services.core.handoff.service import hand_over_turn
+from services.core.handoff.triggers import Trigger, asks_for_human
 from services.core.llm.offline import OfflineResponder
 from services.core.llm.types import ChatMessage, LlmReply, LlmRequest
 from services.core.logging import bind_correlation_id, get_logger
@@ -51,9 +56,10 @@ from services.core.metrics import (
     TURNS,
     TURNS_PAUSED,
 )
+from services.core.retry import RetryLater, backoff
 from services.core.tenants.directory import TenantConfig
 
-from . import failures, pacing, prompt, store
+from . import failures, pacing, prompt, routing, store
 from .deps import TurnDeps
 from .store import MessageRow, Origin, PendingSend, TurnRef
 
@@ -64,21 +70,9 @@ MAX_BURST_WAIT_FACTOR = 4
 # A turn is never superseded once its first message is this old: answer, even if stale.
 SUPERSEDE_WINDOW_SECONDS = 60.0
 BLOCKED_REPLY = "Desculpe, não posso ajudar com isso por aqui. Posso chamar um atendente?"
-HANDOFF_REPLY = "Certo! Vou chamar um atendente humano para continuar com você."
-
-
-class RetryLater(Exception):
-    """Stop now and run this job again after ``defer`` seconds."""
-
-    def __init__(self, defer: float, reason: str) -> None:
-        super().__init__(reason)
-        self.defer = defer
-        self.reason = reason
-
-
-def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
-    """Full jitter: spreads retries of many turns so they do not hit Gemini in waves."""
-    return random.uniform(base / 2, min(cap, base * 2 ** max(0, attempt - 1)))
+_OUTCOME_BY_KIND = {"reply": "answered", "handoff": "handoff", "notice": "human"}
+# A customer asking again for a person while none can answer hears when, at most this often.
+REMINDER_INTERVAL_SECONDS = 3600
 
 
 async def process_inbound(deps: TurnDeps, inbound_id: int, *, owner: str | None = None) -> None:
@@ -236,22 +230,34 @@ def _age(messages: list[MessageRow], since: datetime | None = None) -> float:
 async def _generate(
     deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, owner: str
 ) -> list[MessageRow] | None:
-    """Ask the model and store its reply; the turn's messages, or None if it was superseded."""
+    """Decide the turn's reply and store it; the turn's messages, or None when nothing is to
+    be sent (superseded, or a person has the conversation)."""
     spec = tenant.spec
     async with deps.sessionmaker() as session:
         messages = await store.turn_messages(session, turn.id)
-        history = await memory.load_history(
+        state = await store.conversation_state(session, turn.conversation_id)
+        remembered = await memory.load_history(
             session,
             deps.redis,
             turn.conversation_id,
             ttl_minutes=spec.conversation.context_ttl_minutes,
             limit=spec.conversation.max_context_messages,
         )
+    history = remembered.messages
     if not messages:  # its messages moved on (a replay); nothing left to answer
         async with transaction(deps.sessionmaker) as session:
             await store.set_status(session, turn.id, "superseded")
         return None
     texts = [memory.render_customer_text(m.kind, m.text) for m in messages]
+    now = deps.clock()
+    if state == "human":
+        return await _while_human(deps, tenant, turn, owner, messages, texts, now)
+    answer = _Answer(deps, tenant, turn, owner, messages, history)
+    planned = routing.before_model(spec, messages, history)
+    if planned == "text_only":
+        return await answer.store(handoff_messages.text_only_message(spec), "reply", "canned")
+    if planned is not None:
+        return await answer.hand_over(planned, handoff_messages.handoff_message(spec, now))
     _log_input_flags(tenant, texts)
     # Only the knowledge that matches this turn's words goes to the model (and the offline
     # and over-budget answers come from the same search).
@@ -260,12 +266,16 @@ async def _generate(
     )
     boundary = guard.new_boundary()  # one per request: all its customer turns, and the rules
     # Out of hours, the model is told when humans return, so a handoff promise is honest.
-    away = hours.after_hours_note(spec.business_hours, spec.persona.language, deps.clock())
+    away = hours.after_hours_note(spec.business_hours, spec.persona.language, now)
     request = LlmRequest(
         model=tenant.model_override or spec.llm.model,
         system_prompt=prompt.system_prompt(
             spec,
-            [away] if away else [],
+            [
+                *([away] if away else []),
+                *await _conversation_notes(deps, tenant, turn),
+                *prompt.summary_notes(remembered.summary, boundary),
+            ],
             canary=_canary(deps, tenant),
             boundary=boundary,
             snippets=found,
@@ -279,35 +289,163 @@ async def _generate(
     reply = await _call_llm(deps, tenant, turn, request, _age(messages, turn.created_at), found)
     if reply is None:
         return messages  # the fallback was stored in its place
-    text = await _guard_reply(deps, tenant, turn, _reply_text(reply))
-    async with transaction(deps.sessionmaker) as session:
-        if not await acquire_lease(
-            session, turn.conversation_id, owner, deps.settings.lease_seconds
-        ):
-            raise RetryLater(1.0, "lease lost")
-        newer = await store.newest_waiting(session, turn.conversation_id)
-        if newer is not None and _age(messages) < SUPERSEDE_WINDOW_SECONDS:
-            await store.supersede(session, turn.id)
-            log.info("turn.superseded", turn_id=turn.id)
-            TURNS.labels(tenant.slug, "superseded").inc()
-            return None
-        await store.store_reply(
-            session,
-            turn_id=turn.id,
-            tenant_id=turn.tenant_id,
-            conversation_id=turn.conversation_id,
-            channel=failures.channel_of(tenant),
-            text=text,
-            kind="reply",
-            usage={
-                "model": reply.model,
-                "prompt_tokens": reply.prompt_tokens,
-                "output_tokens": reply.output_tokens,
-                # An answer without the model quotes the best snippet; the model saw them all.
-                "knowledge_ids": [s.id for s in (found[:1] if reply.model == "offline" else found)],
-            },
+    # An answer without the model quotes the best snippet; the model saw them all.
+    answer.knowledge_ids = [s.id for s in (found[:1] if reply.model == "offline" else found)]
+    usage = {"prompt_tokens": reply.prompt_tokens, "output_tokens": reply.output_tokens}
+    if reply.handoff is not None and spec.features.handoff:
+        budget_spent = reply.handoff.reason == "llm_budget_exhausted"
+        planned = routing.Handover(
+            Trigger.BUDGET if budget_spent else Trigger.TOOL,
+            reply.handoff.reason or "the model asked for a person",
+            reply.handoff.summary or None,
         )
-    return messages
+        text = handoff_messages.handoff_message(spec, now)
+        # Over budget, the knowledge answer still goes first; a model's own words before a
+        # handoff are replaced by the honest, hours-aware message.
+        if budget_spent and reply.text.strip():
+            text = f"{reply.text.strip()}\n\n{text}"
+        return await answer.hand_over(planned, text, reply.model, usage)
+    text = await _guard_reply(deps, tenant, turn, _reply_text(reply))
+    return await answer.store(text, "reply", reply.model, usage, supersede=True)
+
+
+class _Answer:
+    """Stores a turn's reply — and the handoff that goes with it — in one transaction, after
+    checking the turn still may: the lease is ours, no person took the conversation meanwhile,
+    and (for a model answer) no newer message made it stale. A handoff's transfer job is
+    enqueued after the commit."""
+
+    def __init__(
+        self,
+        deps: TurnDeps,
+        tenant: TenantConfig,
+        turn: TurnRef,
+        owner: str,
+        messages: list[MessageRow],
+        history: list[ChatMessage],
+    ) -> None:
+        self.deps, self.tenant, self.turn, self.owner = deps, tenant, turn, owner
+        self.messages, self.history = messages, history
+        self.knowledge_ids: list[int] = []
+
+    async def hand_over(
+        self,
+        planned: routing.Handover,
+        text: str,
+        model: str = "none",
+        usage: dict[str, int | None] | None = None,
+    ) -> list[MessageRow] | None:
+        return await self.store(text, "handoff", model, usage, handover=planned)
+
+    async def store(
+        self,
+        text: str,
+        kind: str,
+        model: str,
+        usage: dict[str, int | None] | None = None,
+        *,
+        supersede: bool = False,
+        handover: routing.Handover | None = None,
+        while_human: bool = False,
+    ) -> list[MessageRow] | None:
+        deps, turn, tenant = self.deps, self.turn, self.tenant
+        handoff_id: int | None = None
+        async with transaction(deps.sessionmaker) as session:
+            if not await acquire_lease(
+                session, turn.conversation_id, self.owner, deps.settings.lease_seconds
+            ):
+                raise RetryLater(1.0, "lease lost")
+            state = await store.conversation_state(session, turn.conversation_id)
+            if state == "human" and not while_human:
+                await store.set_status(session, turn.id, "human")  # a person answered first
+                TURNS.labels(tenant.slug, "human").inc()
+                return None
+            newer = await store.newest_waiting(session, turn.conversation_id)
+            if supersede and newer is not None and _age(self.messages) < SUPERSEDE_WINDOW_SECONDS:
+                await store.supersede(session, turn.id)
+                log.info("turn.superseded", turn_id=turn.id)
+                TURNS.labels(tenant.slug, "superseded").inc()
+                return None
+            await store.store_reply(
+                session,
+                turn_id=turn.id,
+                tenant_id=turn.tenant_id,
+                conversation_id=turn.conversation_id,
+                channel=failures.channel_of(tenant),
+                text=text,
+                kind=kind,
+                usage={"model": model, **(usage or {}), "knowledge_ids": self.knowledge_ids},
+            )
+            if handover is not None:
+                handoff_id = await hand_over_turn(
+                    session,
+                    tenant,
+                    conversation_id=turn.conversation_id,
+                    turn_id=turn.id,
+                    trigger=handover.trigger,
+                    reason=handover.reason,
+                    customer_texts=[m.text for m in self.messages if m.text],
+                    history=self.history,
+                    model_summary=handover.model_summary,
+                    knowledge_ids=self.knowledge_ids,
+                )
+        await _enqueue_handoff(deps, handoff_id)
+        return self.messages
+
+
+async def _while_human(
+    deps: TurnDeps,
+    tenant: TenantConfig,
+    turn: TurnRef,
+    owner: str,
+    messages: list[MessageRow],
+    texts: list[str],
+    now: datetime,
+) -> list[MessageRow] | None:
+    """A person has the conversation: the bot stays silent and only keeps what was said — but
+    a customer who keeps asking for a person while nobody can answer (out of hours) is told,
+    at most once an hour, when people are back."""
+    spec = tenant.spec
+    conversation = spec.conversation
+    await memory.remember(
+        deps.redis,
+        turn.conversation_id,
+        [ChatMessage("user", text) for text in texts],
+        ttl_minutes=conversation.context_ttl_minutes,
+        limit=conversation.max_context_messages,
+    )
+    asks = asks_for_human([m.text for m in messages], spec.handoff.keywords)
+    notice = handoff_messages.still_waiting_message(spec, now) if asks else None
+    if notice is not None and await _claim_reminder(deps, turn.conversation_id):
+        answer = _Answer(deps, tenant, turn, owner, messages, [])
+        return await answer.store(notice, "notice", "none", while_human=True)
+    async with transaction(deps.sessionmaker) as session:
+        await store.set_status(session, turn.id, "human")
+    TURNS.labels(tenant.slug, "human").inc()
+    log.info("turn.human_has_conversation", turn_id=turn.id)
+    return None
+
+
+async def _claim_reminder(deps: TurnDeps, conversation_id: int) -> bool:
+    try:
+        claimed = await deps.redis.set(
+            f"handoff:reminded:{conversation_id}", "1", nx=True, ex=REMINDER_INTERVAL_SECONDS
+        )
+    except (RedisError, OSError):
+        return False  # silence is the safe side
+    return bool(claimed)
+
+
+async def _conversation_notes(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef) -> list[str]:
+    """What the model must know about this conversation's past: a person just had it, or the
+    customer is back after the context expired (a new session)."""
+    async with deps.sessionmaker() as session:
+        return await memory.session_notes(
+            session,
+            turn.conversation_id,
+            before_turn=turn.id,
+            ttl_minutes=tenant.spec.conversation.context_ttl_minutes,
+        )
 
 
 def _delimit(history: list[ChatMessage], boundary: guard.Boundary) -> list[ChatMessage]:
@@ -365,8 +503,6 @@ async def _guard_reply(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, text
 def _reply_text(reply: LlmReply) -> str:
     if reply.blocked:
         return BLOCKED_REPLY
-    if reply.handoff is not None and not reply.text.strip():
-        return HANDOFF_REPLY
     return reply.text.strip()
 
 
@@ -391,9 +527,10 @@ async def _call_llm(
     if not decision.allowed:
         BREAKER_REJECTIONS.labels("gemini").inc()
         if age > deps.settings.turn_give_up_after_seconds:
-            await failures.give_up_generating(
+            handoff_id = await failures.give_up_generating(
                 deps.sessionmaker, tenant, turn.id, "gemini_breaker_open", turn.attempts
             )
+            await _enqueue_handoff(deps, handoff_id)
             return None
         raise RetryLater(decision.retry_after + random.uniform(0, 1), "gemini breaker open")
     started = time.perf_counter()
@@ -413,9 +550,10 @@ async def _call_llm(
             and age < deps.settings.turn_give_up_after_seconds
         )
         if not retry_allowed:
-            await failures.give_up_generating(
+            handoff_id = await failures.give_up_generating(
                 deps.sessionmaker, tenant, turn.id, exc.error_class, attempts
             )
+            await _enqueue_handoff(deps, handoff_id)
             return None
         raise RetryLater(max(backoff(attempts), exc.retry_after or 0), exc.error_class) from exc
     await breaker.record_success()
@@ -504,12 +642,19 @@ async def _send_failed(
         else:  # Whaticket answered (bad token, bad number): it is up
             await breaker.record_success()
     retry = isinstance(exc, TransientError) and attempts < deps.settings.send_max_attempts
-    await failures.record_send_failure(
+    handoff_id = await failures.record_send_failure(
         deps.sessionmaker, tenant, turn_id, exc, attempts, retry=retry
     )
+    await _enqueue_handoff(deps, handoff_id)
     log.warning("send.failed", turn_id=turn_id, error_class=exc.error_class, attempt=attempts)
     if retry:
         raise RetryLater(max(backoff(attempts, base=2.0), exc.retry_after or 0), exc.error_class)
+
+
+async def _enqueue_handoff(deps: TurnDeps, handoff_id: int | None) -> None:
+    """After the commit that created it; a lost enqueue is re-done by the handoff watcher."""
+    if handoff_id is not None:
+        await jobs.enqueue_handoff(deps.redis, handoff_id)
 
 
 async def _finish(
@@ -524,11 +669,10 @@ async def _finish(
         closed = await store.finish(session, turn.id, pending.kind)
     if not closed:
         return
-    answered = pending.kind == "reply"
-    TURNS.labels(tenant.slug, "answered" if answered else "fallback").inc()
+    TURNS.labels(tenant.slug, _OUTCOME_BY_KIND.get(pending.kind, "fallback")).inc()
     if messages:
         TURN_LATENCY.labels(tenant.slug).observe(_age(messages))
-    if not answered:
+    if pending.kind not in ("reply", "handoff"):
         return
     said = [ChatMessage("user", memory.render_customer_text(m.kind, m.text)) for m in messages]
     spec = tenant.spec.conversation

@@ -297,13 +297,18 @@ async def mark_sent(
     )
 
 
+# The turn's final state by the kind of reply it sent: an answer (also the one that hands the
+# conversation to a person), a notice while a person has it, or the fallback of a dead turn.
+STATUS_AFTER_SEND = {"reply": "answered", "handoff": "answered", "notice": "human"}
+
+
 async def finish(session: AsyncSession, turn_id: int, kind: str) -> bool:
     """Close the turn once its reply is sent; False if it was already closed."""
     closed = await execute(
         session,
         update(Turn)
         .where(Turn.id == turn_id, Turn.status.in_(OPEN_TURN_STATES))
-        .values(status="answered" if kind == "reply" else "dead", answered_at=func.now())
+        .values(status=STATUS_AFTER_SEND.get(kind, "dead"), answered_at=func.now())
         .returning(Turn.id),
     )
     return closed.scalar_one_or_none() is not None
@@ -320,3 +325,11 @@ async def recipient(session: AsyncSession, conversation_id: int) -> tuple[str, s
         )
     ).one()
     return row.connection, row.phone
+
+
+async def conversation_state(session: AsyncSession, conversation_id: int) -> str:
+    """bot, or human while a person has the conversation (the bot only listens)."""
+    state: str = await _scalar(
+        session, select(Conversation.state).where(Conversation.id == conversation_id)
+    )
+    return state

@@ -98,6 +98,11 @@ class WhaticketClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """Shared with the ticket API client (:mod:`.tickets`): one connection pool per host."""
+        return self._http
+
     async def send_text(
         self, *, base_url: str, variant: Variant, token: str, number: str, body: str
     ) -> SendResult:

@@ -27,13 +27,14 @@ from services.core.inbound.service import ingest
 from services.core.llm.factory import GeminiClientFactory
 from services.core.models import DeadLetter, InboundMessage, OutboundMessage, Turn
 from services.core.redis import create_redis
+from services.core.retry import RetryLater
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.tenants.manifest import SecretStore, TenantManifest
 from services.core.tenants.service import apply_tenant
 from services.core.tenants.spec import BotTenantSpec
 from services.core.turns.deps import TurnDeps
-from services.core.turns.service import RetryLater, process_inbound
+from services.core.turns.service import process_inbound
 from services.core.whaticket.client import WhaticketClient
 from tests.standins.gemini import GeminiStandin
 from tests.standins.whaticket import WhaticketStandIn
@@ -43,6 +44,7 @@ SECRET_KEY = "turn-tests-secret-key"
 WHATICKET_TOKEN = "wt-token-turns-0123456789"
 WEBHOOK_SECRET = "hook-secret-0123456789abcdefgh"
 PHONE = "5511999998888"
+AGENT_EMAIL = "bot@example.com"  # the stand-in's default user (password "bot-password")
 PERSONA = "Você é a Ana, assistente virtual da ACME Telecom."
 KNOWLEDGE = [
     {"question": "Qual o horário de atendimento?", "answer": "Seg a sex, 8h às 18h."},
@@ -97,12 +99,27 @@ class Harness:
         return self.deps.sessionmaker
 
     async def apply_tenant(
-        self, *, gemini_key: str | None = None, slug: str = "acme", **overrides: Any
+        self,
+        *,
+        gemini_key: str | None = None,
+        slug: str = "acme",
+        agent_password: str | None = None,
+        handoff_queue_id: int | None = None,
+        **overrides: Any,
     ) -> TenantConfig:
+        """``agent_password`` adds the agent user (the stand-in's ``AGENT_EMAIL``) that moves
+        tickets on handoff."""
         raw = tenant_spec(self.whaticket.url, self.whaticket.variant, **overrides)
         if gemini_key is not None:
             raw["llm"] = {"apiKeySecretRef": {"name": "acme", "key": "gemini-api-key"}}
         values = {"whaticket-token": WHATICKET_TOKEN, "webhook-secret": WEBHOOK_SECRET}
+        if agent_password is not None:
+            raw["whaticket"]["agent"] = {
+                "email": AGENT_EMAIL,
+                "passwordSecretRef": {"name": "acme", "key": "agent-password"},
+            }
+            raw["whaticket"]["handoffQueueId"] = handoff_queue_id
+            values["agent-password"] = agent_password
         if gemini_key is not None:
             values["gemini-api-key"] = gemini_key
         cipher = CredentialCipher(SECRET_KEY)
@@ -115,14 +132,19 @@ class Harness:
         return tenant
 
     async def ingest(
-        self, text: str, *, phone: str = PHONE, correlation_id: str | None = None
+        self,
+        text: str,
+        *,
+        phone: str = PHONE,
+        correlation_id: str | None = None,
+        kind: str = "text",
     ) -> int:
         """Store a customer message durably, as the webhook does (without enqueueing)."""
         assert self.tenant is not None, "apply_tenant first"
         n = next(_message_ids)
         message = NormalizedMessage(
             provider_msg_id=f"3EB0TURN{n:08d}",
-            kind="text",
+            kind=kind,
             text=text,
             phone=phone,
             lid=None,

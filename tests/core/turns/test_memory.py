@@ -103,7 +103,7 @@ async def test_rebuilt_history_matches_the_cached_one_after_a_fallback(
         ("model", "Oi! Sou a Ana."),
         ("user", _wrapped("quero ver minha fatura")),
     ]
-    assert [(m.role, m.text) for m in rebuilt] == [
+    assert [(m.role, m.text) for m in rebuilt.messages] == [
         ("user", "oi"),
         ("model", "Oi! Sou a Ana."),
         ("user", "quero ver minha fatura"),

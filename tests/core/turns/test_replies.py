@@ -1,4 +1,4 @@
-"""What the customer reads for handoffs, safety blocks, no model at all, and Mustache-ish text."""
+"""What the customer reads for safety blocks, no model at all, and Mustache-ish text."""
 
 from __future__ import annotations
 
@@ -6,23 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from services.core.turns.service import BLOCKED_REPLY, HANDOFF_REPLY
+from services.core.turns.service import BLOCKED_REPLY
 from tests.standins.gemini import Reply
 
 from .conftest import KNOWLEDGE, Harness
-
-
-async def test_handoff_without_text_sends_the_handoff_message(harness: Harness) -> None:
-    harness.gemini.script(Reply.handoff(reason="pediu humano", summary="quer cancelar"))
-    inbound_id = await harness.ingest("quero falar com um atendente")
-
-    await harness.run(inbound_id)
-
-    [call] = harness.gemini.requests
-    assert call.function_names == ["transfer_to_human"]
-    assert harness.delivered() == [HANDOFF_REPLY]
-    [turn] = await harness.turns()
-    assert turn.status == "answered"
 
 
 @pytest.mark.parametrize("prompt_block", [True, False], ids=["prompt", "candidate"])

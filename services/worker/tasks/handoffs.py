@@ -1,0 +1,30 @@
+"""Handoff jobs: the ticket transfer, and the watcher loop (SLA, resume, lost transfers)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from services.core.handoff.transfer import transfer
+from services.core.handoff.watch import watch
+from services.core.logging import get_logger
+from services.core.turns.deps import TurnDeps
+
+from .retries import retried
+
+log = get_logger(__name__)
+WATCH_INTERVAL_SECONDS = 30.0
+
+
+async def transfer_handoff(ctx: dict[str, Any], handoff_id: int) -> None:
+    async with retried(ctx, "handoff", handoff_id=handoff_id):
+        await transfer(ctx["deps"], handoff_id)
+
+
+async def watch_forever(deps: TurnDeps, interval: float = WATCH_INTERVAL_SECONDS) -> None:
+    while True:
+        try:
+            await watch(deps)
+        except Exception as exc:  # Postgres or Redis down: try again next period
+            log.warning("handoff.watch_loop_failed", error=type(exc).__name__)
+        await asyncio.sleep(interval)
