@@ -578,3 +578,18 @@ async def test_postgres_down_before_the_tenant_was_ever_seen_spools_and_checks_l
     rows = await stored(clean_db)
     assert [(r["provider_msg_id"], r["text"]) for r in rows] == [("MSG-GENUINE", "chegou na queda")]
     assert await queued(redis_client) == [f"in:{rows[0]['id']}"]
+
+
+# -- a person in the conversation ------------------------------------------------------------------
+
+
+async def test_a_person_answering_through_whaticket_pauses_the_bot(
+    hook: RunningApp, clean_db: SessionMaker
+) -> None:
+    assert (await hook.post(baileys("MSG-P1", "Oi, quero ajuda"))).status_code == 200
+    response = await hook.post(baileys("AGENT-1", "Oi Maria! Aqui é o Pedro.", from_me=True))
+
+    assert response.json() == {"status": "ignored", "reason": "from_me"}  # never a turn
+    (row,) = await stored(clean_db)
+    assert row["state"] == "human"
+    assert await count(clean_db, "handoffs") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from services.core.conversations import memory
+from services.core.llm.types import ChatMessage
 from tests.standins.gemini import RecordedRequest, Reply
 
 from .conftest import Harness
@@ -110,3 +111,28 @@ async def test_rebuilt_history_matches_the_cached_one_after_a_fallback(
         ("model", "Claro, posso ajudar com a fatura."),
     ]
     assert turn3.status == "answered"
+
+
+def test_the_window_never_starts_with_an_answer_and_summarizes_what_falls_out() -> None:
+    messages = [
+        ChatMessage("user", "quero trocar meu plano"),
+        ChatMessage("model", "Qual plano você quer?"),
+        ChatMessage("user", "o de 500 mega"),
+        ChatMessage("model", "Certo, posso trocar hoje."),
+        ChatMessage("user", "pode sim"),
+    ]
+    kept, summary = memory.window(messages, limit=4)
+    # The 4 newest would start with an answer whose question is gone: the window drops it.
+    assert [m.text for m in kept] == ["o de 500 mega", "Certo, posso trocar hoje.", "pode sim"]
+    assert summary == ["quero trocar meu plano"]
+
+
+async def test_a_long_conversation_keeps_a_rolling_summary(harness: Harness) -> None:
+    await harness.apply_tenant(conversation={"debounceSeconds": 0, "maxContextMessages": 4})
+    for n in range(4):
+        harness.gemini.script(Reply.text(f"resposta {n}"))
+        await harness.run(await harness.ingest(f"pergunta número {n}"))
+    system = harness.gemini.last_request.system_instruction
+    assert "Resumo do início desta conversa" in system
+    assert "pergunta número 0" in system
+    assert "pergunta número 2" not in system  # still in the window, not summarized
