@@ -64,7 +64,20 @@ def gemini_responder(request: RecordedRequest) -> str:
     return answer_for(_customer_text(request))
 
 
-def tenant_yaml(whaticket_url: str, *, variant: str = "saas", debounce: float = 0) -> str:
+HANDOFF_SPEC = """\
+    agent:
+      email: bot@example.com
+      passwordSecretRef: {name: %s, key: agent-password}
+    handoffQueueId: 1
+"""
+
+
+def tenant_yaml(
+    whaticket_url: str, *, variant: str = "saas", debounce: float = 0, handoff: bool = False
+) -> str:
+    """``handoff`` adds the stand-in's agent user and the keyword "atendente"."""
+    agent = HANDOFF_SPEC % TENANT if handoff else ""
+    keywords = '  handoff: {keywords: ["atendente"]}\n' if handoff else ""
     return f"""\
 apiVersion: v1
 kind: Secret
@@ -72,6 +85,7 @@ metadata: {{name: {TENANT}}}
 stringData:
   whaticket-token: "{WHATICKET_TOKEN}"
   webhook-secret: "{WEBHOOK_SECRET}"
+  agent-password: bot-password
 ---
 apiVersion: atende.dev/v1alpha1
 kind: BotTenant
@@ -84,7 +98,7 @@ spec:
     connections:
       - name: {CONNECTION}
         apiTokenSecretRef: {{name: {TENANT}, key: whaticket-token}}
-  webhook:
+{agent}  webhook:
     secretRefs: [{{name: {TENANT}, key: webhook-secret}}]
   persona:
     language: pt-BR
@@ -94,7 +108,7 @@ spec:
     entries:
       - {{question: "Formas de pagamento?", answer: "Pix, cartão e boleto."}}
   conversation: {{debounceSeconds: {debounce}, contextTtlMinutes: 60}}
-"""
+{keywords}"""
 
 
 def baileys_text(msg_id: str, text: str, phone: str = CUSTOMER) -> dict[str, Any]:
