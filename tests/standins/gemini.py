@@ -139,8 +139,21 @@ class Reply:
     delay: float = 0.0
 
     @staticmethod
-    def text(text: str, *, prompt_tokens: int = 5, output_tokens: int | None = None) -> Reply:
-        return Reply(body=text_body(text, prompt_tokens=prompt_tokens, output_tokens=output_tokens))
+    def text(
+        text: str,
+        *,
+        prompt_tokens: int = 5,
+        output_tokens: int | None = None,
+        thoughts_tokens: int | None = None,
+    ) -> Reply:
+        """``thoughts_tokens``: what a thinking model (2.5) reports as ``thoughtsTokenCount``."""
+        body = text_body(text, prompt_tokens=prompt_tokens, output_tokens=output_tokens)
+        if thoughts_tokens is not None:
+            usage = body["usageMetadata"]
+            assert isinstance(usage, dict)
+            usage["thoughtsTokenCount"] = thoughts_tokens
+            usage["totalTokenCount"] = int(str(usage["totalTokenCount"])) + thoughts_tokens
+        return Reply(body=body)
 
     @staticmethod
     def error(

@@ -162,7 +162,12 @@ def parse_response(response: types.GenerateContentResponse, request: LlmRequest)
     """Turn a 200 answer into text, a handoff or a block; an empty answer is transient."""
     usage = response.usage_metadata
     prompt_tokens = usage.prompt_token_count if usage else None
-    output_tokens = usage.candidates_token_count if usage else None
+    # Thinking is billed as output: a budget that ignored it would run over unnoticed.
+    output_tokens = (
+        (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+        if usage and (usage.candidates_token_count or usage.thoughts_token_count)
+        else None
+    )
     extra: dict[str, str] = {}
     if response.model_version:
         extra["model_version"] = response.model_version

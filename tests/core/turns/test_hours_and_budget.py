@@ -88,6 +88,15 @@ async def test_unlimited_tenants_are_counted_and_never_degraded(harness: Harness
     assert await _usage(harness) == [("2026-11-01", 3 * 10**6, 3, False)]
 
 
+async def test_thinking_tokens_count_as_output(harness: Harness) -> None:
+    await harness.apply_tenant(llm={"monthlyTokenBudget": 10_000})
+    harness.deps.clock = at("2026-11-24T13:00")
+    await _turn(
+        harness, "Oi", Reply.text("Olá!", prompt_tokens=100, output_tokens=20, thoughts_tokens=300)
+    )
+    assert await _usage(harness) == [("2026-11-01", 100, 320, False)]
+
+
 async def test_the_80_percent_warning_fires_once_a_month(harness: Harness) -> None:
     await harness.apply_tenant(llm={"monthlyTokenBudget": 1000})
     harness.deps.clock = at("2026-11-24T13:00")
