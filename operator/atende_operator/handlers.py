@@ -7,7 +7,7 @@ registers nothing), so tests call them directly as plain functions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
@@ -33,6 +33,8 @@ SETTINGS_KEY = "atende_settings"
 FINALIZER = "atende.dev/finalizer"
 # The index of Secrets referenced by BotTenants: (namespace, Secret name) -> the BotTenants.
 SECRETS_INDEX = "tenant_secrets"
+# The same for the ConfigMaps holding their knowledge.
+CONFIG_MAPS_INDEX = "tenant_config_maps"
 BOTTENANTS = (resources.GROUP, resources.VERSION, resources.PLURAL)
 
 
@@ -134,23 +136,51 @@ def index_secrets(
     return {(obj.namespace, ref.name): obj for ref in resources.secret_refs(obj.spec, name)}
 
 
-# --- Secrets --------------------------------------------------------------------------------
+def index_config_maps(
+    *, body: kopf.Body, name: str, namespace: str | None, **_: Any
+) -> dict[tuple[str, str], TenantObject]:
+    """Which ConfigMaps this BotTenant's knowledge references."""
+    obj = tenant_object(body)
+    return {(obj.namespace, cm): obj for cm in resources.config_map_names(obj.spec)}
 
 
-async def secret_changed(
-    *,
+# --- Secrets and ConfigMaps -------------------------------------------------------------------
+
+
+def _referenced_change_handler(kind: str, index_id: str) -> Callable[..., Awaitable[None]]:
+    async def changed(
+        *,
+        event: kopf.RawEvent,
+        name: str,
+        namespace: str | None,
+        memo: kopf.Memo,
+        logger: kopf.Logger,
+        **kwargs: Any,
+    ) -> None:
+        index = kwargs[index_id]
+        await _referenced_changed(kind, index, event, name, namespace, memo, logger)
+
+    return changed
+
+
+# A referenced Secret was added, changed or deleted: re-reconcile its BotTenants, so a rotated
+# token takes effect without anyone editing the BotTenant.
+secret_changed = _referenced_change_handler("Secret", SECRETS_INDEX)
+# A knowledge ConfigMap changed: re-reconcile, so its new entries are indexed at once.
+config_map_changed = _referenced_change_handler("ConfigMap", CONFIG_MAPS_INDEX)
+
+
+async def _referenced_changed(
+    kind: str,
+    index: kopf.Index[tuple[str, str], TenantObject],
     event: kopf.RawEvent,
     name: str,
     namespace: str | None,
     memo: kopf.Memo,
     logger: kopf.Logger,
-    **kwargs: Any,
 ) -> None:
-    """A referenced Secret was added, changed or deleted: re-reconcile its BotTenants, so a
-    rotated token takes effect without anyone editing the BotTenant."""
     if event.get("type") is None:  # the initial listing: resume handlers reconcile anyway
         return
-    index: kopf.Index[tuple[str, str], TenantObject] = kwargs[SECRETS_INDEX]
     owners = {(o.namespace, o.name): o for o in index.get((namespace or "", name), [])}
     if not owners:
         return
@@ -161,13 +191,13 @@ async def secret_changed(
         try:
             result = await reconcile_tenant(ctx, obj)
             status = result.status
-            logger.info(f"Secret {name} changed: tenant {obj.name} {result.outcome}")
+            logger.info(f"{kind} {name} changed: tenant {obj.name} {result.outcome}")
         except ReconcileFailed as exc:
             status = exc.status
-            logger.warning(f"Secret {name} changed: tenant {obj.name} not applied: {exc.message}")
+            logger.warning(f"{kind} {name} changed: tenant {obj.name} not applied: {exc.message}")
         except Exception:
             # No retries for raw events: the next change (or the BotTenant's own retries) will.
-            logger.exception(f"Secret {name} changed: tenant {obj.name} not applied")
+            logger.exception(f"{kind} {name} changed: tenant {obj.name} not applied")
             continue
         await ctx.kube.patch_tenant_status(obj.namespace, obj.name, status)
 
@@ -183,4 +213,8 @@ def build_registry() -> kopf.OperatorRegistry:
     kopf.on.delete(*BOTTENANTS, registry=registry, id="finalize")(finalize)
     kopf.index(*BOTTENANTS, registry=registry, id=SECRETS_INDEX)(index_secrets)
     kopf.on.event("v1", "secrets", registry=registry, id="secret_changed")(secret_changed)
+    kopf.index(*BOTTENANTS, registry=registry, id=CONFIG_MAPS_INDEX)(index_config_maps)
+    kopf.on.event("v1", "configmaps", registry=registry, id="config_map_changed")(
+        config_map_changed
+    )
     return registry

@@ -24,6 +24,9 @@ class KubeApi(Protocol):
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The Secret's values (decoded), or ``None`` when it does not exist."""
 
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The ConfigMap's ``data``, or ``None`` when it does not exist."""
+
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:
         """Create a Secret; ``False`` when one of that name already exists."""
 
@@ -79,6 +82,15 @@ class KubernetesApi:
                 return None
             raise
         return decode_secret_data(secret.data, secret.string_data)
+
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            found = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {str(k): str(v) for k, v in (found.data or {}).items()}
 
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:
         secret = client.V1Secret.from_dict(body)

@@ -21,10 +21,17 @@ from services.core.db import SessionMaker, transaction
 from services.core.errors import ManifestError
 from services.core.tenants import schema
 from services.core.tenants.credentials import CredentialCipher
+from services.core.tenants.knowledge_refs import expand_knowledge
 from services.core.tenants.manifest import SecretStore, TenantManifest, parse_spec
 from services.core.tenants.notify import tenant_changed
 from services.core.tenants.service import TenantClaimedError, apply_tenant, disable_tenant
-from services.core.tenants.spec import NAME_PATTERN, BotTenantSpec, SecretRef, WebhookSpec
+from services.core.tenants.spec import (
+    NAME_PATTERN,
+    BotTenantSpec,
+    ConfigMapRef,
+    SecretRef,
+    WebhookSpec,
+)
 
 from . import resources
 from .kube import KubeApi
@@ -173,6 +180,30 @@ async def read_referenced(kube: KubeApi, namespace: str, refs: list[Ref]) -> Sec
     return SecretStore(values)
 
 
+async def _with_config_map_knowledge(
+    kube: KubeApi, obj: TenantObject, spec: BotTenantSpec
+) -> BotTenantSpec:
+    """Fold the referenced ConfigMaps' entries in; a missing ConfigMap is retried (it may be
+    applied right after the BotTenant), a malformed one waits for a change."""
+    found: dict[str, dict[str, str] | None] = {}
+    for name in resources.config_map_names(obj.spec):
+        found[name] = await kube.read_config_map(obj.namespace, name)
+    missing = [name for name, data in found.items() if data is None]
+    if missing:
+        problems = [f"ConfigMap {n!r} not found in namespace {obj.namespace!r}" for n in missing]
+        raise _failure(
+            obj, Phase.PENDING, Reason.CONFIG_MAP_MISSING, problems, SECRET_RETRY_SECONDS
+        )
+
+    def read(ref: ConfigMapRef) -> str | None:
+        return (found.get(ref.name) or {}).get(ref.key)
+
+    try:
+        return expand_knowledge(spec, read, f"BotTenant {obj.source}")
+    except ManifestError as exc:
+        raise _failure(obj, Phase.ERROR, Reason.INVALID_SPEC, exc.problems, None) from None
+
+
 async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconciled:
     spec = validate(obj)
     refs = resources.secret_refs(obj.spec, obj.name)
@@ -188,6 +219,7 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
             obj, Phase.PENDING, Reason.SECRET_MISSING, exc.problems, SECRET_RETRY_SECONDS
         ) from None
 
+    spec = await _with_config_map_knowledge(ctx.kube, obj, spec)
     manifest = TenantManifest(obj.name, spec, obj.generation)
     try:
         async with transaction(ctx.sessionmaker) as session:

@@ -35,6 +35,7 @@ class Phase(StrEnum):
 class Reason(StrEnum):  # the condition's reason (names, no values)
     RECONCILED = "Reconciled"
     SECRET_MISSING = "SecretMissing"  # noqa: S105
+    CONFIG_MAP_MISSING = "ConfigMapMissing"
     INVALID_SECRET = "InvalidSecret"  # noqa: S105
     INVALID_SPEC = "InvalidSpec"
     NAME_CLAIMED = "NameClaimed"
@@ -105,6 +106,13 @@ def secret_refs(spec: Mapping[str, Any], tenant: str) -> list[Ref]:
         generated = generated_webhook_secret_name(tenant)
         found.append(Ref("spec.webhook.secretRefs", generated, WEBHOOK_SECRET_KEY))
     return [ref for ref in found if ref is not None]
+
+
+def config_map_names(spec: Mapping[str, Any]) -> list[str]:
+    """The ConfigMaps a BotTenant's knowledge references (raw spec, as for the index)."""
+    refs = _items(_mapping(spec.get("knowledge")).get("configMapRefs"))
+    names = [_mapping(ref).get("name") for ref in refs]
+    return list(dict.fromkeys(n for n in names if isinstance(n, str) and n))
 
 
 def webhook_secret_manifest(tenant: str, namespace: str, value: str) -> dict[str, Any]:

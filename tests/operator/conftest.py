@@ -82,6 +82,7 @@ class FakeKube:
 
     def __init__(self) -> None:
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        self.config_maps: dict[tuple[str, str], dict[str, str]] = {}
         self.created: list[dict[str, Any]] = []
         self.reads: list[tuple[str, str]] = []
         self.status_patches: list[tuple[str, str, dict[str, Any]]] = []
@@ -89,6 +90,10 @@ class FakeKube:
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         self.reads.append((namespace, name))
         found = self.secrets.get((namespace, name))
+        return dict(found) if found is not None else None
+
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        found = self.config_maps.get((namespace, name))
         return dict(found) if found is not None else None
 
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:

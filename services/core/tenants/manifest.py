@@ -1,7 +1,8 @@
 """Reading tenant files: the same multi-document YAML works with ``kubectl apply -f``.
 
-``kind: Secret`` documents provide the values that ``BotTenant`` documents reference; every
-problem is reported with the path of the field at fault.
+``kind: Secret`` documents provide the values that ``BotTenant`` documents reference, and
+``kind: ConfigMap`` documents the larger knowledge sets (``spec.knowledge.configMapRefs``);
+every problem is reported with the path of the field at fault.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pydantic import ValidationError
 from services.core.errors import ManifestError
 
 from . import schema
-from .spec import NAME_PATTERN, BotTenantSpec, SecretRef
+from .knowledge_refs import expand_knowledge
+from .spec import NAME_PATTERN, BotTenantSpec, ConfigMapRef, SecretRef
 
 API_VERSION = "atende.dev/v1alpha1"
 KIND = "BotTenant"
@@ -88,6 +90,7 @@ def load_manifests(text: str) -> tuple[list[TenantManifest], SecretStore]:
 
     tenants: list[TenantManifest] = []
     secrets: dict[str, dict[str, str]] = {}
+    config_maps: dict[str, dict[str, str]] = {}
     problems: list[str] = []
     for index, doc in enumerate(docs):
         where = f"document {index + 1}"
@@ -105,6 +108,9 @@ def load_manifests(text: str) -> tuple[list[TenantManifest], SecretStore]:
         try:
             if kind == "Secret" and doc.get("apiVersion") == "v1":
                 secrets[name] = _secret_values(doc, where)
+            elif kind == "ConfigMap" and doc.get("apiVersion") == "v1":
+                data = doc.get("data") or {}
+                config_maps[name] = {str(k): str(v) for k, v in dict(data).items()}
             elif kind == KIND and doc.get("apiVersion") == API_VERSION:
                 generation = metadata.get("generation")
                 if schema_problems := schema.validate(doc):
@@ -114,7 +120,7 @@ def load_manifests(text: str) -> tuple[list[TenantManifest], SecretStore]:
             else:
                 problems.append(
                     f"{where}: unsupported apiVersion/kind {doc.get('apiVersion')}/{kind}; "
-                    f"expected v1/Secret or {API_VERSION}/{KIND}"
+                    f"expected v1/Secret, v1/ConfigMap or {API_VERSION}/{KIND}"
                 )
         except ManifestError as exc:
             problems.extend(exc.problems)
@@ -122,4 +128,18 @@ def load_manifests(text: str) -> tuple[list[TenantManifest], SecretStore]:
         raise ManifestError(problems)
     if not tenants:
         raise ManifestError([f"no {KIND} document found"])
-    return tenants, SecretStore(secrets)
+
+    def read(ref: ConfigMapRef) -> str | None:
+        return config_maps.get(ref.name, {}).get(ref.key)
+
+    expanded: list[TenantManifest] = []
+    for tenant in tenants:
+        try:
+            spec = expand_knowledge(tenant.spec, read, f"{KIND} {tenant.name!r}")
+        except ManifestError as exc:
+            problems.extend(exc.problems)
+            continue
+        expanded.append(TenantManifest(tenant.name, spec, tenant.generation))
+    if problems:
+        raise ManifestError(problems)
+    return expanded, SecretStore(secrets)

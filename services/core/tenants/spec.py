@@ -93,8 +93,17 @@ class KnowledgeEntry(SpecModel):
     answer: str = Field(min_length=1)
 
 
+class ConfigMapRef(SpecModel):
+    """A key of a ConfigMap in the BotTenant's namespace holding a YAML list of entries."""
+
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(min_length=1, max_length=253)
+
+
 class KnowledgeSpec(SpecModel):
     entries: list[KnowledgeEntry] = []
+    # Larger sets live in ConfigMaps; their entries follow the inline ones.
+    config_map_refs: list[ConfigMapRef] = Field(default=[], max_length=20)
 
 
 class Weekday(StrEnum):

@@ -83,6 +83,11 @@ def test_acme_example_loads_with_every_secret_resolved() -> None:
     assert spec.whaticket.handoff_queue_id == 3
     assert spec.llm.monthly_token_budget == 5_000_000
     assert spec.business_hours.holidays[0].isoformat() == "2026-12-25"
+    # the ConfigMap's entries follow the inline one
+    assert [e.question for e in spec.knowledge.entries][1:] == [
+        "Quais as formas de pagamento?",
+        "Como pedir a segunda via da fatura?",
+    ]
     credentials, _ = resolve_credentials(acme.name, spec, secrets)
     assert credentials.whaticket_tokens == {
         "main": "replace-with-the-connection-token-of-whaticket"
