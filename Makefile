@@ -9,7 +9,7 @@ PYTHON ?= $(shell for c in python3.12 python3.13 python3.14 python3 \
 	  "$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v "$$c"; break; }; \
 	done)
 
-.PHONY: dev test lint typecheck unit bench system-deps bench-deps clean
+.PHONY: dev test lint typecheck unit bench system-deps bench-deps browser-deps screenshots clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found: install python3.12 or a pyenv 3.12" >&2; exit 1; }
@@ -25,6 +25,10 @@ APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 system-deps:
 	@command -v redis-server >/dev/null || { echo "installing redis-server"; $(APT_INSTALL) redis-server >/dev/null; }
 
+# Debian's Chromium for the panel's browser tests (Playwright cannot download its own here).
+browser-deps:
+	@command -v chromium >/dev/null || { echo "installing chromium"; $(APT_INSTALL) chromium >/dev/null; }
+
 bench-deps: system-deps
 	@command -v wrk >/dev/null || { echo "installing wrk"; $(APT_INSTALL) wrk >/dev/null; }
 
@@ -39,13 +43,17 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed system-deps
+unit: $(BIN)/.installed system-deps browser-deps
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
 bench: $(BIN)/.installed bench-deps
 	$(BIN)/python -m bench
+
+# The README's pictures of the panel, taken by the browser tests' own fixtures.
+screenshots: $(BIN)/.installed system-deps browser-deps
+	ATENDE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_panel_browser.py -q -k screenshots
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

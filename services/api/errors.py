@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.core.errors import AtendeError, TooManyRequests, Unauthorized
 
 
-async def _atende_error(_: Request, exc: Exception) -> JSONResponse:
+async def atende_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AtendeError)
     if isinstance(exc, Unauthorized):  # never say why
         return JSONResponse({"error": "unauthorized"}, status_code=401)
@@ -37,5 +37,5 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AtendeError, _atende_error)
+    app.add_exception_handler(AtendeError, atende_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,4 +1,4 @@
-"""The api process: webhooks, health, metrics (and later the panel and admin API)."""
+"""The api process: webhooks, health, metrics, the panel and the admin API."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ from services.core.redis import create_redis
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.directory import TenantDirectory
 
+from . import panel
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, RequestLog
-from .routes import health, hooks
+from .routes import health, hooks, v1
 from .state import AppState
 
 log = get_logger(__name__)
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(hooks.router)
     app.include_router(health.router)
+    app.include_router(v1.router)
+    panel.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -10,12 +11,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from services.core import jobs
+from services.core.auth import sessions
+from services.core.auth.roles import Role
 from services.core.config import Settings
 from services.core.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from services.core.dlq import service as dlq
-from services.core.errors import AtendeError, NotFound
+from services.core.errors import AtendeError, InvalidInput, NotFound
 from services.core.handoff import service as handoffs
-from services.core.models import DeadLetter, Handoff, Tenant
+from services.core.models import DeadLetter, Handoff, Tenant, User
 from services.core.redis import create_redis
 from services.core.tenants import switches
 from services.core.tenants.credentials import CredentialCipher
@@ -160,3 +163,53 @@ async def resume_contact(settings: Settings, name: str, phone: str) -> int:
         if tenant is None:
             raise NotFound(f"no tenant {name!r}")
         return await handoffs.resume_contact(session, tenant.id, tenant.slug, phone)
+
+
+async def ensure_dev_admin(settings: Settings, email: str) -> str | None:
+    """A platform admin for ``atende dev``, once; its new random password (None when the user
+    already existed)."""
+    async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
+        if await session.scalar(select(User.id).where(User.email == email)) is not None:
+            return None
+        password = secrets.token_urlsafe(18)
+        await sessions.create_user(
+            session,
+            email=email,
+            password=password,
+            role=Role.PLATFORM_ADMIN,
+            tenant_id=None,
+            actor=os_actor(),
+        )
+    return password
+
+
+async def create_user(
+    settings: Settings, email: str, role: Role, tenant: str | None, password: str
+) -> User:
+    async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
+        tenant_id = None
+        if tenant is not None:
+            tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant))
+            if tenant_id is None:
+                raise NotFound(f"no tenant {tenant!r}")
+        try:
+            return await sessions.create_user(
+                session,
+                email=email,
+                password=password,
+                role=role,
+                tenant_id=tenant_id,
+                actor=os_actor(),
+            )
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+
+
+async def list_users(settings: Settings) -> list[tuple[User, str | None]]:
+    async with _database(settings) as sessionmaker, sessionmaker() as session:
+        rows = await session.execute(
+            select(User, Tenant.slug)
+            .outerjoin(Tenant, Tenant.id == User.tenant_id)
+            .order_by(User.id)
+        )
+        return [(user, slug) for user, slug in rows.all()]

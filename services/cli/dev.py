@@ -22,6 +22,7 @@ from .embedded import EmbeddedPostgres, EmbeddedRedis
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "k8s" / "examples" / "demo.yaml"
 DEMO_SECRET = "demo-webhook-secret-for-local-use-only"  # noqa: S105 - the demo file's own
+DEV_ADMIN = "admin@atende.local"
 
 
 def _curl(port: int) -> str:
@@ -51,6 +52,8 @@ def run_dev(port: int) -> None:
     data_dir = settings.data_dir.resolve()
     env = dict(os.environ)
     env.setdefault("ATENDE_LOG_FORMAT", "console")
+    # Plain http on this machine: Secure cookies would not come back in every browser.
+    env.setdefault("ATENDE_PANEL_SECURE_COOKIES", "false")
     env.setdefault("ATENDE_DATA_DIR", str(data_dir))
     postgres = EmbeddedPostgres(data_dir / "postgres")
     redis = EmbeddedRedis(data_dir / "redis")
@@ -68,6 +71,12 @@ def run_dev(port: int) -> None:
         schema.upgrade(settings.database_url)
         for result in asyncio.run(admin.apply_file(settings, DEMO_FILE.read_text())):
             click.echo(f"tenant {result.name}: {result.outcome}")
+        password_file = data_dir / "panel-admin.txt"
+        password = asyncio.run(admin.ensure_dev_admin(settings, DEV_ADMIN))
+        if password is not None:  # only the developer may read it
+            password_file.parent.mkdir(parents=True, exist_ok=True)
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
         if "ATENDE_WORKER_METRICS_PORT" not in os.environ:
             env["ATENDE_WORKER_METRICS_PORT"] = "0"  # no fixed port to collide with locally
         atende = [sys.executable, "-m", "services.cli"]
@@ -82,6 +91,8 @@ def run_dev(port: int) -> None:
             f"\nAtende is running — {llm}, sandbox channel (replies are logged as sandbox.reply)\n"
             f"  webhook: http://127.0.0.1:{port}/hooks/whaticket/demo/main/{DEMO_SECRET}\n"
             f"  metrics: http://127.0.0.1:{port}/metrics   ready: http://127.0.0.1:{port}/readyz\n"
+            f"  panel:   http://127.0.0.1:{port}/panel  as {DEV_ADMIN}, password in {password_file}"
+            f"{' (new)' if password else ''}\n"
             f"\nMake the bot answer:\n  {_curl(port)}\n\nCtrl-C stops everything.\n"
         )
         _wait_for_interrupt(children)

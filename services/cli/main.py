@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from services.core.auth.roles import Role
 from services.core.config import get_settings
 from services.core.errors import AtendeError
 from services.core.logging import configure_logging
@@ -194,6 +195,35 @@ def dlq_replay(ids: tuple[int, ...]) -> None:
     """Put dead letters back in the pipeline; a letter already replayed is left alone."""
     for outcome in _run(lambda: admin.replay_dead_letters(get_settings(), list(ids))):
         click.echo(outcome)
+
+
+@cli.group()
+def users() -> None:
+    """People who sign in to the panel and the admin API."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--tenant", help="the tenant's name (every role but platform_admin)")
+@click.option("--password-stdin", is_flag=True, help="read the password from stdin")
+def users_create(email: str, role: str, tenant: str | None, password_stdin: bool) -> None:
+    """Create a user; the password is asked for (never an argument: it would stay in history)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    user = _run(lambda: admin.create_user(get_settings(), email, Role(role), tenant, password))
+    click.echo(f"user {user.email} created ({user.role}{f', tenant {tenant}' if tenant else ''})")
+
+
+@users.command("list")
+def users_list() -> None:
+    click.echo(f"{'ID':<5} {'E-MAIL':<36} {'ROLE':<15} {'TENANT':<16} ACTIVE")
+    for user, tenant in _run(lambda: admin.list_users(get_settings())):
+        click.echo(
+            f"{user.id:<5} {user.email:<36} {user.role:<15} {tenant or '-':<16} {user.active}"
+        )
 
 
 @cli.group()

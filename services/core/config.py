@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # A contact kept waiting longer than this by a rate limit gets persona.waitMessage, once.
     rate_limit_notice_after_seconds: float = 20.0
 
+    # Panel sign-in. Old secret keys still verify panel tokens after a rotation (a JSON list).
+    panel_previous_secret_keys: list[SecretStr] = []
+    panel_access_token_minutes: int = Field(default=10, ge=1, le=60)
+    panel_refresh_token_days: int = Field(default=7, ge=1, le=90)
+    panel_secure_cookies: bool = True
+
     # Shared circuit breaker (per dependency, in Redis).
     breaker_failure_threshold: int = 5
     breaker_window_seconds: float = 30.0

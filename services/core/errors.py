@@ -33,6 +33,13 @@ class Unauthorized(AtendeError):
     code = "unauthorized"
 
 
+class Forbidden(AtendeError):
+    """Signed in, but this role or tenant may not do it."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class TooManyRequests(AtendeError):
     """Only for sources that keep failing authentication: real traffic is never refused."""
 

@@ -298,19 +298,22 @@ class Stack:
 
         await eventually(started, within=within, what=f"{proc.name} to start", interval=0.1)
 
-    async def run_cli(self, *args: str, within: float = 60.0) -> tuple[int, str, str]:
+    async def run_cli(
+        self, *args: str, within: float = 60.0, stdin: str | None = None
+    ) -> tuple[int, str, str]:
         """Run ``atende <args>`` to completion; returns (exit code, stdout, stderr)."""
         process = await asyncio.create_subprocess_exec(
             *ATENDE,
             *args,
             env=self.env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
         try:
-            out, err = await asyncio.wait_for(process.communicate(), within)
+            data = None if stdin is None else stdin.encode()
+            out, err = await asyncio.wait_for(process.communicate(data), within)
         except TimeoutError:
             process.kill()
             await process.wait()

@@ -6,6 +6,7 @@ dead letter that was already replayed is not replayed again.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +43,18 @@ async def record_dead_letter(
 
 
 async def list_dead_letters(
-    session: AsyncSession, *, status: str | None = "open", limit: int = 100
+    session: AsyncSession,
+    *,
+    status: str | None = "open",
+    limit: int = 100,
+    scope: Collection[int] | None = None,
 ) -> list[DeadLetter]:
+    """Newest first; ``scope`` limits them to these tenant ids (None: every tenant)."""
     stmt = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
     if status is not None:
         stmt = stmt.where(DeadLetter.status == status)
+    if scope is not None:
+        stmt = stmt.where(DeadLetter.tenant_id.in_(list(scope)))
     return list(await session.scalars(stmt))
 
 
@@ -87,3 +95,19 @@ async def replay(session: AsyncSession, dead_letter_id: int) -> Replay:
     letter.resolved_at = func.now()
     await session.flush()
     return Replay(dead_letter_id, first_message)
+
+
+async def discard(session: AsyncSession, dead_letter_id: int, *, reason: str) -> DeadLetter:
+    """Close a dead letter without replaying it; the reason is kept on the row."""
+    letter = await session.get(DeadLetter, dead_letter_id, with_for_update=True)
+    if letter is None:
+        raise NotFound(f"dead letter {dead_letter_id} not found")
+    if letter.status != "open":
+        raise InvalidInput(f"dead letter {dead_letter_id} is {letter.status}, not open")
+    if not reason.strip():
+        raise InvalidInput("a reason is required to discard a dead letter")
+    letter.status = "discarded"
+    letter.resolved_at = func.now()
+    letter.context = {**letter.context, "discard_reason": reason.strip()[:500]}
+    await session.flush()
+    return letter

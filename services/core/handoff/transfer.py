@@ -16,6 +16,7 @@ from services.core.logging import get_logger
 from services.core.metrics import HANDOFF_TRANSFERS
 from services.core.models import Contact, Conversation, Handoff
 from services.core.retry import RetryLater, backoff
+from services.core.simulator import SIMULATOR_CONNECTION
 from services.core.tenants.directory import TenantConfig
 from services.core.turns.deps import TurnDeps
 from services.core.whaticket.tickets import AgentLogin, handoff_body
@@ -42,7 +43,7 @@ async def transfer(deps: TurnDeps, handoff_id: int) -> None:
     async with deps.sessionmaker() as session:
         row = (
             await session.execute(
-                select(Handoff.status, Handoff.tenant_id, Contact.phone)
+                select(Handoff.status, Handoff.tenant_id, Contact.phone, Conversation.connection)
                 .join(Conversation, Conversation.id == Handoff.conversation_id)
                 .join(Contact, Contact.id == Conversation.contact_id)
                 .where(Handoff.id == handoff_id)
@@ -53,7 +54,8 @@ async def transfer(deps: TurnDeps, handoff_id: int) -> None:
     tenant = await deps.tenants.by_id(row.tenant_id)
     if tenant is None:
         return
-    if tenant.spec.whaticket.url is None:  # the sandbox channel has no tickets
+    if tenant.spec.whaticket.url is None or row.connection == SIMULATOR_CONNECTION:
+        # the sandbox channel and the panel's simulator have no tickets
         await _transferred(deps, tenant, handoff_id, None, None)
         return
     login = agent_login(tenant)

@@ -10,8 +10,10 @@ from .inbound_message import InboundMessage
 from .knowledge_entry import KnowledgeEntry
 from .llm_usage import LlmUsage
 from .outbound_message import OutboundMessage
+from .refresh_token import RefreshToken
 from .tenant import Tenant
 from .turn import OPEN_TURN_STATES, TERMINAL_TURN_STATES, Turn
+from .user import User
 
 __all__ = [
     "ACTIVE_HANDOFF_STATES",
@@ -27,6 +29,8 @@ __all__ = [
     "KnowledgeEntry",
     "LlmUsage",
     "OutboundMessage",
+    "RefreshToken",
     "Tenant",
     "Turn",
+    "User",
 ]

@@ -198,7 +198,7 @@ async def _send_wait_notice(deps: TurnDeps, tenant: TenantConfig, origin: Origin
     async with deps.sessionmaker() as session:
         connection, phone = await store.recipient(session, origin.conversation_id)
     try:
-        if failures.channel_of(tenant) == "sandbox":
+        if failures.channel_of(tenant, connection) == "sandbox":
             log.info("sandbox.reply", to=phone, text=text)
         else:
             await _deliver(deps, tenant, connection, phone, text)
@@ -235,7 +235,7 @@ async def _generate(
     spec = tenant.spec
     async with deps.sessionmaker() as session:
         messages = await store.turn_messages(session, turn.id)
-        state = await store.conversation_state(session, turn.conversation_id)
+        info = await store.conversation_info(session, turn.conversation_id)
         remembered = await memory.load_history(
             session,
             deps.redis,
@@ -250,7 +250,7 @@ async def _generate(
         return None
     texts = [memory.render_customer_text(m.kind, m.text) for m in messages]
     now = deps.clock()
-    if state == "human":
+    if info.state == "human":
         return await _while_human(deps, tenant, turn, owner, messages, texts, now)
     answer = _Answer(deps, tenant, turn, owner, messages, history)
     planned = routing.before_model(spec, messages, history)
@@ -355,8 +355,8 @@ class _Answer:
                 session, turn.conversation_id, self.owner, deps.settings.lease_seconds
             ):
                 raise RetryLater(1.0, "lease lost")
-            state = await store.conversation_state(session, turn.conversation_id)
-            if state == "human" and not while_human:
+            info = await store.conversation_info(session, turn.conversation_id)
+            if info.state == "human" and not while_human:
                 await store.set_status(session, turn.id, "human")  # a person answered first
                 TURNS.labels(tenant.slug, "human").inc()
                 return None
@@ -371,7 +371,7 @@ class _Answer:
                 turn_id=turn.id,
                 tenant_id=turn.tenant_id,
                 conversation_id=turn.conversation_id,
-                channel=failures.channel_of(tenant),
+                channel=failures.channel_of(tenant, info.connection),
                 text=text,
                 kind=kind,
                 usage={"model": model, **(usage or {}), "knowledge_ids": self.knowledge_ids},

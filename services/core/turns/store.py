@@ -327,9 +327,19 @@ async def recipient(session: AsyncSession, conversation_id: int) -> tuple[str, s
     return row.connection, row.phone
 
 
-async def conversation_state(session: AsyncSession, conversation_id: int) -> str:
-    """bot, or human while a person has the conversation (the bot only listens)."""
-    state: str = await _scalar(
-        session, select(Conversation.state).where(Conversation.id == conversation_id)
-    )
-    return state
+@dataclass(frozen=True, slots=True)
+class ConversationInfo:
+    state: str  # bot, or human while a person has the conversation (the bot only listens)
+    connection: str
+
+
+async def conversation_info(session: AsyncSession, conversation_id: int) -> ConversationInfo:
+    row = (
+        await execute(
+            session,
+            select(Conversation.state, Conversation.connection).where(
+                Conversation.id == conversation_id
+            ),
+        )
+    ).one()
+    return ConversationInfo(row.state, row.connection)

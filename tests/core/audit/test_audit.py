@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from services.core.audit import service as audit
 from services.core.db import SessionMaker, transaction
@@ -53,12 +54,15 @@ async def test_switches_write_the_row_bump_the_version_and_chain_audit_events(
     assert check.ok
     assert check.rows == 3
 
-    # Editing a row (even as the database owner) is detected at that row.
+    edit = text('UPDATE audit_events SET details = \'{"reason": "nothing"}\' WHERE id = :i')
+    # The table refuses edits ...
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with transaction(clean_db) as session:
+            await session.execute(edit, {"i": events[0].id})
+    # ... and a superuser who switches its triggers off is still caught, at that row.
     async with transaction(clean_db) as session:
-        await session.execute(
-            text('UPDATE audit_events SET details = \'{"reason": "nothing"}\' WHERE id = :i'),
-            {"i": events[0].id},
-        )
+        await session.execute(text("SET LOCAL session_replication_role = replica"))
+        await session.execute(edit, {"i": events[0].id})
     async with clean_db() as session:
         assert (await audit.verify(session)).broken_at == events[0].id
 

@@ -1,0 +1,59 @@
+"""The internal panel under ``/panel``: server-rendered pages for helpdesk staff."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from services.api.errors import atende_error
+from services.core.errors import AtendeError
+
+from . import (
+    audit_pages,
+    auth_routes,
+    conversation_pages,
+    dead_letter_pages,
+    simulator_pages,
+    tenant_pages,
+)
+from .security import NeedsSignIn
+from .templating import STATIC_DIR, templates
+
+router = APIRouter()
+for module in (
+    auth_routes,
+    tenant_pages,
+    conversation_pages,
+    dead_letter_pages,
+    audit_pages,
+    simulator_pages,
+):
+    router.include_router(module.router)
+
+
+async def _needs_sign_in(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NeedsSignIn)
+    target = "/panel/refresh" if exc.expired else "/panel/login"
+    return RedirectResponse(f"{target}?next={quote(exc.next_url)}", status_code=303)
+
+
+async def _panel_error(request: Request, exc: Exception) -> Response:
+    """Pages get a page; everything else keeps the API's JSON error shape."""
+    assert isinstance(exc, AtendeError)
+    if not request.url.path.startswith("/panel"):
+        return await atende_error(request, exc)
+    context = {"status": exc.status_code, "message": exc.message, "principal": None}
+    page: HTMLResponse = templates.TemplateResponse(
+        request, "error.html", context, status_code=exc.status_code
+    )
+    return page
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/panel/static", StaticFiles(directory=STATIC_DIR), name="panel-static")
+    app.add_exception_handler(NeedsSignIn, _needs_sign_in)
+    app.add_exception_handler(AtendeError, _panel_error)

@@ -1,0 +1,162 @@
+"""Sign in, refresh, sign out: the only panel routes that work without a session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.api.client_ip import client_ip
+from services.api.deps import StateDep
+from services.api.state import AppState
+from services.core.auth.sessions import (
+    RefreshFailed,
+    SignedIn,
+    SignInFailed,
+    refresh,
+    sign_in,
+    sign_out,
+)
+from services.core.auth.throttle import LoginThrottle
+from services.core.auth.tokens import TokenKeys
+from services.core.db import transaction
+
+from .security import ACCESS_COOKIE, REFRESH_COOKIE, PageUser, check_form_csrf
+from .templating import templates
+
+router = APIRouter(prefix="/panel", include_in_schema=False)
+WRONG = "Wrong e-mail or password."
+
+
+def safe_next(value: str | None) -> str:
+    """Only our own pages: an open redirect would hand a signed-in user to anyone."""
+    if value and value.startswith("/panel") and not value.startswith("//"):
+        return value
+    return "/panel"
+
+
+def set_session_cookies(response: Response, state: AppState, signed: SignedIn) -> None:
+    secure = state.settings.panel_secure_cookies
+    minutes = state.settings.panel_access_token_minutes
+    response.set_cookie(
+        ACCESS_COOKIE,
+        signed.access_token,
+        max_age=minutes * 60,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        path="/",
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        signed.refresh_token,
+        expires=signed.refresh_expires_at,
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+        path="/panel/refresh",
+    )
+
+
+def clear_session_cookies(response: Response) -> None:
+    response.delete_cookie(ACCESS_COOKIE, path="/")
+    response.delete_cookie(REFRESH_COOKIE, path="/panel/refresh")
+
+
+async def attempt_sign_in(
+    state: AppState, email: str, password: str, ip: str | None
+) -> SignedIn | None:
+    """The session, or None; a failure is caught inside the transaction so that its audit
+    row is committed."""
+    keys = TokenKeys.from_settings(state.settings)
+    async with transaction(state.sessionmaker) as session:
+        try:
+            return await sign_in(
+                session,
+                keys,
+                state.settings,
+                email=email,
+                password=password,
+                ip=ip,
+                now=datetime.now(UTC),
+            )
+        except SignInFailed:
+            return None
+
+
+def _login_page(
+    request: Request,
+    next_url: str,
+    *,
+    error: str | None = None,
+    email: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    context = {"next": next_url, "error": error, "email": email, "principal": None}
+    return templates.TemplateResponse(request, "login.html", context, status_code=status)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str | None = None) -> HTMLResponse:
+    return _login_page(request, safe_next(next))
+
+
+@router.post("/login", response_model=None)
+async def login(
+    request: Request,
+    state: StateDep,
+    email: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=200)],
+    next: Annotated[str, Form(max_length=500)] = "/panel",
+) -> Response:
+    ip = client_ip(request, state.settings.trusted_proxy_hops)
+    throttle = LoginThrottle(state.redis)
+    wait = await throttle.check(email, ip)
+    if wait is not None:
+        message = f"Too many attempts. Try again in {int(wait) + 1} seconds."
+        return _login_page(request, safe_next(next), error=message, email=email, status=429)
+    signed = await attempt_sign_in(state, email, password, ip)
+    if signed is None:
+        await throttle.failed(email, ip)
+        return _login_page(request, safe_next(next), error=WRONG, email=email, status=401)
+    await throttle.succeeded(email)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_session_cookies(response, state, signed)
+    return response
+
+
+@router.get("/refresh", response_model=None)
+async def refresh_session(request: Request, state: StateDep, next: str | None = None) -> Response:
+    """An expired access token with a live refresh token: rotate both, go back."""
+    token = request.cookies.get(REFRESH_COOKIE)
+    target = safe_next(next)
+    if not token:
+        return RedirectResponse(f"/panel/login?next={quote(target)}", status_code=303)
+    keys = TokenKeys.from_settings(state.settings)
+    async with transaction(state.sessionmaker) as session:
+        try:
+            signed: SignedIn | None = await refresh(
+                session, keys, state.settings, refresh_token=token, now=datetime.now(UTC)
+            )
+        except RefreshFailed:  # caught inside: a reuse's revocation and audit are committed
+            signed = None
+    if signed is None:
+        response = RedirectResponse(f"/panel/login?next={quote(target)}", status_code=303)
+        clear_session_cookies(response)
+        return response
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookies(response, state, signed)
+    return response
+
+
+@router.post("/logout", response_model=None)
+async def logout(request: Request, state: StateDep, principal: PageUser) -> Response:
+    await check_form_csrf(state, request, principal)
+    async with transaction(state.sessionmaker) as session:
+        await sign_out(session, session_id=principal.session_id, actor=principal.email)
+    response = RedirectResponse("/panel/login", status_code=303)
+    clear_session_cookies(response)
+    return response

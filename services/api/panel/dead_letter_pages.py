@@ -1,0 +1,66 @@
+"""Dead letters: what failed and why; replay one or many (new job ids, idempotent) or discard
+with a reason. Both are audited."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from services.api.deps import StateDep
+from services.core.auth.roles import Action
+
+from . import dead_letters
+from .context import render, scope_of
+from .security import PageUser, check_form_csrf
+
+router = APIRouter(prefix="/panel", include_in_schema=False)
+
+
+@router.get("/dead-letters", response_class=HTMLResponse)
+async def dead_letters_page(
+    request: Request, state: StateDep, principal: PageUser, show: str = "open"
+) -> HTMLResponse:
+    letters = await dead_letters.listed(state, scope_of(principal), show_all=show == "all")
+    can_replay = principal.can(Action.REPLAY, principal.tenant_scope())
+    return render(
+        request,
+        state,
+        principal,
+        "dead_letters.html",
+        "dead-letters",
+        letters=letters,
+        show=show,
+        can_replay=can_replay,
+    )
+
+
+@router.post("/dead-letters/replay")
+async def replay(
+    request: Request,
+    state: StateDep,
+    principal: PageUser,
+    ids: Annotated[list[int], Form(max_length=200)],
+) -> RedirectResponse:
+    await check_form_csrf(state, request, principal)
+    outcomes = await dead_letters.replay(state, principal, ids)
+    return _back("; ".join(outcomes))
+
+
+@router.post("/dead-letters/{dead_letter_id}/discard")
+async def discard(
+    request: Request,
+    state: StateDep,
+    principal: PageUser,
+    dead_letter_id: int,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> RedirectResponse:
+    await check_form_csrf(state, request, principal)
+    outcome = await dead_letters.discard(state, principal, dead_letter_id, reason)
+    return _back(outcome)
+
+
+def _back(message: str) -> RedirectResponse:
+    return RedirectResponse(f"/panel/dead-letters?flash={quote(message)}", status_code=303)

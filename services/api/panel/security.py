@@ -1,0 +1,131 @@
+"""Who is asking: the access token (cookie for pages, bearer header for ``/api/v1``), the live
+session behind it, and the CSRF token every state-changing form carries.
+
+Access tokens are short-lived JWTs (:mod:`services.core.auth.tokens`); the session they name is
+checked on every request, so signing out revokes them at once. The CSRF token is an HMAC of the
+session id under a key derived from the platform secret: a form from another site cannot know
+it, and it changes with every sign-in. Rejected tokens and forms are audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.api.client_ip import client_ip
+from services.api.deps import StateDep
+from services.api.state import AppState
+from services.core.audit.service import record
+from services.core.auth.roles import Action, Principal
+from services.core.auth.sessions import is_session_active
+from services.core.auth.tokens import InvalidToken, TokenKeys, read_access_token
+from services.core.db import transaction
+from services.core.errors import AtendeError, Forbidden, Unauthorized
+from services.core.logging import get_logger
+
+log = get_logger(__name__)
+ACCESS_COOKIE = "atende_access"
+REFRESH_COOKIE = "atende_refresh"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class NeedsSignIn(AtendeError):
+    """A page asked without a usable session: the browser goes to the sign-in page."""
+
+    status_code = 303
+    code = "sign_in"
+
+    def __init__(self, next_url: str, *, expired: bool = False) -> None:
+        super().__init__("sign in to continue")
+        self.next_url = next_url
+        self.expired = expired
+
+
+def csrf_token(state: AppState, session_id: str) -> str:
+    key = hmac.new(
+        state.settings.secret_key.get_secret_value().encode(), b"atende-panel-csrf", "sha256"
+    ).digest()
+    return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+async def audit_rejection(state: AppState, request: Request, action: str, reason: str) -> None:
+    """Record a refused attempt (bad token, bad CSRF, forbidden); never fails the request."""
+    try:
+        async with transaction(state.sessionmaker) as session:
+            await record(
+                session,
+                actor=f"ip:{client_ip(request, state.settings.trusted_proxy_hops) or 'unknown'}",
+                action=action,
+                tenant_id=None,
+                details={"reason": reason, "path": request.url.path, "method": request.method},
+            )
+    except Exception as exc:  # the refusal stands either way
+        log.warning("panel.audit_failed", error=type(exc).__name__)
+
+
+def _presented_token(request: Request) -> tuple[str | None, bool]:
+    """(token, from_header): the bearer header wins over the cookie."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip(), True
+    return request.cookies.get(ACCESS_COOKIE), False
+
+
+async def authenticate(state: AppState, request: Request) -> Principal:
+    """The principal, or :class:`Unauthorized` (with the reason audited when a token was bad)."""
+    token, _ = _presented_token(request)
+    if not token:
+        raise Unauthorized("no credentials")
+    try:
+        principal = read_access_token(TokenKeys.from_settings(state.settings), token)
+    except InvalidToken as exc:
+        if exc.reason != "expired":
+            await audit_rejection(state, request, "auth.token_rejected", exc.reason)
+        raise Unauthorized(exc.reason) from None
+    async with state.sessionmaker() as session:
+        if not await is_session_active(session, principal.session_id):
+            raise Unauthorized("revoked")
+    return principal
+
+
+async def api_principal(request: Request, state: StateDep) -> Principal:
+    """``/api/v1``: 401 JSON without a valid token; a cookie needs the CSRF header to write."""
+    principal = await authenticate(state, request)
+    _, from_header = _presented_token(request)
+    if request.method not in ("GET", "HEAD") and not from_header:
+        presented = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(presented, csrf_token(state, principal.session_id)):
+            await audit_rejection(state, request, "auth.csrf_rejected", "missing or wrong")
+            raise Forbidden("missing or wrong CSRF token")
+    return principal
+
+
+async def page_principal(request: Request, state: StateDep) -> Principal:
+    """Pages: without a session, a redirect to sign in (after a refresh when only expired)."""
+    next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    try:
+        return await authenticate(state, request)
+    except Unauthorized as exc:
+        expired = exc.message == "expired" and REFRESH_COOKIE in request.cookies
+        raise NeedsSignIn(next_url, expired=expired) from None
+
+
+async def check_form_csrf(state: AppState, request: Request, principal: Principal) -> None:
+    form = await request.form()
+    presented = str(form.get(CSRF_FIELD) or "")
+    if not hmac.compare_digest(presented, csrf_token(state, principal.session_id)):
+        await audit_rejection(state, request, "auth.csrf_rejected", "missing or wrong")
+        raise Forbidden("the form expired or did not come from this panel; reload and retry")
+
+
+def ensure(principal: Principal, action: Action, tenant_id: int | None = None) -> None:
+    if not principal.can(action, tenant_id):
+        raise Forbidden("your role does not allow this")
+
+
+ApiUser = Annotated[Principal, Depends(api_principal)]
+PageUser = Annotated[Principal, Depends(page_principal)]

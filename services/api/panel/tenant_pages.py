@@ -1,0 +1,100 @@
+"""The tenants page: status, switches, limits, budget use, webhook health, and the charts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from services.api.deps import StateDep
+from services.api.state import AppState
+from services.core.auth.roles import Action, Principal
+from services.core.errors import AtendeError, NotFound
+from services.core.stats.service import overview
+from services.core.tenants.overview import tenant_overviews
+
+from . import switching
+from .charts import bar_chart
+from .context import render, scope_of
+from .security import PageUser, check_form_csrf, ensure
+
+router = APIRouter(prefix="/panel", include_in_schema=False)
+
+
+@router.get("", response_class=HTMLResponse)
+async def tenants_page(request: Request, state: StateDep, principal: PageUser) -> HTMLResponse:
+    scope = scope_of(principal)
+    async with state.sessionmaker() as session:
+        tenants = await tenant_overviews(session, scope=scope)
+        stats = await overview(session, scope=scope)
+    charts = {
+        "Messages per hour": bar_chart(
+            stats.messages.hours, stats.messages.values, label="messages per hour"
+        ),
+        "Handoff rate": bar_chart(
+            stats.handoff_rate.hours,
+            stats.handoff_rate.values,
+            label="handoff rate",
+            fmt=lambda v: f"{v:.0%}",
+        ),
+        "Reply time (median)": bar_chart(
+            stats.reply_seconds.hours,
+            stats.reply_seconds.values,
+            label="reply time",
+            fmt=lambda v: f"{v:.1f} s",
+        ),
+    }
+    switchable = {t.id for t in tenants if principal.can(Action.SWITCH, t.id)}
+    return render(
+        request,
+        state,
+        principal,
+        "tenants.html",
+        "tenants",
+        tenants=tenants,
+        charts=charts,
+        switchable=switchable,
+    )
+
+
+async def _slug_in_scope(state: AppState, principal: Principal, slug: str) -> int:
+    async with state.sessionmaker() as session:
+        found = await tenant_overviews(session, scope=scope_of(principal))
+    tenant = next((t for t in found if t.slug == slug), None)
+    if tenant is None:
+        raise NotFound(f"no tenant {slug!r}")
+    return tenant.id
+
+
+@router.post("/tenants/{slug}/pause")
+async def pause(
+    request: Request,
+    state: StateDep,
+    principal: PageUser,
+    slug: str,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> RedirectResponse:
+    await check_form_csrf(state, request, principal)
+    ensure(principal, Action.SWITCH, await _slug_in_scope(state, principal, slug))
+    try:
+        await switching.pause(state, slug, reason=reason, actor=principal.email)
+    except AtendeError as exc:
+        return _back(exc.message, error=True)
+    return _back(f"{slug} paused")
+
+
+@router.post("/tenants/{slug}/resume")
+async def resume(
+    request: Request, state: StateDep, principal: PageUser, slug: str
+) -> RedirectResponse:
+    await check_form_csrf(state, request, principal)
+    ensure(principal, Action.SWITCH, await _slug_in_scope(state, principal, slug))
+    queued = await switching.resume(state, slug, actor=principal.email)
+    return _back(f"{slug} resumed; {queued} waiting conversation(s) queued")
+
+
+def _back(message: str, *, error: bool = False) -> RedirectResponse:
+    kind = "&kind=error" if error else ""
+    return RedirectResponse(f"/panel?flash={quote(message)}{kind}", status_code=303)

@@ -1,0 +1,219 @@
+"""``/api/v1``: the panel's operations as JSON, with the same sign-in, roles and audit.
+
+Authenticate with ``POST /api/v1/auth/token`` and send ``Authorization: Bearer <token>``; a
+browser session cookie also works, with the ``X-CSRF-Token`` header on every write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from services.api.client_ip import client_ip
+from services.api.deps import StateDep
+from services.api.panel import dead_letters, switching
+from services.api.panel.auth_routes import attempt_sign_in
+from services.api.panel.context import scope_of, visible_tenants
+from services.api.panel.conversation_pages import open_conversation
+from services.api.panel.security import ApiUser, ensure
+from services.api.panel.simulator_pages import say, simulated_tenant
+from services.core.auth.roles import Action
+from services.core.auth.throttle import LoginThrottle
+from services.core.conversations.queries import list_conversations
+from services.core.errors import NotFound, TooManyRequests, Unauthorized
+from services.core.models import AuditEvent
+from services.core.simulator.service import transcript
+from services.core.tenants.overview import tenant_overviews
+
+router = APIRouter(prefix="/api/v1", tags=["admin"])
+
+
+class Credentials(BaseModel):
+    email: str = Field(max_length=200)
+    password: str = Field(max_length=200)
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type
+    expires_in: int
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class Ids(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=200)
+
+
+class Text(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class Outcomes(BaseModel):
+    outcomes: list[str]
+
+
+@router.post("/auth/token", response_model=Token)
+async def token(request: Request, state: StateDep, body: Credentials) -> Token:
+    ip = client_ip(request, state.settings.trusted_proxy_hops)
+    throttle = LoginThrottle(state.redis)
+    if (wait := await throttle.check(body.email, ip)) is not None:
+        raise TooManyRequests(wait)
+    signed = await attempt_sign_in(state, body.email, body.password, ip)
+    if signed is None:
+        await throttle.failed(body.email, ip)
+        raise Unauthorized("wrong e-mail or password")
+    await throttle.succeeded(body.email)
+    minutes = state.settings.panel_access_token_minutes
+    return Token(access_token=signed.access_token, expires_in=minutes * 60)
+
+
+@router.get("/tenants")
+async def tenants(state: StateDep, principal: ApiUser) -> list[dict[str, Any]]:
+    async with state.sessionmaker() as session:
+        found = await tenant_overviews(session, scope=scope_of(principal))
+    return [
+        {
+            "slug": t.slug,
+            "display_name": t.display_name,
+            "enabled": t.enabled,
+            "paused": t.paused,
+            "pause_reason": t.pause_reason,
+            "model": t.model,
+            "channel": t.variant,
+            "budget": t.budget,
+            "used_tokens": t.used_tokens,
+            "last_webhook_at": t.last_webhook_at,
+            "handoffs_open": t.handoffs_open,
+        }
+        for t in found
+    ]
+
+
+async def _tenant_id(state: StateDep, principal: ApiUser, slug: str) -> int:
+    tenant = next((t for t in await visible_tenants(state, principal) if t.slug == slug), None)
+    if tenant is None:
+        raise NotFound(f"no tenant {slug!r}")
+    return tenant.id
+
+
+@router.post("/tenants/{slug}/pause")
+async def pause(state: StateDep, principal: ApiUser, slug: str, body: Reason) -> dict[str, str]:
+    ensure(principal, Action.SWITCH, await _tenant_id(state, principal, slug))
+    result = await switching.pause(state, slug, reason=body.reason, actor=principal.email)
+    return {"tenant": slug, "outcome": result.outcome}
+
+
+@router.post("/tenants/{slug}/resume")
+async def resume(state: StateDep, principal: ApiUser, slug: str) -> dict[str, Any]:
+    ensure(principal, Action.SWITCH, await _tenant_id(state, principal, slug))
+    queued = await switching.resume(state, slug, actor=principal.email)
+    return {"tenant": slug, "queued": queued}
+
+
+@router.get("/conversations")
+async def conversations(
+    state: StateDep,
+    principal: ApiUser,
+    q: Annotated[str, Query(max_length=200)] = "",
+    conversation_state: Annotated[Literal["", "bot", "human"], Query(alias="state")] = "",
+) -> list[dict[str, Any]]:
+    async with state.sessionmaker() as session:
+        rows = await list_conversations(
+            session, scope=scope_of(principal), state=conversation_state or None, search=q or None
+        )
+    return [_asdict(row) for row in rows]
+
+
+def _asdict(value: Any) -> dict[str, Any]:
+    return {field.name: getattr(value, field.name) for field in fields(value)}
+
+
+@router.get("/conversations/{conversation_id}")
+async def conversation(state: StateDep, principal: ApiUser, conversation_id: int) -> dict[str, Any]:
+    detail = await open_conversation(state, principal, conversation_id)
+    return {
+        "conversation": _asdict(detail.conversation),
+        "items": [_asdict(item) for item in detail.items],
+        "handoffs": detail.handoffs,
+    }
+
+
+@router.get("/dead-letters")
+async def dead_letter_list(
+    state: StateDep, principal: ApiUser, status: Literal["open", "all"] = "open"
+) -> list[dict[str, Any]]:
+    letters = await dead_letters.listed(state, scope_of(principal), show_all=status == "all")
+    return [
+        {
+            "id": d.id,
+            "tenant_id": d.tenant_id,
+            "stage": d.stage,
+            "error_class": d.error_class,
+            "error": d.error,
+            "attempts": d.attempts,
+            "status": d.status,
+            "context": d.context,
+            "created_at": d.created_at,
+        }
+        for d in letters
+    ]
+
+
+@router.post("/dead-letters/replay", response_model=Outcomes)
+async def dead_letter_replay(state: StateDep, principal: ApiUser, body: Ids) -> Outcomes:
+    return Outcomes(outcomes=await dead_letters.replay(state, principal, body.ids))
+
+
+@router.post("/dead-letters/{dead_letter_id}/discard", response_model=Outcomes)
+async def dead_letter_discard(
+    state: StateDep, principal: ApiUser, dead_letter_id: int, body: Reason
+) -> Outcomes:
+    outcome = await dead_letters.discard(state, principal, dead_letter_id, body.reason)
+    return Outcomes(outcomes=[outcome])
+
+
+@router.get("/audit")
+async def audit(
+    state: StateDep, principal: ApiUser, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
+    scope = principal.tenant_scope()
+    ensure(principal, Action.VIEW_AUDIT, scope)
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if scope is not None:
+        query = query.where(AuditEvent.tenant_id == scope)
+    async with state.sessionmaker() as session:
+        events = list(await session.scalars(query))
+    return [
+        {
+            "id": e.id,
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "tenant_id": e.tenant_id,
+            "details": e.details,
+        }
+        for e in events
+    ]
+
+
+@router.post("/simulator/{slug}/messages")
+async def simulator_say(
+    state: StateDep, principal: ApiUser, slug: str, body: Text
+) -> dict[str, int]:
+    tenant = await simulated_tenant(state, principal, slug)
+    return {"inbound_id": await say(state, principal, tenant, body.text)}
+
+
+@router.get("/simulator/{slug}/messages")
+async def simulator_lines(state: StateDep, principal: ApiUser, slug: str) -> list[dict[str, Any]]:
+    tenant = await simulated_tenant(state, principal, slug)
+    async with state.sessionmaker() as session:
+        lines = await transcript(session, tenant_id=tenant.id, user_id=principal.user_id)
+    return [_asdict(line) for line in lines]

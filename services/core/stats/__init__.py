@@ -1,0 +1,1 @@
+"""Figures the panel plots: traffic per hour, handoff rate, reply time (from the tables)."""
