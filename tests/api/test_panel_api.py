@@ -122,6 +122,35 @@ async def test_another_tenants_user_sees_nothing_of_it_on_any_route(api: Running
     assert replay.json() == {"outcomes": ["#1: dead letter 1 not found"]}
 
 
+async def test_the_pages_hide_another_tenant_too(api: RunningApp) -> None:
+    conversation = await conversation_id(api)
+    signed = await api.client.post(
+        "/panel/login", data={"email": USERS["other_agent"][0], "password": PASSWORD}
+    )
+    cookies = {"Cookie": f"atende_access={signed.cookies['atende_access']}"}
+    page = await api.client.get("/panel", headers=cookies)
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    for path in (
+        f"/panel/conversations/{conversation}",
+        f"/panel/simulator/{TENANT}/transcript",
+    ):
+        assert (await api.client.get(path, headers=cookies)).status_code == 404, path
+    for path, form in (
+        (f"/panel/tenants/{TENANT}/pause", {"reason": "x"}),
+        (f"/panel/tenants/{TENANT}/resume", {}),
+        (f"/panel/simulator/{TENANT}/messages", {"text": "oi"}),
+    ):
+        response = await api.client.post(path, data=form | {"csrf_token": csrf}, headers=cookies)
+        assert response.status_code == 404, path
+    listing = await api.client.get("/panel/conversations", headers=cookies)
+    assert "script" not in listing.text
+    assert 'data-tenant="other"' in page.text
+    assert f'data-tenant="{TENANT}"' not in page.text
+    schema = (await api.client.get("/openapi.json")).json()
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]
+    assert "/api/v1/dead-letters/replay" in schema["paths"]
+
+
 async def test_roles_decide_what_a_user_of_the_tenant_may_do(api: RunningApp) -> None:
     viewer = await token(api, "shop_viewer")
     admin = await token(api, "shop_admin")

@@ -14,6 +14,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.client_ip import client_ip
 from services.api.deps import StateDep
@@ -92,11 +93,18 @@ async def authenticate(state: AppState, request: Request) -> Principal:
     return principal
 
 
-async def api_principal(request: Request, state: StateDep) -> Principal:
+# Declared so that the OpenAPI schema documents how ``/api/v1`` authenticates.
+bearer = HTTPBearer(auto_error=False, description="POST /api/v1/auth/token, then Bearer <token>")
+
+
+async def api_principal(
+    request: Request,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+) -> Principal:
     """``/api/v1``: 401 JSON without a valid token; a cookie needs the CSRF header to write."""
     principal = await authenticate(state, request)
-    _, from_header = _presented_token(request)
-    if request.method not in ("GET", "HEAD") and not from_header:
+    if request.method not in ("GET", "HEAD") and credentials is None:
         presented = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(presented, csrf_token(state, principal.session_id)):
             await audit_rejection(state, request, "auth.csrf_rejected", "missing or wrong")
