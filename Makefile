@@ -18,12 +18,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# Debian packages: redis-server (started by the tests and `make dev`), wrk (drives `make bench`).
+# Debian packages: redis-server (started by the tests and `make dev`), promtool and amtool (the
+# chart's alert rules and routing are tested with them), wrk (drives `make bench`).
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 system-deps:
 	@command -v redis-server >/dev/null || { echo "installing redis-server"; $(APT_INSTALL) redis-server >/dev/null; }
+	@command -v promtool >/dev/null && command -v amtool >/dev/null || { echo "installing promtool, amtool"; \
+	  $(APT_INSTALL) --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
 
 # Debian's Chromium for the panel's browser tests (Playwright cannot download its own here).
 browser-deps:

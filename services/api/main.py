@@ -15,7 +15,7 @@ from services.core.db import create_engine, create_sessionmaker
 from services.core.inbound.receiver import WebhookReceiver
 from services.core.inbound.spool import Spool
 from services.core.logging import get_logger
-from services.core.metrics import QUEUE_READY
+from services.core.metrics import QUEUE_READY, REDIS_KEYS, REDIS_MAX_MEMORY, REDIS_USED_MEMORY
 from services.core.ratelimit.failed_auth import FailedAuthGuard
 from services.core.ratelimit.limiter import RateLimiter
 from services.core.redis import create_redis
@@ -46,16 +46,21 @@ def _build_state(settings: Settings) -> AppState:
     engine = create_engine(settings.database_url, pool_size=20)
     sessionmaker = create_sessionmaker(engine)
     redis = create_redis(settings.redis_url, fail_fast=True)
+    cache = (
+        create_redis(settings.cache_redis_url, fail_fast=True)
+        if settings.cache_redis_url
+        else redis
+    )
     cipher = CredentialCipher(settings.secret_key.get_secret_value())
     tenants = TenantDirectory(sessionmaker, cipher, settings.tenant_cache_seconds)
     spool = Spool(settings.spool_dir)
     guard = FailedAuthGuard(
-        RateLimiter(redis),
+        RateLimiter(cache),
         per_minute=settings.webhook_ip_failures_per_minute,
         burst=settings.webhook_ip_failure_burst,
     )
     receiver = WebhookReceiver(sessionmaker, redis, tenants, spool, guard)
-    return AppState(settings, engine, sessionmaker, redis, tenants, spool, receiver)
+    return AppState(settings, engine, sessionmaker, redis, cache, tenants, spool, receiver)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -68,6 +73,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         async def queue_gauge() -> None:
             QUEUE_READY.set(await jobs.ready_backlog(state.redis))
+            roles = {"queue": state.redis}
+            if state.cache is not state.redis:
+                roles["cache"] = state.cache
+            for role, client in roles.items():
+                memory = await client.info("memory")
+                REDIS_USED_MEMORY.labels(role).set(float(memory.get("used_memory", 0)))
+                REDIS_MAX_MEMORY.labels(role).set(float(memory.get("maxmemory", 0)))
+                REDIS_KEYS.labels(role).set(await client.dbsize())
 
         async def warm_tenants() -> None:
             try:
@@ -90,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await state.redis.aclose()
+            if state.cache is not state.redis:
+                await state.cache.aclose()
             await state.engine.dispose()
 
     app = FastAPI(

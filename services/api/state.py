@@ -20,6 +20,8 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: SessionMaker
     redis: ArqRedis
+    # TTL'd state (throttles); the queue's Redis unless ATENDE_CACHE_REDIS_URL is set.
+    cache: ArqRedis
     tenants: TenantDirectory
     spool: Spool
     receiver: WebhookReceiver

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     environment: str = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/atende"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # A second Redis for what has a TTL and may be evicted (context, caches, rate limits,
+    # breakers); unset, redis_url serves both roles (run it with noeviction then).
+    cache_redis_url: str | None = None
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str | None = None
     gemini_api_version: str = "v1beta"

@@ -120,3 +120,10 @@ HUMAN_MESSAGES = Counter(
     "Messages a person sent in a conversation (from Whaticket or the phone), seen by the webhook.",
     ["tenant"],
 )
+REDIS_USED_MEMORY = Gauge(
+    "atende_redis_used_memory_bytes", "Memory Redis uses (INFO memory).", ["role"]
+)
+REDIS_MAX_MEMORY = Gauge(
+    "atende_redis_maxmemory_bytes", "Redis maxmemory (0: no limit set).", ["role"]
+)
+REDIS_KEYS = Gauge("atende_redis_keys", "Keys in the Redis database (DBSIZE).", ["role"])

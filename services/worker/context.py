@@ -37,6 +37,7 @@ def build_deps(settings: Settings) -> tuple[TurnDeps, httpx.AsyncClient]:
         settings=settings,
         sessionmaker=sessionmaker,
         redis=create_redis(settings.redis_url),
+        cache_redis=create_redis(settings.cache_redis_url) if settings.cache_redis_url else None,
         tenants=TenantDirectory(sessionmaker, cipher, settings.tenant_cache_seconds),
         gemini=GeminiClientFactory.from_settings(settings),
         whaticket=WhaticketClient(http),

@@ -46,6 +46,8 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         await ctx["deps"].gemini.aclose_all()
         await ctx["http"].aclose()
         await ctx["deps"].redis.aclose()
+        if ctx["deps"].cache_redis is not None:
+            await ctx["deps"].cache_redis.aclose()
 
 
 def health_check_key() -> str:

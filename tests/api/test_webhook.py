@@ -593,3 +593,29 @@ async def test_a_person_answering_through_whaticket_pauses_the_bot(
     (row,) = await stored(clean_db)
     assert row["state"] == "human"
     assert await count(clean_db, "handoffs") == 1
+
+
+async def test_redis_memory_and_keys_are_exported(
+    hook: RunningApp, redis_client: aioredis.Redis
+) -> None:
+    """For the Redis-near-its-limit alert: the api exports the queue Redis's use."""
+    await redis_client.set("some-key", "x")
+
+    async def exported() -> dict[str, float]:
+        text = (await hook.client.get("/metrics")).text
+        found = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name.startswith("atende_redis_") and sample.labels == {"role": "queue"}:
+                    found[sample.name] = sample.value
+        return found
+
+    values: dict[str, float] = {}
+    for _ in range(40):  # the gauges refresh every few seconds
+        values = await exported()
+        if values.get("atende_redis_keys", 0) >= 1:
+            break
+        await asyncio.sleep(0.25)
+    assert values["atende_redis_keys"] >= 1
+    assert values["atende_redis_used_memory_bytes"] > 100_000
+    assert "atende_redis_maxmemory_bytes" in values

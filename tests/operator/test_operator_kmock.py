@@ -31,6 +31,7 @@ from services.core.config import Settings
 from services.core.db import SessionMaker
 from services.core.models import Tenant
 from services.core.tenants.credentials import CredentialCipher
+from tests.fixtures import kube
 
 from .conftest import SECRET_KEY, TOKEN, TOKEN_ROTATED, bottenant, secret_data
 
@@ -71,20 +72,7 @@ async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     )
     async with emulator, kmock.Server(emulator) as server:
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "kmock", "cluster": {"server": str(server.url)}}],
-                    "users": [{"name": "kmock", "user": {"token": "test-token"}}],
-                    "contexts": [
-                        {"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}
-                    ],
-                    "current-context": "kmock",
-                }
-            )
-        )
+        kubeconfig.write_text(yaml.safe_dump(kube.kubeconfig(str(server.url))))
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         # The client reads $KUBECONFIG once, when imported: point its default there too.
         monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))

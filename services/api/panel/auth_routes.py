@@ -113,7 +113,7 @@ async def login(
     next: Annotated[str, Form(max_length=500)] = "/panel",
 ) -> Response:
     ip = client_ip(request, state.settings.trusted_proxy_hops)
-    throttle = LoginThrottle(state.redis)
+    throttle = LoginThrottle(state.cache)
     wait = await throttle.check(email, ip)
     if wait is not None:
         message = f"Too many attempts. Try again in {int(wait) + 1} seconds."

@@ -62,7 +62,7 @@ class Outcomes(BaseModel):
 @router.post("/auth/token", response_model=Token)
 async def token(request: Request, state: StateDep, body: Credentials) -> Token:
     ip = client_ip(request, state.settings.trusted_proxy_hops)
-    throttle = LoginThrottle(state.redis)
+    throttle = LoginThrottle(state.cache)
     if (wait := await throttle.check(body.email, ip)) is not None:
         raise TooManyRequests(wait)
     signed = await attempt_sign_in(state, body.email, body.password, ip)

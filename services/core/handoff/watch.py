@@ -167,5 +167,5 @@ async def _resume(deps: TurnDeps, tenant: TenantConfig, active: _Active, resolut
             session, active.conversation_id, resolution=resolution, tenant_slug=tenant.slug
         )
     if changed:
-        await memory.forget(deps.redis, active.conversation_id)  # rebuilt with the markers
+        await memory.forget(deps.cache, active.conversation_id)  # rebuilt with the markers
     return int(changed)

@@ -28,6 +28,8 @@ class TurnDeps:
     tenants: TenantDirectory
     gemini: GeminiClientFactory
     whaticket: WhaticketClient
+    # TTL'd state (context, caches, limits, breakers); None: the queue's Redis serves it too.
+    cache_redis: ArqRedis | None = None
     _breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     # "Now" for business hours and the budget month; tests inject a fixed instant.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -35,8 +37,13 @@ class TurnDeps:
     desk: TicketDesk = field(init=False)
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.redis)
+        self.limiter = RateLimiter(self.cache)
         self.desk = TicketDesk(self.whaticket.http)
+
+    @property
+    def cache(self) -> ArqRedis:
+        """The Redis for what may be evicted: never the queue's jobs."""
+        return self.cache_redis or self.redis
 
     def llm_for(self, tenant: TenantConfig) -> tuple[LlmClient | None, str]:
         """The client and its breaker name: the tenant's own key (its own breaker, so its
@@ -58,7 +65,7 @@ class TurnDeps:
     def _new_breaker(self, name: str) -> CircuitBreaker:
         s = self.settings
         return CircuitBreaker(
-            self.redis,
+            self.cache,
             name,
             failure_threshold=s.breaker_failure_threshold,
             window_seconds=s.breaker_window_seconds,

@@ -185,7 +185,7 @@ async def _within_rate_limits(deps: TurnDeps, tenant: TenantConfig, origin: Orig
     log.info("turn.rate_limited", dimension=dimension, retry_after=decision.retry_after)
     bound = deps.settings.rate_limit_notice_after_seconds
     if await pacing.claim_notice(
-        deps.redis, tenant, origin.contact_id, decision.retry_after, bound
+        deps.cache, tenant, origin.contact_id, decision.retry_after, bound
     ):
         await _send_wait_notice(deps, tenant, origin)
     # A little jitter, so the jobs of one burst do not all come back at the same instant.
@@ -203,7 +203,7 @@ async def _send_wait_notice(deps: TurnDeps, tenant: TenantConfig, origin: Origin
         else:
             await _deliver(deps, tenant, connection, phone, text)
     except DependencyError as exc:
-        await pacing.release_notice(deps.redis, tenant, origin.contact_id)
+        await pacing.release_notice(deps.cache, tenant, origin.contact_id)
         log.warning("turn.wait_notice_failed", error_class=exc.error_class)
         return
     RATE_LIMIT_NOTICES.labels(tenant.slug).inc()
@@ -238,7 +238,7 @@ async def _generate(
         info = await store.conversation_info(session, turn.conversation_id)
         remembered = await memory.load_history(
             session,
-            deps.redis,
+            deps.cache,
             turn.conversation_id,
             ttl_minutes=spec.conversation.context_ttl_minutes,
             limit=spec.conversation.max_context_messages,
@@ -262,7 +262,7 @@ async def _generate(
     # Only the knowledge that matches this turn's words goes to the model (and the offline
     # and over-budget answers come from the same search).
     found = await knowledge.lookup(
-        deps.sessionmaker, deps.redis, tenant.id, spec, "\n".join(m.text or "" for m in messages)
+        deps.sessionmaker, deps.cache, tenant.id, spec, "\n".join(m.text or "" for m in messages)
     )
     boundary = guard.new_boundary()  # one per request: all its customer turns, and the rules
     # Out of hours, the model is told when humans return, so a handoff promise is honest.
@@ -408,7 +408,7 @@ async def _while_human(
     spec = tenant.spec
     conversation = spec.conversation
     await memory.remember(
-        deps.redis,
+        deps.cache,
         turn.conversation_id,
         [ChatMessage("user", text) for text in texts],
         ttl_minutes=conversation.context_ttl_minutes,
@@ -428,7 +428,7 @@ async def _while_human(
 
 async def _claim_reminder(deps: TurnDeps, conversation_id: int) -> bool:
     try:
-        claimed = await deps.redis.set(
+        claimed = await deps.cache.set(
             f"handoff:reminded:{conversation_id}", "1", nx=True, ex=REMINDER_INTERVAL_SECONDS
         )
     except (RedisError, OSError):
@@ -677,7 +677,7 @@ async def _finish(
     said = [ChatMessage("user", memory.render_customer_text(m.kind, m.text)) for m in messages]
     spec = tenant.spec.conversation
     await memory.remember(
-        deps.redis,
+        deps.cache,
         turn.conversation_id,
         [*said, ChatMessage("model", pending.text)],
         ttl_minutes=spec.context_ttl_minutes,

@@ -6,6 +6,7 @@ import re
 
 from services.core.conversations import memory
 from services.core.llm.types import ChatMessage
+from services.core.redis import create_redis
 from tests.standins.gemini import RecordedRequest, Reply
 
 from .conftest import Harness
@@ -136,3 +137,26 @@ async def test_a_long_conversation_keeps_a_rolling_summary(harness: Harness) -> 
     assert "Resumo do início desta conversa" in system
     assert "pergunta número 0" in system
     assert "pergunta número 2" not in system  # still in the window, not summarized
+
+
+async def test_context_lives_in_the_cache_redis_when_one_is_set(
+    harness: Harness, redis_url: str
+) -> None:
+    """With ATENDE_CACHE_REDIS_URL the queue's Redis holds only jobs: context goes to the cache."""
+    cache_url = redis_url.rsplit("/", 1)[0] + "/3"
+    cache = create_redis(cache_url)
+    try:
+        await cache.flushdb()
+        harness.deps.cache_redis = cache
+        harness.gemini.script(Reply.text("Oi!"))
+        inbound_id = await harness.ingest("oi")
+        await harness.run(inbound_id)
+        turn = (await harness.turns())[0]
+        assert await cache.exists(f"ctx:{turn.conversation_id}") == 0  # cold cache: rebuilt
+        assert await harness.redis.exists(f"ctx:{turn.conversation_id}") == 0
+        harness.gemini.script(Reply.text("Tudo bem!"))
+        await harness.run(await harness.ingest("tudo bem?"))
+        assert await cache.exists(f"ctx:{turn.conversation_id}") == 1
+        assert await harness.redis.exists(f"ctx:{turn.conversation_id}") == 0
+    finally:
+        await cache.aclose()

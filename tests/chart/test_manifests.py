@@ -1,0 +1,178 @@
+"""What matters in the rendered chart, scenario by scenario: valid Kubernetes objects, the
+autoscaler owning the worker's replicas, hardened pods, probes, hooks, RBAC, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from .conftest import Manifests
+from .render import CHART, RenderError, named, of_kind, render, values_file
+
+ROOT = CHART.parents[1]
+KUBERNETES = "1.32.0"
+BUILT_IN_GROUPS = ("v1", "apps/", "batch/", "policy/", "networking.k8s.io/", "autoscaling/",
+                   "rbac.authorization.k8s.io/")  # fmt: skip
+
+
+def pod_specs(manifests: Manifests) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for m in manifests:
+        if m["kind"] in ("Deployment", "Job"):
+            found.append((m["metadata"]["name"], m["spec"]["template"]["spec"]))
+    return found
+
+
+@pytest.mark.parametrize("scenario", ["keda", "hpa", "none"])
+def test_every_built_in_object_is_valid_for_kubernetes(
+    scenarios: dict[str, Manifests], scenario: str
+) -> None:
+    checked = 0
+    for manifest in scenarios[scenario]:
+        if manifest["apiVersion"].startswith(BUILT_IN_GROUPS):
+            kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
+            checked += 1
+    assert checked >= 10
+
+
+def test_hook_objects_are_valid_too(hooks: Manifests) -> None:
+    for manifest in hooks:
+        if manifest["apiVersion"].startswith(BUILT_IN_GROUPS):
+            kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
+
+
+def test_keda_owns_the_worker_replicas(keda: Manifests) -> None:
+    worker = named(keda, "Deployment", "atende-worker")
+    assert "replicas" not in worker["spec"]
+    [scaled] = of_kind(keda, "ScaledObject")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "atende-worker"
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert "atende_queue_ready_jobs" in trigger["metadata"]["query"]
+    assert scaled["spec"]["fallback"]["replicas"] >= 1
+    behavior = scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 300
+    assert of_kind(keda, "HorizontalPodAutoscaler") == []
+    # In-flight turns get time to finish (arq waits for them on SIGTERM).
+    assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 180
+
+
+def test_hpa_and_fixed_modes(hpa: Manifests, fixed: Manifests) -> None:
+    assert "replicas" not in named(hpa, "Deployment", "atende-worker")["spec"]
+    [autoscaler] = of_kind(hpa, "HorizontalPodAutoscaler")
+    assert (autoscaler["spec"]["minReplicas"], autoscaler["spec"]["maxReplicas"]) == (2, 6)
+    assert of_kind(hpa, "ScaledObject") == []
+    assert named(fixed, "Deployment", "atende-worker")["spec"]["replicas"] == 3
+    assert of_kind(fixed, "ScaledObject") == of_kind(fixed, "HorizontalPodAutoscaler") == []
+
+
+@pytest.mark.parametrize("scenario", ["keda", "hpa", "none"])
+def test_every_pod_is_non_root_read_only_and_drops_all(
+    scenarios: dict[str, Manifests], scenario: str
+) -> None:
+    for name, spec in pod_specs(scenarios[scenario]):
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in spec["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["capabilities"] == {"drop": ["ALL"]}, name
+            assert "limits" in container["resources"], name
+
+
+def test_probes_are_wired_to_the_real_endpoints(keda: Manifests) -> None:
+    api = named(keda, "Deployment", "atende-api")["spec"]["template"]["spec"]["containers"][0]
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    worker = named(keda, "Deployment", "atende-worker")["spec"]["template"]["spec"]
+    assert worker["containers"][0]["livenessProbe"]["httpGet"]["port"] == "metrics"
+    operator = named(keda, "Deployment", "atende-operator")
+    assert operator["spec"]["replicas"] == 1
+    assert operator["spec"]["strategy"] == {"type": "Recreate"}
+    probe = operator["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]
+    assert probe["httpGet"]["path"] == "/healthz"
+
+
+def test_config_changes_roll_the_pods(keda: Manifests, tmp_path: Path) -> None:
+    before = named(keda, "Deployment", "atende-api")["spec"]["template"]["metadata"]
+    values = values_file("keda-values.yaml") | {"migrations": {"hook": False}}
+    values["config"] = {"logLevel": "DEBUG"}
+    after = named(render(values, tmp_path), "Deployment", "atende-api")
+    annotations = after["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["checksum/config"] != before["annotations"]["checksum/config"]
+    assert annotations["checksum/secret"] == before["annotations"]["checksum/secret"]
+
+
+def test_an_existing_secret_is_used_and_none_is_rendered(hpa: Manifests) -> None:
+    assert [s["metadata"]["name"] for s in of_kind(hpa, "Secret")] == []
+    container = named(hpa, "Deployment", "atende-api")["spec"]["template"]["spec"]["containers"][0]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]}
+    assert set(refs.values()) == {"atende-from-vault"}
+    assert {"ATENDE_DATABASE_URL", "ATENDE_REDIS_URL", "ATENDE_SECRET_KEY"} <= set(refs)
+
+
+def test_no_secret_and_no_existing_secret_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match=r"secrets.databaseUrl \(or existingSecret\) is required"):
+        render({"migrations": {"hook": False}}, tmp_path)
+
+
+def test_the_migration_hook_brings_what_it_needs_at_pre_install(hooks: Manifests) -> None:
+    hooked = [m for m in hooks if "test.atende/hook" in m["metadata"].get("annotations", {})]
+    weights = {(m["kind"], m["metadata"]["annotations"]["test.atende/hook-weight"]) for m in hooked}
+    assert weights == {
+        ("ServiceAccount", "-20"),
+        ("ConfigMap", "-20"),
+        ("Secret", "-20"),
+        ("Job", "-10"),  # after what it uses
+    }
+    for manifest in hooked:
+        annotations = manifest["metadata"]["annotations"]
+        assert annotations["test.atende/hook"] == "pre-install,pre-upgrade"
+        assert annotations["test.atende/hook-delete-policy"] == (
+            "before-hook-creation,hook-succeeded"
+        )
+    job = named(hooks, "Job", "atende-migrate")["spec"]["template"]["spec"]
+    assert job["containers"][0]["args"] == ["migrate", "upgrade"]
+    assert job["serviceAccountName"] == "atende-migrate"
+    assert job["containers"][0]["envFrom"] == [{"configMapRef": {"name": "atende-migrate-config"}}]
+
+
+def test_the_rollback_job_downgrades_to_the_given_revision(tmp_path: Path) -> None:
+    values = values_file("keda-values.yaml") | {
+        "migrations": {"hook": False, "downgradeTo": "0004"}
+    }
+    job = named(render(values, tmp_path), "Job", "atende-migrate-downgrade")
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "migrate",
+        "downgrade",
+        "0004",
+    ]
+    assert "annotations" not in job["metadata"]  # a plain Job, applied before helm rollback
+
+
+def test_operator_rbac_is_the_repository_s_and_the_crd_is_shipped(keda: Manifests) -> None:
+    role = named(keda, "ClusterRole", "atende-operator")
+    documents = list(yaml.safe_load_all((ROOT / "k8s" / "rbac" / "operator.yaml").read_text()))
+    reference = next(d for d in documents if d["kind"] == "ClusterRole")
+    assert role["rules"] == reference["rules"]
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"] + rule["resources"]
+        assert "delete" not in rule["verbs"]
+    shipped = (CHART / "crds" / "bottenants.atende.dev.yaml").read_text()
+    assert shipped == (ROOT / "k8s" / "crds" / "bottenants.atende.dev.yaml").read_text()
+
+
+def test_network_policies_and_disruption_budgets(keda: Manifests, fixed: Manifests) -> None:
+    policies = {p["metadata"]["name"] for p in of_kind(keda, "NetworkPolicy")}
+    assert policies == {"atende-api", "atende-worker", "atende-operator"}
+    budgets = {p["metadata"]["name"] for p in of_kind(keda, "PodDisruptionBudget")}
+    assert budgets == {"atende-api", "atende-worker"}
+    assert of_kind(fixed, "NetworkPolicy") == []
+    assert of_kind(fixed, "Ingress") == []
+    ingress = named(keda, "Ingress", "atende")
+    assert ingress["spec"]["tls"][0]["secretName"] == "atende-tls"
