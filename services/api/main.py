@@ -15,7 +15,13 @@ from services.core.db import create_engine, create_sessionmaker
 from services.core.inbound.receiver import WebhookReceiver
 from services.core.inbound.spool import Spool
 from services.core.logging import get_logger
-from services.core.metrics import QUEUE_READY, REDIS_KEYS, REDIS_MAX_MEMORY, REDIS_USED_MEMORY
+from services.core.metrics import (
+    QUEUE_OLDEST_READY,
+    QUEUE_READY,
+    REDIS_KEYS,
+    REDIS_MAX_MEMORY,
+    REDIS_USED_MEMORY,
+)
 from services.core.ratelimit.failed_auth import FailedAuthGuard
 from services.core.ratelimit.limiter import RateLimiter
 from services.core.redis import create_redis
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         async def queue_gauge() -> None:
             QUEUE_READY.set(await jobs.ready_backlog(state.redis))
+            QUEUE_OLDEST_READY.set(await jobs.oldest_ready_age(state.redis))
             roles = {"queue": state.redis}
             if state.cache is not state.redis:
                 roles["cache"] = state.cache

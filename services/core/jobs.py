@@ -99,6 +99,15 @@ async def ready_backlog(redis: ArqRedis) -> int:
     return count
 
 
+async def oldest_ready_age(redis: ArqRedis) -> float:
+    """Seconds the oldest job due now has been due (0 with none): a queue nobody drains shows
+    here before customers complain."""
+    now_s, now_us = await redis.time()
+    now_ms = now_s * 1000 + now_us // 1000
+    oldest = await redis.zrangebyscore(QUEUE, "-inf", now_ms, start=0, num=1, withscores=True)
+    return max(0.0, (now_ms - oldest[0][1]) / 1000) if oldest else 0.0
+
+
 TRANSFER_HANDOFF = "transfer_handoff"
 
 

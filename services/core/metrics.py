@@ -13,6 +13,9 @@ WEBHOOKS = Counter(
 )
 SPOOL_PENDING = Gauge("atende_spool_files", "Spool files waiting to be replayed into Postgres.")
 QUEUE_READY = Gauge("atende_queue_ready_jobs", "arq jobs due now and not yet picked up.")
+QUEUE_OLDEST_READY = Gauge(
+    "atende_queue_oldest_ready_seconds", "How long the oldest job due now has been waiting."
+)
 TURNS = Counter(
     "atende_turns_total",
     "Finished turns by outcome (answered, superseded, dead, fallback).",

@@ -94,8 +94,8 @@ def test_every_alert_has_a_severity_and_a_runbook(keda: Manifests) -> None:
     alerts = [r for group in rule["spec"]["groups"] for r in group["rules"]]
     assert {a["alert"] for a in alerts} == {
         "AtendeGeminiSlow", "AtendeGeminiErrors", "AtendeWhaticketSendFailures",
-        "AtendeQueueBacklog", "AtendeDeadLettersRising", "AtendeRedisMemoryHigh",
-        "AtendeHandoffSlaBreached", "AtendeBudgetExhausted",
+        "AtendeQueueBacklog", "AtendeQueueStale", "AtendeDeadLettersRising",
+        "AtendeRedisMemoryHigh", "AtendeHandoffSlaBreached", "AtendeBudgetExhausted",
     }  # fmt: skip
     for alert in alerts:
         assert alert["labels"]["severity"] in ("warning", "critical")
@@ -108,6 +108,7 @@ SERIES = [
     {"series": 'atende_llm_budget_used_ratio{tenant="acme"}', "values": "0.5 1.02x5"},
     {"series": 'atende_redis_used_memory_bytes{role="queue"}', "values": "900x10"},
     {"series": 'atende_redis_maxmemory_bytes{role="queue"}', "values": "1000x10"},
+    {"series": "atende_queue_oldest_ready_seconds", "values": "0+60x15"},
 ]
 # (alert, when, extra labels, summary as rendered); None: must not fire yet.
 EXPECTED = [
@@ -117,6 +118,8 @@ EXPECTED = [
      "A customer of acme waits for a person past the SLA"),
     ("AtendeBudgetExhausted", "3m", {"tenant": "acme"}, "acme used its monthly token budget"),
     ("AtendeRedisMemoryHigh", "8m", {"role": "queue"}, "Redis is near its memory limit"),
+    ("AtendeQueueStale", "6m", None, None),  # 360 s, but not yet for 5 minutes
+    ("AtendeQueueStale", "11m", {}, "A turn has waited 11m 0s for a worker"),
 ]  # fmt: skip
 
 
