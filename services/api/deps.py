@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from .state import AppState
 
@@ -16,3 +16,5 @@ async def get_state(request: Request) -> AppState:
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
+# A row id as Postgres stores it (bigint): anything else is refused with 422, not a 500.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -7,6 +7,7 @@ import math
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from services.core.errors import AtendeError, TooManyRequests, Unauthorized
 
@@ -36,6 +37,28 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _is_nul_refusal(exc: BaseException) -> bool:
+    """SQLSTATE 22021 (character_not_in_repertoire) anywhere down the cause chain."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if getattr(cause, "sqlstate", None) == "22021":
+            return True
+        cause = cause.__cause__ or getattr(cause, "orig", None)
+    return False
+
+
+async def _database_refused_input(request: Request, exc: Exception) -> JSONResponse:
+    """Text Postgres cannot store (a NUL character) is the caller's mistake, not ours."""
+    assert isinstance(exc, DBAPIError)
+    if not _is_nul_refusal(exc):
+        raise exc
+    return JSONResponse(
+        {"error": "invalid_input", "message": "text with a NUL character is not accepted"},
+        status_code=400,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AtendeError, atende_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_refused_input)

@@ -619,3 +619,13 @@ async def test_redis_memory_and_keys_are_exported(
     assert values["atende_redis_keys"] >= 1
     assert values["atende_redis_used_memory_bytes"] > 100_000
     assert "atende_redis_maxmemory_bytes" in values
+
+
+async def test_a_nul_character_is_dropped_not_a_server_error(
+    hook: RunningApp, clean_db: SessionMaker
+) -> None:
+    """Postgres cannot store U+0000 (the fuzzer found it): the message is kept without it."""
+    response = await hook.post(baileys("NUL-1", "oi\x00 tudo bem?"))
+    assert response.json() == {"status": "accepted"}
+    (row,) = await stored(clean_db)
+    assert row["text"] == "oi tudo bem?"

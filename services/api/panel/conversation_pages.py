@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from services.api.deps import StateDep
+from services.api.deps import RowId, StateDep
 from services.api.state import AppState
 from services.core.audit.service import record
 from services.core.auth.roles import Principal
@@ -73,7 +73,7 @@ async def open_conversation(
 
 @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
 async def conversation_page(
-    request: Request, state: StateDep, principal: PageUser, conversation_id: int
+    request: Request, state: StateDep, principal: PageUser, conversation_id: RowId
 ) -> HTMLResponse:
     detail = await open_conversation(state, principal, conversation_id)
     return render(request, state, principal, "conversation.html", "conversations", detail=detail)

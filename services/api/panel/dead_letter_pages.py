@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import Field
 
-from services.api.deps import StateDep
+from services.api.deps import RowId, StateDep
 from services.core.auth.roles import Action
 
 from . import dead_letters
@@ -42,7 +43,7 @@ async def replay(
     request: Request,
     state: StateDep,
     principal: PageUser,
-    ids: Annotated[list[int], Form(max_length=200)],
+    ids: Annotated[list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Form(max_length=200)],
 ) -> RedirectResponse:
     await check_form_csrf(state, request, principal)
     outcomes = await dead_letters.replay(state, principal, ids)
@@ -54,7 +55,7 @@ async def discard(
     request: Request,
     state: StateDep,
     principal: PageUser,
-    dead_letter_id: int,
+    dead_letter_id: RowId,
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> RedirectResponse:
     await check_form_csrf(state, request, principal)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.api.client_ip import client_ip
-from services.api.deps import StateDep
+from services.api.deps import RowId, StateDep
 from services.api.panel import dead_letters, switching
 from services.api.panel.auth_routes import attempt_sign_in
 from services.api.panel.context import scope_of, visible_tenants
@@ -48,7 +48,7 @@ class Reason(BaseModel):
 
 
 class Ids(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=200)
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=200)
 
 
 class Text(BaseModel):
@@ -136,7 +136,9 @@ def _asdict(value: Any) -> dict[str, Any]:
 
 
 @router.get("/conversations/{conversation_id}")
-async def conversation(state: StateDep, principal: ApiUser, conversation_id: int) -> dict[str, Any]:
+async def conversation(
+    state: StateDep, principal: ApiUser, conversation_id: RowId
+) -> dict[str, Any]:
     detail = await open_conversation(state, principal, conversation_id)
     return {
         "conversation": _asdict(detail.conversation),
@@ -173,7 +175,7 @@ async def dead_letter_replay(state: StateDep, principal: ApiUser, body: Ids) -> 
 
 @router.post("/dead-letters/{dead_letter_id}/discard", response_model=Outcomes)
 async def dead_letter_discard(
-    state: StateDep, principal: ApiUser, dead_letter_id: int, body: Reason
+    state: StateDep, principal: ApiUser, dead_letter_id: RowId, body: Reason
 ) -> Outcomes:
     outcome = await dead_letters.discard(state, principal, dead_letter_id, body.reason)
     return Outcomes(outcomes=[outcome])

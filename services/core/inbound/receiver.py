@@ -57,7 +57,20 @@ def parse_json(body: bytes) -> dict[str, Any]:
         raise InvalidInput("body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise InvalidInput("body must be a JSON object")
-    return payload
+    cleaned: dict[str, Any] = _without_nul(payload)
+    return cleaned
+
+
+def _without_nul(value: Any) -> Any:
+    """U+0000 means nothing in a chat, and Postgres text and jsonb cannot hold it: dropped, so
+    such a message is stored instead of failing."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _is_db_down(exc: BaseException) -> bool:
