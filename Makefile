@@ -9,7 +9,7 @@ PYTHON ?= $(shell for c in python3.12 python3.13 python3.14 python3 \
 	  "$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v "$$c"; break; }; \
 	done)
 
-.PHONY: dev test lint typecheck unit bench system-deps bench-deps browser-deps screenshots clean
+.PHONY: dev test lint typecheck unit bench system-deps bench-deps browser-deps screenshots chaos clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found: install python3.12 or a pyenv 3.12" >&2; exit 1; }
@@ -53,6 +53,11 @@ test: lint typecheck unit
 
 bench: $(BIN)/.installed bench-deps
 	$(BIN)/python -m bench
+
+# Fault scenarios on real processes (worker kills, Redis flush, Gemini storms, Whaticket down,
+# duplicates), each followed by the invariant check; they also run in `make test`.
+chaos: $(BIN)/.installed system-deps
+	$(BIN)/pytest -m chaos tests/e2e -q
 
 # The README's pictures of the panel, taken by the browser tests' own fixtures.
 screenshots: $(BIN)/.installed system-deps browser-deps

@@ -455,3 +455,15 @@ async def stack(
             for proc in stack.processes:
                 print(f"\n----- {proc.name} (pid {proc.pid}) stderr: {proc.stderr_path}")
                 print(proc.tail())
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def invariants(request: pytest.FixtureRequest, stack: Stack) -> AsyncIterator[None]:
+    """For tests marked ``chaos``: after the scenario (while its processes still run), the
+    invariants must hold."""
+    yield
+    if request.node.get_closest_marker("chaos") is None or request.node.stash.get(_FAILED, True):
+        return
+    from .invariants import check_invariants
+
+    await check_invariants(stack)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from services.core.models import InboundMessage, OutboundMessage, Turn
 from tests.standins.whaticket import Scripted
 
 from .conftest import CUSTOMER, TENANT, Stack, answer_for, baileys_text, eventually
+
+pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("invariants")]
 
 
 async def _outbound(stack: Stack) -> OutboundMessage | None:

@@ -6,6 +6,8 @@ import asyncio
 import re
 import time
 
+import pytest
+
 from services.core.models import DeadLetter, OutboundMessage, Turn
 
 from .conftest import CUSTOMER, FALLBACK, Stack, answer_for, baileys_text, eventually
@@ -20,6 +22,9 @@ _LEAKY = re.compile(r"503|unavailable|overloaded|error|traceback|gemini|exceptio
 
 def _dlq_ids(listing: str) -> list[int]:
     return [int(line.split()[0]) for line in listing.splitlines()[1:] if line.strip()]
+
+
+pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("invariants")]
 
 
 async def test_gemini_503_storm_breaker_fallback_then_replay(stack: Stack) -> None:

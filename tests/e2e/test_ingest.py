@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
 from services.core.models import Contact, InboundMessage, OutboundMessage, Turn
 
@@ -20,6 +21,8 @@ from .conftest import (
     baileys_text,
     eventually,
 )
+
+pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("invariants")]
 
 
 async def _answered_turns(stack: Stack) -> list[Turn]:
