@@ -19,7 +19,7 @@ from sqlalchemy import select
 from services.cli.admin import apply_file
 from services.core.auth.roles import Principal, Role
 from services.core.auth.sessions import create_user
-from services.core.auth.tokens import TokenKeys, issue_access_token
+from services.core.auth.tokens import TokenKeys, issue_access_token, read_access_token
 from services.core.db import SessionMaker, transaction
 from services.core.models import AuditEvent, Tenant
 from tests.api.webhook_app import (
@@ -271,3 +271,41 @@ async def test_oversized_forms_and_unknown_sessions(api: RunningApp) -> None:
     assert len(await audited(api, "auth.sign_in_failed")) == 5
     secret = SecretStr(PASSWORD)
     assert secret.get_secret_value() not in throttled.text
+
+
+async def test_an_expired_access_token_is_renewed_with_the_refresh_cookie(
+    api: RunningApp,
+) -> None:
+    signed = await api.client.post(
+        "/panel/login", data={"email": USERS["shop_admin"][0], "password": PASSWORD}
+    )
+    refresh_cookie = signed.cookies["atende_refresh"]
+    keys = TokenKeys.from_settings(api.settings)
+    principal = read_access_token(keys, signed.cookies["atende_access"])
+    stale = issue_access_token(keys, principal, datetime.now(UTC) - timedelta(hours=1), 10)
+
+    page = await api.client.get(
+        "/panel/conversations", headers={"Cookie": f"atende_access={stale}"}
+    )
+    assert page.status_code == 303
+    assert page.headers["location"] == "/panel/refresh?next=/panel/conversations"
+    renewed = await api.client.get(
+        "/panel/refresh?next=/panel/conversations",
+        headers={"Cookie": f"atende_refresh={refresh_cookie}"},
+    )
+    assert renewed.status_code == 303
+    assert renewed.headers["location"] == "/panel/conversations"
+    fresh = renewed.cookies["atende_access"]
+    again = await api.client.get(
+        "/panel/conversations", headers={"Cookie": f"atende_access={fresh}"}
+    )
+    assert again.status_code == 200
+    # The used refresh token is spent: presenting it again ends the whole session.
+    reused = await api.client.get(
+        "/panel/refresh", headers={"Cookie": f"atende_refresh={refresh_cookie}"}
+    )
+    assert reused.headers["location"].startswith("/panel/login")
+    gone = await api.client.get(
+        "/panel/conversations", headers={"Cookie": f"atende_access={fresh}"}
+    )
+    assert gone.status_code == 303

@@ -118,8 +118,9 @@ async def page_principal(request: Request, state: StateDep) -> Principal:
     try:
         return await authenticate(state, request)
     except Unauthorized as exc:
-        expired = exc.message == "expired" and REFRESH_COOKIE in request.cookies
-        raise NeedsSignIn(next_url, expired=expired) from None
+        # The refresh cookie is only sent to /panel/refresh: that page decides (it sends the
+        # browser to sign in when there is none).
+        raise NeedsSignIn(next_url, expired=exc.message == "expired") from None
 
 
 async def check_form_csrf(state: AppState, request: Request, principal: Principal) -> None:
