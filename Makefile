@@ -21,7 +21,7 @@ $(BIN)/.installed: pyproject.toml
 # Debian packages: redis-server (started by the tests and `make dev`), promtool and amtool (the
 # chart's alert rules and routing are tested with them), wrk (drives `make bench`).
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 system-deps:
 	@command -v redis-server >/dev/null || { echo "installing redis-server"; $(APT_INSTALL) redis-server >/dev/null; }
@@ -31,6 +31,13 @@ system-deps:
 # Debian's Chromium for the panel's browser tests (Playwright cannot download its own here).
 browser-deps:
 	@command -v chromium >/dev/null || { echo "installing chromium"; $(APT_INSTALL) chromium >/dev/null; }
+
+# KEDA's and prometheus-operator's CRD schemas, from npm, for the chart tests (Node.js from Debian).
+CRD_SCHEMAS := tests/chart/crds
+$(CRD_SCHEMAS)/node_modules/.installed: $(CRD_SCHEMAS)/package-lock.json
+	@command -v npm >/dev/null || { echo "installing nodejs, npm"; $(APT_INSTALL) --no-install-recommends nodejs npm >/dev/null; }
+	npm ci --prefix $(CRD_SCHEMAS) --no-audit --no-fund --loglevel=error
+	touch $@
 
 bench-deps: system-deps
 	@command -v wrk >/dev/null || { echo "installing wrk"; $(APT_INSTALL) wrk >/dev/null; }
@@ -46,7 +53,7 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed system-deps browser-deps
+unit: $(BIN)/.installed system-deps browser-deps $(CRD_SCHEMAS)/node_modules/.installed
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -64,4 +71,4 @@ screenshots: $(BIN)/.installed system-deps browser-deps
 	ATENDE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_panel_browser.py -q -k screenshots
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(CRD_SCHEMAS)/node_modules

@@ -1,9 +1,10 @@
 """Monitoring as code: the alert rules pass promtool's own unit tests, critical alerts page and
 the rest go to Slack (amtool), dashboards and rules only name metrics the code exports, and
-the custom resources carry the fields their operators require."""
+the custom resources pass KEDA's and prometheus-operator's own CRD schemas."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -11,48 +12,19 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 from prometheus_client import REGISTRY
 
 import services.core.metrics  # noqa: F401 - registers every metric the code exports
 
+from . import upstream_crds
 from .conftest import Manifests
 from .render import CHART, of_kind
 
 PROMTOOL = shutil.which("promtool") or "promtool"
 AMTOOL = shutil.which("amtool") or "amtool"
 METRIC = re.compile(r"\batende_[a-z_]+")
-# The fields each operator needs (KEDA, prometheus-operator); our own encoding of their CRDs'
-# required parts, not a copy of them.
-CUSTOM_SCHEMAS: dict[str, dict[str, Any]] = {
-    "ScaledObject": {
-        "type": "object",
-        "required": ["spec"],
-        "properties": {"spec": {
-            "type": "object", "required": ["scaleTargetRef", "triggers"],
-            "properties": {
-                "scaleTargetRef": {"type": "object", "required": ["name"]},
-                "minReplicaCount": {"type": "integer", "minimum": 0},
-                "maxReplicaCount": {"type": "integer", "minimum": 1},
-                "triggers": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["type", "metadata"],
-                    "properties": {"metadata": {"type": "object",
-                                                "additionalProperties": {"type": "string"}}},
-                }},
-            },
-        }},
-    },
-    "ServiceMonitor": {"type": "object", "properties": {"spec": {
-        "type": "object", "required": ["selector", "endpoints"]}}},
-    "PodMonitor": {"type": "object", "properties": {"spec": {
-        "type": "object", "required": ["selector", "podMetricsEndpoints"]}}},
-    "PrometheusRule": {"type": "object", "properties": {"spec": {
-        "type": "object", "required": ["groups"]}}},
-    "AlertmanagerConfig": {"type": "object", "properties": {"spec": {
-        "type": "object", "required": ["route", "receivers"]}}},
-}  # fmt: skip
 
 
 def exported_metrics() -> set[str]:
@@ -66,12 +38,38 @@ def exported_metrics() -> set[str]:
     return families | suffixed
 
 
-def test_custom_resources_have_what_their_operators_need(keda: Manifests) -> None:
-    for manifest in keda:
-        schema = CUSTOM_SCHEMAS.get(manifest["kind"])
-        if schema is not None:
-            jsonschema.validate(manifest, schema)
-    assert {m["kind"] for m in keda} >= set(CUSTOM_SCHEMAS)
+def test_custom_resources_pass_their_operators_crd_schemas(
+    scenarios: dict[str, Manifests], hooks: Manifests
+) -> None:
+    kinds = set()
+    for name, manifests in [*scenarios.items(), ("hooks", hooks)]:
+        for verdict in upstream_crds.validate(manifests):
+            assert verdict.known, f"{name}: no schema for {verdict.kind}"
+            assert verdict.errors == [], f"{name}: {verdict.kind}/{verdict.name}: {verdict.errors}"
+            kinds.add(verdict.kind)
+    expected = {"ScaledObject", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
+    assert kinds >= expected | {"AlertmanagerConfig"}
+
+
+def test_the_crd_schemas_refuse_what_the_operators_would(keda: Manifests) -> None:
+    """The check bites: the mistakes a values change could make are named, field by field."""
+    [scaled] = of_kind(keda, "ScaledObject")
+    broken = copy.deepcopy(scaled)
+    broken["spec"]["minReplicaCount"] = "1"
+    broken["spec"]["triggers"][0]["metadata"]["threshold"] = 5
+    del broken["spec"]["scaleTargetRef"]["name"]
+    [monitor] = of_kind(keda, "ServiceMonitor")
+    bad_monitor = copy.deepcopy(monitor)
+    bad_monitor["spec"]["endpoints"][0]["port"] = 8000
+    [scaled_verdict, monitor_verdict] = upstream_crds.validate([broken, bad_monitor])
+    assert set(scaled_verdict.errors) == {
+        "/spec/minReplicaCount must be integer",
+        "/spec/triggers/0/metadata/threshold must be string",
+        "/spec/scaleTargetRef must have required property name",
+    }
+    assert monitor_verdict.errors == ["/spec/endpoints/0/port must be string"]
+    [unknown] = upstream_crds.validate([{**scaled, "kind": "ScaledThing"}])
+    assert not unknown.known
 
 
 def test_rules_and_dashboards_name_only_exported_metrics(keda: Manifests) -> None:
