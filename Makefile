@@ -58,11 +58,16 @@ unit: $(BIN)/.installed system-deps browser-deps $(CRD_SCHEMAS)/node_modules/.in
 
 test: lint typecheck unit
 
-bench: $(BIN)/.installed bench-deps
+$(BIN)/.bench-installed: $(BIN)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(BIN)/.bench-installed bench-deps
 	$(BIN)/python -m bench
 
-# Fault scenarios on real processes (worker kills, Redis flush, Gemini storms, Whaticket down,
-# duplicates), each followed by the invariant check; they also run in `make test`.
+# Fault scenarios on real processes (S1-S12 of docs/chaos.md: crashes, Redis and Postgres outages,
+# Gemini and Whaticket failures, partitions, floods, injections), each followed by the invariant
+# check; they also run in `make test`.
 chaos: $(BIN)/.installed system-deps
 	$(BIN)/pytest -m chaos tests/e2e -q
 

@@ -9,7 +9,6 @@ nothing behind; the secret in the URL never reaches a log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -23,7 +22,6 @@ import redis.asyncio as aioredis
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from services.api import main as api_main
 from services.cli.admin import apply_file
@@ -46,7 +44,7 @@ from tests.api.webhook_app import (
     make_settings,
     running_app,
 )
-from tests.fixtures.servers import FaultProxy, PostgresHandle, free_port
+from tests.fixtures.servers import PostgresHandle, free_port, postgres_behind_proxy
 
 PHONE = "5511999998888"
 LID = "203040506070809"
@@ -478,23 +476,6 @@ async def spool_drained(spool: Spool) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the spool was not replayed within 5 s")
-
-
-@contextlib.contextmanager
-def postgres_behind_proxy(
-    postgres: PostgresHandle, database_url: str
-) -> Iterator[tuple[FaultProxy, str]]:
-    """A proxy between the app and Postgres, and the URL through it: its switches are the
-    outage."""
-    direct = make_url(database_url)
-    target = (
-        FaultProxy(postgres.socket_path)
-        if postgres.managed
-        else FaultProxy(direct.host or "127.0.0.1", direct.port or 5432)
-    )
-    with target as proxy:
-        url = direct.set(host="127.0.0.1", port=proxy.port, query={})
-        yield proxy, url.render_as_string(hide_password=False)
 
 
 async def test_postgres_down_spools_and_replays(

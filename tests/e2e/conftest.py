@@ -263,8 +263,8 @@ class Stack:
         self.processes.append(proc)
         return proc
 
-    def start_api(self) -> Proc:
-        self.api = self.spawn("api", ["api", "--port", str(self.api_port)])
+    def start_api(self, **overrides: str) -> Proc:
+        self.api = self.spawn("api", ["api", "--port", str(self.api_port)], **overrides)
         return self.api
 
     def start_worker(self, **overrides: str) -> Proc:
@@ -321,9 +321,9 @@ class Stack:
         assert process.returncode is not None
         return process.returncode, out.decode(), err.decode()
 
-    async def apply_tenant(self, **options: Any) -> None:
+    async def apply_tenant(self, *, whaticket_url: str | None = None, **options: Any) -> None:
         path = self.tmp / "tenant.yaml"
-        path.write_text(tenant_yaml(self.whaticket.url, **options))
+        path.write_text(tenant_yaml(whaticket_url or self.whaticket.url, **options))
         code, out, err = await self.run_cli("tenants", "apply", "-f", str(path))
         assert code == 0, f"tenants apply failed ({code}):\n{out}\n{err}"
         assert f"bottenant/{TENANT}" in out, out

@@ -105,6 +105,27 @@ async def test_worker_sigkilled_during_send_never_asks_the_model_again(stack: St
     assert turn.status == "answered"
 
 
+async def test_sigterm_mid_turn_finishes_the_turn_then_exits(stack: Stack) -> None:
+    """A rollout or scale-down: the worker stops taking jobs, lets the turn in flight finish
+    (the chart gives it longer than the job timeout), answers once and exits cleanly."""
+    stack.gemini.set_delay(2.0)
+    worker = stack.worker
+    assert worker is not None
+    text = "Qual o horário de atendimento?"
+    assert (await stack.post(baileys_text("TERM-1", text))).json()["status"] == "accepted"
+
+    async def calling() -> bool:
+        return stack.gemini.request_count == 1
+
+    await eventually(calling, within=10, what="the model call")
+    code = await asyncio.to_thread(worker.terminate, 15)
+    assert code == 0, worker.text()
+    assert [d["text"] for d in stack.sent_to(CUSTOMER)] == [answer_for(text)]
+    [turn] = await stack.rows(Turn)
+    assert turn.status == "answered"
+    assert stack.gemini.request_count == 1
+
+
 async def test_sigterm_on_idle_worker_exits_cleanly(stack: Stack) -> None:
     worker = stack.worker
     assert worker is not None
