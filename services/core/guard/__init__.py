@@ -10,13 +10,15 @@ check every model reply before it is stored and sent.
 * :mod:`.output`  — the output guard: canary, system-prompt shingles, secrets, other tenants'
   data → the reply is replaced with a safe answer.
 * :mod:`.foreign` — what other tenants own (names, prompts, knowledge), for the output guard.
+* :mod:`.cache`   — each tenant's output guard, rebuilt only when what it is made of changes.
 """
 
 from __future__ import annotations
 
+from .cache import OutputGuards
 from .canary import tenant_canary
 from .delimit import Boundary, new_boundary, strip_markers, unwrap
-from .foreign import ForeignData, load_foreign
+from .foreign import ForeignData, ForeignIndex
 from .output import OutputGuard, Verdict, safe_reply
 from .rules import house_rules
 from .screen import MAX_MESSAGE_CHARS, MAX_TURN_CHARS, Screened, normalize, screen
@@ -26,11 +28,12 @@ __all__ = [
     "MAX_TURN_CHARS",
     "Boundary",
     "ForeignData",
+    "ForeignIndex",
     "OutputGuard",
+    "OutputGuards",
     "Screened",
     "Verdict",
     "house_rules",
-    "load_foreign",
     "new_boundary",
     "normalize",
     "safe_reply",

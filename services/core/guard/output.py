@@ -69,7 +69,8 @@ class Verdict:
 
 @dataclass
 class OutputGuard:
-    """What one tenant's replies must never contain; build it per turn with :meth:`build`."""
+    """What one tenant's replies must never contain; made by :meth:`build`, reused for every
+    reply of the same tenant version (see :class:`~services.core.guard.cache.OutputGuards`)."""
 
     language: str
     canary: str
@@ -77,6 +78,13 @@ class OutputGuard:
     secrets: set[str] = field(default_factory=set)
     foreign_names: set[Shingle] = field(default_factory=set)
     foreign_shingles: set[Shingle] = field(default_factory=set)
+    # Folded once here rather than for every reply: (lower-cased, letters and digits only).
+    _folded_canary: str = field(init=False, repr=False)
+    _folded_secrets: list[tuple[str, str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._folded_canary = compact(self.canary)
+        self._folded_secrets = [(s.lower(), compact(s)) for s in self.secrets]
 
     @classmethod
     def build(
@@ -123,12 +131,12 @@ class OutputGuard:
         clean = normalize(text, limit=10**7)
         tokens = words(clean)
         folded = "".join(tokens)
-        if compact(self.canary) in folded:
+        if self._folded_canary in folded:
             return "canary"
         if any(pattern.search(clean) for pattern in _SECRET_PATTERNS):
             return "secret"
         lowered = clean.lower()
-        if any(s.lower() in lowered or compact(s) in folded for s in self.secrets):
+        if any(low in lowered or bare in folded for low, bare in self._folded_secrets):
             return "secret"
         reply_shingles = shingles_of(tokens, SHINGLE_WORDS)
         if reply_shingles & self.protected:

@@ -84,12 +84,9 @@ def _cap(text: str, limit: int) -> tuple[str, bool]:
     return text[: limit - len(TRUNCATED)] + TRUNCATED, True
 
 
-def normalize(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    return screen(text, limit).text
-
-
-def screen(text: str, limit: int = MAX_MESSAGE_CHARS) -> Screened:
-    """The text as the model may see it, and the heuristic flags it raised (log them only)."""
+def _clean(text: str, limit: int) -> tuple[str, bool, int]:
+    """NFKC, one newline style, invisible and control characters removed, runs of blanks
+    squeezed, capped: (text, cut, characters removed)."""
     # Cap the raw input first: normalizing megabytes would itself be the cost bomb.
     raw, cut_raw = _cap(text, limit * 4)
     folded = unicodedata.normalize("NFKC", raw).replace("\r\n", "\n").replace("\r", "\n")
@@ -98,9 +95,19 @@ def screen(text: str, limit: int = MAX_MESSAGE_CHARS) -> Screened:
     removed = len(folded) - len(cleaned)
     cleaned = _NEWLINES.sub("\n\n", _SPACES.sub("  ", cleaned)).strip()
     capped, cut = _cap(cleaned, limit)
+    return capped, cut or cut_raw, removed
+
+
+def normalize(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return _clean(text, limit)[0]
+
+
+def screen(text: str, limit: int = MAX_MESSAGE_CHARS) -> Screened:
+    """The text as the model may see it, and the heuristic flags it raised (log them only)."""
+    capped, cut, removed = _clean(text, limit)
     flags = [name for name, pattern in _FLAGS.items() if pattern.search(capped)]
     if removed:
         flags.append("invisible")
-    if cut or cut_raw:
+    if cut:
         flags.append("oversized")
-    return Screened(capped, tuple(flags), cut or cut_raw, removed)
+    return Screened(capped, tuple(flags), cut, removed)

@@ -12,6 +12,7 @@ from arq.connections import ArqRedis
 from services.core.breaker import CircuitBreaker
 from services.core.config import Settings
 from services.core.db import SessionMaker
+from services.core.guard import OutputGuards
 from services.core.llm.factory import GeminiClientFactory
 from services.core.llm.types import LlmClient
 from services.core.ratelimit.limiter import RateLimiter
@@ -31,6 +32,8 @@ class TurnDeps:
     # TTL'd state (context, caches, limits, breakers); None: the queue's Redis serves it too.
     cache_redis: ArqRedis | None = None
     _breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    # Output guards per tenant version: building one is the costly part of checking a reply.
+    guards: OutputGuards = field(default_factory=OutputGuards)
     # "Now" for business hours and the budget month; tests inject a fixed instant.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     limiter: RateLimiter = field(init=False)

@@ -479,18 +479,22 @@ async def _guard_reply(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, text
     a leak becomes the safe answer; the reason is logged and counted, never the text."""
     credentials = tenant.credentials
     platform_key = deps.settings.gemini_api_key
-    output_guard = prompt.output_guard(
-        tenant.spec,
-        _canary(deps, tenant),
-        secrets=[
-            *credentials.whaticket_tokens.values(),
-            credentials.agent_password,
-            credentials.gemini_api_key,
-            *tenant.webhook_secret_hashes,
-            deps.settings.secret_key.get_secret_value(),
-            platform_key.get_secret_value() if platform_key is not None else None,
-        ],
-        foreign=await guard.load_foreign(deps.sessionmaker, tenant.id),
+    secrets = [
+        *credentials.whaticket_tokens.values(),
+        credentials.agent_password,
+        credentials.gemini_api_key,
+        *tenant.webhook_secret_hashes,
+        deps.settings.secret_key.get_secret_value(),
+        platform_key.get_secret_value() if platform_key is not None else None,
+    ]
+    output_guard = await deps.guards.for_tenant(
+        deps.sessionmaker,
+        tenant.id,
+        tenant.version,
+        secrets,
+        lambda foreign: prompt.output_guard(
+            tenant.spec, _canary(deps, tenant), secrets=secrets, foreign=foreign
+        ),
     )
     verdict = output_guard.check(text)
     if verdict.reason is None:
