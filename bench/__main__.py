@@ -1,11 +1,13 @@
-"""`make bench`: ingest and worker throughput, each against a baseline measured in the same run.
+"""`make bench`: every figure measured against a baseline in the same run (docs/benchmarks.md).
 
-* ingest: the real webhook (auth, normalize, durable insert, enqueue) vs a bare FastAPI handler
-  that only parses the JSON, both one uvicorn process, driven by wrk over loopback;
-* drain: turns per second of one worker process with the Gemini stand-in answering after 1 s and
-  after 0 s, against the ideal set by its concurrency (``max_jobs`` turns per LLM latency).
+* ingest: the real webhook vs a bare FastAPI handler vs the reference stack (Flask + gunicorn
+  + RQ, the seed design), driven by wrk over loopback;
+* drain: turns per second of one worker at a 1 s and a 0 s model, vs one RQ worker;
+* end-to-end overhead: webhook to Whaticket at a steady rate, vs the reference stack;
+* footprint: Redis bytes per active conversation, Postgres bytes per message;
+* growth: ingest and drain at 1, 10 and 100 tenants, and at 10³ and 10⁵ stored conversations.
 
-Results go to docs/benchmarks.json and docs/benchmarks.md. Bounded: about two minutes.
+Bounded: about six minutes on two cores.
 """
 
 from __future__ import annotations
@@ -15,312 +17,64 @@ import asyncio
 import json
 import os
 import platform
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
-import httpx
-from sqlalchemy import func, select, text
-
+from bench.drain import bench_drain, bench_reference_drain
+from bench.growth import TENANT_COUNTS, bench_stored, bench_tenants
+from bench.harness import SECRET, TOKEN, tenants_yaml
+from bench.ingest import bench_ingest
+from bench.latency import bench_latency
+from bench.reference.schema import create_schema
+from bench.report import DOCS, write_report
 from services.cli.admin import apply_file
-from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from services.core import jobs, schema
+from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
+from services.core import schema
 from services.core.config import Settings
-from services.core.db import create_engine, create_sessionmaker, transaction
-from services.core.inbound.baileys import NormalizedMessage
-from services.core.inbound.service import ingest
-from services.core.models import Turn
-from services.core.redis import create_redis
-from tests.standins.gemini import GeminiStandin
 from tests.standins.whaticket import WhaticketStandIn
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs"
-SECRET = "bench-webhook-secret-0123456789abcdef"
-TOKEN = "bench-whaticket-token"
-WORKER_MAX_JOBS = 256
+STEPS = ("ingest", "drain", "latency", "growth")
 
 
-def tenant_yaml(name: str, whaticket_url: str | None) -> str:
-    url = f"url: {whaticket_url}\n    " if whaticket_url else ""
-    token_ref = "\n        apiTokenSecretRef: {name: bench, key: token}" if whaticket_url else ""
-    return f"""
-apiVersion: v1
-kind: Secret
-metadata: {{name: bench}}
-stringData: {{webhook-secret: {SECRET}, token: {TOKEN}}}
----
-apiVersion: atende.dev/v1alpha1
-kind: BotTenant
-metadata: {{name: {name}}}
-spec:
-  displayName: Bench
-  whaticket:
-    {url}variant: saas
-    connections:
-      - name: main{token_ref}
-  webhook: {{secretRefs: [{{name: bench, key: webhook-secret}}]}}
-  persona: {{systemPrompt: "Você é um assistente de testes."}}
-  conversation: {{debounceSeconds: 0}}
-"""
+def _reference_env(
+    env: dict[str, str], postgres: EmbeddedPostgres, whaticket_url: str
+) -> dict[str, str]:
+    """The reference stack on its own database and Redis database of the same servers."""
+    assert postgres.server is not None
+    postgres.server.psql("CREATE DATABASE reference;")
+    socket_dir = parse_qs(urlparse(env["ATENDE_DATABASE_URL"]).query)["host"][0]
+    dsn = f"postgresql://postgres@/reference?host={socket_dir}"
+    for tenant in ("bench", "drain"):
+        create_schema(dsn, tenant, SECRET)
+    return env | {
+        "REF_DATABASE_URL": dsn,
+        "REF_REDIS_URL": env["ATENDE_REDIS_URL"].rsplit("/", 1)[0] + "/1",
+        "REF_GEMINI_KEY": "test-key",
+        "REF_WHATICKET_URL": whaticket_url,
+        "REF_WHATICKET_TOKEN": TOKEN,
+    }
 
 
-@contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Any:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
-    script = Path(__file__).with_name("webhook.lua")
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
-    for pct in ("50", "99"):
-        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        result[f"p{pct}_ms"] = round(float(value) * _UNITS[unit], 3)
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    result["non_2xx"] = float(errors.group(1)) if errors else 0.0
+def _step(name: str, result: Any) -> Any:
+    print(f"{name}: {json.dumps(result)[:400]}", flush=True)
     return result
-
-
-def bench_ingest(env: dict[str, str], tmp: Path, seconds: int, rounds: int) -> dict[str, Any]:
-    real_port, bare_port = free_port(), free_port()
-    atende = [sys.executable, "-m", "services.cli"]
-    real_url = f"http://127.0.0.1:{real_port}/hooks/whaticket/bench/main/{SECRET}"
-    bare_url = f"http://127.0.0.1:{bare_port}/hooks/whaticket/bench/main/{SECRET}"
-    runs: dict[str, list[dict[str, float]]] = {"real": [], "bare": []}
-    with (
-        process([*atende, "api", "--port", str(real_port)], env, tmp / "api.log"),
-        process(
-            [sys.executable, "-m", "bench.bare", "--port", str(bare_port)], env, tmp / "bare.log"
-        ),
-    ):
-        wait_http(f"http://127.0.0.1:{real_port}/readyz")
-        wait_http(f"http://127.0.0.1:{bare_port}/docs")
-        wrk(real_url, 2, 16)  # warm-up: connection pools, tenant cache
-        wrk(bare_url, 2, 16)
-        for _ in range(rounds):  # interleaved, so drift on the machine hits both
-            runs["bare"].append(wrk(bare_url, seconds, 32))
-            runs["real"].append(wrk(real_url, seconds, 32))
-    best = {k: max(v, key=lambda r: r["rps"]) for k, v in runs.items()}
-    return {
-        "connections": 32,
-        "seconds_per_run": seconds,
-        "rounds": rounds,
-        "real": best["real"],
-        "bare": best["bare"],
-        "ratio": round(best["real"]["rps"] / best["bare"]["rps"], 3),
-        "all_runs": runs,
-    }
-
-
-async def _seed(settings: Settings, count: int, run: str) -> None:
-    engine = create_engine(settings.database_url)
-    sessionmaker = create_sessionmaker(engine)
-    redis = create_redis(settings.redis_url)
-    async with sessionmaker() as session:
-        tenant_id = await session.scalar(text("SELECT id FROM tenants WHERE slug = 'drain'"))
-    ids = []
-    for i in range(count):
-        message = NormalizedMessage(
-            provider_msg_id=f"{run}-{i}",
-            kind="text",
-            text="Qual o prazo de entrega?",
-            phone=str(5521900000000 + i),
-            lid=None,
-            push_name=None,
-            sent_at=None,
-        )
-        async with transaction(sessionmaker) as session:
-            got = await ingest(
-                session,
-                tenant_id=tenant_id,
-                connection="main",
-                message=message,
-                payload={},
-                correlation_id=f"{run}{i}"[:32],
-            )
-        ids.append(got.inbound_id)
-    for inbound_id in ids:
-        assert inbound_id is not None
-        await jobs.enqueue_inbound(redis, inbound_id)
-    await redis.aclose()
-    await engine.dispose()
-
-
-async def _forget_ingested(settings: Settings) -> None:
-    """The ingest run leaves thousands of queued turns; the drain run must not see them."""
-    engine = create_engine(settings.database_url, pool_size=1)
-    async with transaction(create_sessionmaker(engine)) as session:
-        await session.execute(
-            text(
-                "TRUNCATE inbound_messages, outbound_messages, dead_letters, turns,"
-                " conversations, contacts CASCADE"
-            )
-        )
-    await engine.dispose()
-    redis = create_redis(settings.redis_url)
-    await redis.flushdb()
-    await redis.aclose()
-
-
-async def _answered(settings: Settings, since: datetime) -> int:
-    engine = create_engine(settings.database_url, pool_size=1)
-    async with create_sessionmaker(engine)() as session:
-        count = await session.scalar(
-            select(func.count()).where(Turn.status == "answered", Turn.created_at >= since)
-        )
-    await engine.dispose()
-    return int(count or 0)
-
-
-def bench_drain(
-    env: dict[str, str],
-    settings: Settings,
-    whaticket: WhaticketStandIn,
-    tmp: Path,
-    latency: float,
-    count: int,
-) -> dict[str, Any]:
-    with GeminiStandin(delay=latency) as gemini:
-        env = env | {
-            "ATENDE_GEMINI_API_KEY": "test-key",
-            "ATENDE_GEMINI_BASE_URL": gemini.base_url,
-            "ATENDE_WORKER_MAX_JOBS": str(WORKER_MAX_JOBS),
-            "ATENDE_WORKER_METRICS_PORT": "0",
-        }
-        since = datetime.now(UTC)
-        delivered_before = len(whaticket.sent())
-        asyncio.run(_seed(settings, count, f"drain{latency}-{time.time_ns()}"))
-        log = tmp / f"worker-{latency}.log"
-        with process([sys.executable, "-m", "services.cli", "worker"], env, log):
-            deadline = time.monotonic() + 120
-            while gemini.request_count == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            started = time.monotonic()
-            # Watching the stand-in's deliveries costs the machine nothing; polling Postgres
-            # from here would take CPU from the worker being measured.
-            while len(whaticket.sent()) < delivered_before + count:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            elapsed = time.monotonic() - started
-        answered = asyncio.run(_answered(settings, since))
-    ideal = WORKER_MAX_JOBS / latency if latency else None
-    rate = answered / elapsed
-    return {
-        "llm_latency_s": latency,
-        "turns": count,
-        "answered": answered,
-        "seconds": round(elapsed, 2),
-        "turns_per_s": round(rate, 1),
-        "concurrency_little": round(rate * latency, 1) if latency else None,
-        "ideal_turns_per_s": ideal,
-        "ratio_to_ideal": round(rate / ideal, 3) if ideal else None,
-    }
-
-
-def write_report(results: dict[str, Any]) -> None:
-    DOCS.mkdir(exist_ok=True)
-    (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
-    ingest_r = results["ingest"]
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Recorded {results['recorded_at']} on {results['machine']} by `make bench`"
-        " (`python -m bench`); raw numbers in `benchmarks.json`. Every figure is a ratio to a"
-        " baseline measured in the same run, on the same machine, over loopback.",
-        "",
-        "## Webhook ingest",
-        "",
-        "The real endpoint (path-secret auth, Baileys normalization, contact + conversation"
-        " upserts and the message insert committed in Postgres, then the arq enqueue) against a"
-        " bare FastAPI handler that only parses the same JSON. One uvicorn process each,"
-        f" `wrk -t1 -c{ingest_r['connections']} -d{ingest_r['seconds_per_run']}s`, distinct"
-        f" messages from 5000 customers, {ingest_r['rounds']} interleaved rounds, best of each.",
-        "",
-        "| endpoint | requests/s | p50 ms | p99 ms | non-2xx |",
-        "|---|---|---|---|---|",
-    ]
-    for name in ("bare", "real"):
-        r = ingest_r[name]
-        lines.append(
-            f"| {name} | {r['rps']:.0f} | {r['p50_ms']} | {r['p99_ms']} | {r['non_2xx']:.0f} |"
-        )
-    lines += [
-        "",
-        f"**Ratio real / bare: {ingest_r['ratio']}** (aim: at least 0.5).",
-        "",
-        "## Worker drain",
-        "",
-        f"One `atende worker` process (`ATENDE_WORKER_MAX_JOBS={WORKER_MAX_JOBS}`), a backlog of"
-        " turns from distinct customers, the Gemini stand-in answering after a fixed delay and"
-        " the Whaticket stand-in (saas) receiving the replies. Timed from the first model call"
-        " to the last answered turn.",
-        "",
-        "| LLM latency | turns | seconds | turns/s | concurrency (rate × latency) | vs ideal |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in results["drain"]:
-        lines.append(
-            f"| {r['llm_latency_s']} s | {r['answered']}/{r['turns']} | {r['seconds']} |"
-            f" {r['turns_per_s']} | {r['concurrency_little'] or '—'} |"
-            f" {r['ratio_to_ideal'] or '—'} |"
-        )
-    lines += [
-        "",
-        "The ideal at 1 s is `max_jobs / latency`; the 0 s row is the pipeline's own cost per"
-        " turn. Aim: one worker sustains at least 200 concurrent turns with a 1 s LLM.",
-        "",
-        "Where the time goes and what is left to do: [performance.md](performance.md).",
-        "",
-    ]
-    (DOCS / "benchmarks.md").write_text("\n".join(lines))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--seconds", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--turns", type=int, default=1000)
+    parser.add_argument(
+        "--only", choices=STEPS, action="append", help="run these steps; the report is not written"
+    )
     args = parser.parse_args()
+    steps = set(args.only or STEPS)
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: `make bench` installs it (Debian package wrk)")
 
@@ -338,26 +92,45 @@ def main() -> None:
             database_url=env["ATENDE_DATABASE_URL"], redis_url=env["ATENDE_REDIS_URL"]
         )
         schema.upgrade(settings.database_url)
+        results: dict[str, Any] = {}
         with WhaticketStandIn("saas", [TOKEN]) as whaticket:
-            manifests = tenant_yaml("bench", None) + "---" + tenant_yaml("drain", whaticket.url)
+            answering = ["drain", *(f"bench{i}" for i in range(max(TENANT_COUNTS)))]
+            manifests = tenants_yaml(["bench"]) + "---" + tenants_yaml(answering, whaticket.url)
             asyncio.run(apply_file(settings, manifests))
-            print("ingest …", flush=True)
-            ingest_result = bench_ingest(env, tmp, args.seconds, args.rounds)
-            print(json.dumps({k: ingest_result[k] for k in ("real", "bare", "ratio")}), flush=True)
-            asyncio.run(_forget_ingested(settings))
-            drain = []
-            for latency in (1.0, 0.0):
-                print(f"drain at {latency} s …", flush=True)
-                drain.append(bench_drain(env, settings, whaticket, tmp, latency, args.turns))
-                print(json.dumps(drain[-1]), flush=True)
+            reference = _reference_env(env, postgres, whaticket.url)
+
+            if "ingest" in steps:
+                results["ingest"] = _step(
+                    "ingest", bench_ingest(env, reference, tmp, args.seconds, args.rounds)
+                )
+            if "drain" in steps:
+                results["drain"] = [
+                    _step(
+                        f"drain {latency}s",
+                        bench_drain(env, settings, whaticket, tmp, latency, args.turns),
+                    )
+                    for latency in (1.0, 0.0)
+                ]
+                results["reference_drain"] = [
+                    _step(
+                        "reference drain 1s",
+                        bench_reference_drain(reference, whaticket, tmp, 1.0, 30, 20.0),
+                    ),
+                    _step(
+                        "reference drain 0s",
+                        bench_reference_drain(reference, whaticket, tmp, 0.0, 1000, 20.0),
+                    ),
+                ]
+            if "latency" in steps:
+                results["latency"] = _step("latency", bench_latency(env, reference, whaticket, tmp))
+            if "growth" in steps:
+                results["tenants"] = _step("tenants", bench_tenants(env, settings, whaticket, tmp))
+                results["stored"] = _step("stored", bench_stored(env, settings, whaticket, tmp))
+        if args.only:
+            return
         machine = f"{os.cpu_count()} cores, {platform.machine()}"
-        machine += f", Python {platform.python_version()}"
-        results = {
-            "recorded_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine,
-            "ingest": ingest_result,
-            "drain": drain,
-        }
+        results["machine"] = machine + f", Python {platform.python_version()}"
+        results["recorded_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         write_report(results)
         print(f"wrote {DOCS / 'benchmarks.md'}")
     finally:
