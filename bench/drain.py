@@ -15,7 +15,7 @@ import redis
 from sqlalchemy import func, select, text
 
 from bench.harness import WORKER_MAX_JOBS, process
-from bench.reference.run import enqueue_backlog, rq_worker
+from bench.reference.run import clear_queue, enqueue_backlog, rq_worker
 from services.core import jobs
 from services.core.config import Settings
 from services.core.db import create_engine, create_sessionmaker, transaction
@@ -181,12 +181,15 @@ def bench_reference_drain(
         env = reference_env | {"REF_GEMINI_BASE_URL": gemini.base_url}
         target = len(whaticket.sent()) + count
         enqueue_backlog(env, count)
-        with rq_worker(env, tmp / f"rq-{latency}.log"):
-            deadline = time.monotonic() + 60
-            while gemini.request_count == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            elapsed = _wait_deliveries(whaticket, target, time.monotonic() + limit_seconds)
-        done = len(whaticket.sent()) - (target - count)
+        try:
+            with rq_worker(env, tmp / f"rq-{latency}.log"):
+                deadline = time.monotonic() + 60
+                while gemini.request_count == 0 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                elapsed = _wait_deliveries(whaticket, target, time.monotonic() + limit_seconds)
+            done = len(whaticket.sent()) - (target - count)
+        finally:
+            clear_queue(env)
     return {
         "llm_latency_s": latency,
         "turns": count,

@@ -20,7 +20,7 @@ from tests.standins.whaticket import WhaticketStandIn
 TENANT_COUNTS = (1, 10, 100)
 STORED_CONVERSATIONS = (1_000, 100_000)
 INGEST_SECONDS = 5
-DRAIN_TURNS = 500
+DRAIN_TURNS = 300
 CONNECTIONS = 32
 
 # One answered exchange per stored conversation, its rows shaped like the pipeline's own: the
@@ -28,8 +28,8 @@ CONNECTIONS = 32
 _HISTORY = [
     """INSERT INTO contacts (tenant_id, phone, name)
        SELECT :tenant, (5561000000000 + g)::text, 'Cliente ' || g FROM generate_series(1, :n) g""",
-    """INSERT INTO conversations (tenant_id, contact_id, connection, last_inbound_at)
-       SELECT :tenant, id, 'main', now() FROM contacts
+    """INSERT INTO conversations (tenant_id, contact_id, connection, state, last_inbound_at)
+       SELECT :tenant, id, 'main', 'bot', now() FROM contacts
        WHERE tenant_id = :tenant AND phone LIKE '5561%'""",
     """INSERT INTO turns (tenant_id, conversation_id, status, attempts, correlation_id, model,
                           prompt_tokens, output_tokens, answered_at, knowledge_ids)
@@ -51,9 +51,9 @@ _HISTORY = [
        FROM turns t JOIN conversations c ON c.id = t.conversation_id
        JOIN contacts k ON k.id = c.contact_id
        WHERE t.tenant_id = :tenant AND k.phone LIKE '5561%'""",
-    """INSERT INTO outbound_messages (turn_id, tenant_id, conversation_id, channel, text, status,
-                                      attempts, provider_response, sent_at)
-       SELECT t.id, :tenant, t.conversation_id, 'whaticket',
+    """INSERT INTO outbound_messages (turn_id, tenant_id, conversation_id, kind, channel, text,
+                                      status, attempts, provider_response, sent_at)
+       SELECT t.id, :tenant, t.conversation_id, 'reply', 'whaticket',
               'O prazo de entrega é de 3 a 5 dias úteis para capitais e de 5 a 8 para o interior.',
               'sent', 1, '{"mensagem": "Mensagem enviada"}'::jsonb, now()
        FROM turns t JOIN conversations c ON c.id = t.conversation_id

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.growth import DRAIN_TURNS, INGEST_SECONDS
 from bench.harness import WORKER_MAX_JOBS
 from bench.latency import RATE_PER_S, SECONDS
 
@@ -138,9 +139,9 @@ def _growth(tenants: list[dict[str, Any]], stored: list[dict[str, Any]]) -> list
     return [
         "## How cost grows",
         "",
-        "Ingest (`wrk`, 5 s) and drain (500 turns, 0 s model) with the traffic spread"
-        " round-robin over more tenants, and with more conversations already stored; ratios to"
-        " the first row.",
+        f"Ingest (`wrk`, {INGEST_SECONDS} s) and drain ({DRAIN_TURNS} turns, 0 s model) with"
+        " the traffic spread round-robin over more tenants, and with more conversations"
+        " already stored; ratios to the first row.",
         "",
         *_table(["tenants", "ingest req/s", "ratio", "drain turns/s", "ratio"], tenant_rows),
         "",
@@ -159,7 +160,7 @@ def write_report(results: dict[str, Any]) -> None:
         "# Benchmarks",
         "",
         f"Recorded {results['recorded_at']} on {results['machine']} by `make bench`"
-        " (`python -m bench`, about six minutes); raw numbers in `benchmarks.json`. Every figure"
+        " (`python -m bench`, about eight minutes); raw numbers in `benchmarks.json`. Every figure"
         " is compared with a baseline measured in the same run, on the same machine, over"
         " loopback.",
         "",

@@ -88,3 +88,8 @@ def enqueue_backlog(env: dict[str, str], count: int) -> None:
             ids.append(message[0])
     for message_id in ids:
         queue.enqueue("bench.reference.tasks.answer", message_id)
+
+
+def clear_queue(env: dict[str, str]) -> None:
+    """Drop the jobs a bounded run left behind, so the next run starts from an empty queue."""
+    Redis.from_url(env["REF_REDIS_URL"]).delete("rq:queue:ref")  # RQ's list of waiting job ids
