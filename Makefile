@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found: install python3.12 or a pyenv 3.12" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 # Debian packages: redis-server (started by the tests and `make dev`), promtool and amtool (the
@@ -58,11 +58,7 @@ unit: $(BIN)/.installed system-deps browser-deps $(CRD_SCHEMAS)/node_modules/.in
 
 test: lint typecheck unit
 
-$(BIN)/.bench-installed: $(BIN)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	touch $@
-
-bench: $(BIN)/.bench-installed bench-deps
+bench: $(BIN)/.installed bench-deps
 	$(BIN)/python -m bench
 
 # Fault scenarios on real processes (S1-S12 of docs/chaos.md: crashes, Redis and Postgres outages,
