@@ -224,9 +224,13 @@ async def test_whaticket_answering_after_the_timeout_is_the_counted_ambiguous_wi
         return sent if len(sent) == 2 else []
 
     await eventually(twice, within=20, what="the late delivery and the retry")
-    [reply] = await stack.rows(OutboundMessage)
+
+    async def recorded() -> OutboundMessage | None:
+        [reply] = await stack.rows(OutboundMessage)
+        return reply if reply.status == "sent" else None
+
+    reply = await eventually(recorded, within=10, what="the retry recorded as sent")
     assert reply.attempts == 2
-    assert reply.status == "sent"
     ambiguous = await stack.worker_metric(worker, "atende_ambiguous_sends_total")
     assert ambiguous == 1
 
