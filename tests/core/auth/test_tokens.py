@@ -20,7 +20,12 @@ from services.core.auth.tokens import (
     read_access_token,
 )
 
-NOW = datetime.now(UTC)
+
+def now() -> datetime:
+    """Read per test: a time taken at import would age while the suite runs."""
+    return datetime.now(UTC)
+
+
 ALICE = Principal(1, "alice@acme.test", Role.AGENT, 7, "s" * 32)
 CURRENT, OLD = "current-secret-key-0123456789abcdef", "old-secret-key-0123456789abcdefgh"
 
@@ -31,12 +36,12 @@ def _b64(data: Mapping[str, object]) -> str:
 
 def test_a_token_round_trips() -> None:
     keys = TokenKeys(CURRENT)
-    assert read_access_token(keys, issue_access_token(keys, ALICE, NOW, 10)) == ALICE
+    assert read_access_token(keys, issue_access_token(keys, ALICE, now(), 10)) == ALICE
 
 
 def test_an_expired_token_is_refused() -> None:
     keys = TokenKeys(CURRENT)
-    token = issue_access_token(keys, ALICE, NOW - timedelta(minutes=30), 10)
+    token = issue_access_token(keys, ALICE, now() - timedelta(minutes=30), 10)
     with pytest.raises(InvalidToken) as caught:
         read_access_token(keys, token)
     assert caught.value.reason == "expired"
@@ -44,10 +49,10 @@ def test_an_expired_token_is_refused() -> None:
 
 def test_a_tampered_token_is_refused() -> None:
     keys = TokenKeys(CURRENT)
-    header, _, signature = issue_access_token(keys, ALICE, NOW, 10).split(".")
+    header, _, signature = issue_access_token(keys, ALICE, now(), 10).split(".")
     forged_claims = {
         "iss": ISSUER, "aud": AUDIENCE, "sub": "1", "role": "platform_admin", "tid": None,
-        "sid": "s" * 32, "iat": int(NOW.timestamp()), "exp": int(NOW.timestamp()) + 600,
+        "sid": "s" * 32, "iat": int(now().timestamp()), "exp": int(now().timestamp()) + 600,
     }  # fmt: skip
     with pytest.raises(InvalidToken) as caught:
         read_access_token(keys, f"{header}.{_b64(forged_claims)}.{signature}")
@@ -56,7 +61,7 @@ def test_a_tampered_token_is_refused() -> None:
 
 def test_alg_none_is_refused() -> None:
     keys = TokenKeys(CURRENT)
-    _, claims, _ = issue_access_token(keys, ALICE, NOW, 10).split(".")
+    _, claims, _ = issue_access_token(keys, ALICE, now(), 10).split(".")
     unsigned = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{claims}."
     with pytest.raises(InvalidToken) as caught:
         read_access_token(keys, unsigned)
@@ -64,7 +69,7 @@ def test_alg_none_is_refused() -> None:
 
 
 def test_a_rotated_out_key_is_refused_and_a_previous_one_accepted() -> None:
-    old_token = issue_access_token(TokenKeys(OLD), ALICE, NOW, 10)
+    old_token = issue_access_token(TokenKeys(OLD), ALICE, now(), 10)
     assert read_access_token(TokenKeys(CURRENT, [OLD]), old_token) == ALICE
     with pytest.raises(InvalidToken) as caught:
         read_access_token(TokenKeys(CURRENT), old_token)
@@ -73,7 +78,7 @@ def test_a_rotated_out_key_is_refused_and_a_previous_one_accepted() -> None:
 
 def test_a_token_for_another_audience_is_refused() -> None:
     keys = TokenKeys(CURRENT)
-    start = int(NOW.timestamp())
+    start = int(now().timestamp())
     claims = {"iss": ISSUER, "aud": "elsewhere", "sub": "1", "role": "agent", "sid": "x"}
     token = keys.sign(claims | {"iat": start, "exp": start + 60})
     with pytest.raises(InvalidToken) as caught:
