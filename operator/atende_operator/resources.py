@@ -102,6 +102,11 @@ def secret_refs(spec: Mapping[str, Any], tenant: str) -> list[Ref]:
     found.append(_ref(_mapping(spec.get("llm")).get("apiKeySecretRef"), "spec.llm.apiKeySecretRef"))
     hooks = _items(_mapping(spec.get("webhook")).get("secretRefs"))
     found += [_ref(ref, f"spec.webhook.secretRefs[{i}]") for i, ref in enumerate(hooks)]
+    subscriptions = _items(_mapping(spec.get("events")).get("subscriptions"))
+    found += [
+        _ref(_mapping(sub).get("secretRef"), f"spec.events.subscriptions[{i}].secretRef")
+        for i, sub in enumerate(subscriptions)
+    ]
     if not hooks:
         generated = generated_webhook_secret_name(tenant)
         found.append(Ref("spec.webhook.secretRefs", generated, WEBHOOK_SECRET_KEY))

@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import jobs
+from services.core import events, jobs
 from services.core.auth import sessions
 from services.core.auth.roles import Role
 from services.core.config import Settings
@@ -18,7 +19,7 @@ from services.core.db import SessionMaker, create_engine, create_sessionmaker, t
 from services.core.dlq import service as dlq
 from services.core.errors import AtendeError, InvalidInput, NotFound
 from services.core.handoff import service as handoffs
-from services.core.models import DeadLetter, Handoff, Tenant, User
+from services.core.models import DeadLetter, EventDelivery, Handoff, Tenant, User
 from services.core.redis import create_redis
 from services.core.tenants import switches
 from services.core.tenants.credentials import CredentialCipher
@@ -163,6 +164,25 @@ async def resume_contact(settings: Settings, name: str, phone: str) -> int:
         if tenant is None:
             raise NotFound(f"no tenant {name!r}")
         return await handoffs.resume_contact(session, tenant.id, tenant.slug, phone)
+
+
+async def _tenant_id(session: AsyncSession, name: str) -> int:
+    tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == name))
+    if tenant_id is None:
+        raise NotFound(f"no tenant {name!r}")
+    return int(tenant_id)
+
+
+async def list_event_deliveries(settings: Settings, name: str) -> list[EventDelivery]:
+    async with _database(settings) as sessionmaker, sessionmaker() as session:
+        return await events.recent_deliveries(session, await _tenant_id(session, name))
+
+
+async def enable_event_subscription(settings: Settings, name: str, subscription: str) -> bool:
+    async with _database(settings) as sessionmaker:
+        async with sessionmaker() as session:
+            tenant_id = await _tenant_id(session, name)
+        return await events.enable_subscription(sessionmaker, tenant_id, subscription)
 
 
 async def ensure_dev_admin(settings: Settings, email: str) -> str | None:

@@ -255,6 +255,36 @@ def handoffs_resume(tenant: str, phone: str) -> None:
     click.echo(f"{resumed} conversation(s) back with the bot")
 
 
+@cli.group("events")
+def events_group() -> None:
+    """Workflow events sent to a tenant's automations (Standard Webhooks)."""
+
+
+@events_group.command("list")
+@click.argument("tenant")
+def events_list(tenant: str) -> None:
+    """The tenant's latest deliveries, newest first."""
+    rows = _run(lambda: admin.list_event_deliveries(get_settings(), tenant))
+    click.echo(f"{'ID':<8} {'EVENT':<22} {'SUBSCRIPTION':<16} {'STATUS':<10} {'TRIES':<6} "
+               "HTTP  AT")  # fmt: skip
+    for row in rows:
+        click.echo(
+            f"{row.id:<8} {row.event_type:<22} {row.subscription:<16} {row.status:<10} "
+            f"{row.attempts:<6} {row.last_status or '-':<5} {row.created_at:%Y-%m-%d %H:%M:%S}"
+        )
+
+
+@events_group.command("enable")
+@click.argument("tenant")
+@click.argument("subscription")
+def events_enable(tenant: str, subscription: str) -> None:
+    """Switch a subscription back on after it was switched off for failing."""
+    if _run(lambda: admin.enable_event_subscription(get_settings(), tenant, subscription)):
+        click.echo(f"{tenant}/{subscription} enabled; its waiting deliveries go out now")
+    else:
+        click.echo(f"{tenant}/{subscription} was not switched off")
+
+
 @cli.command()
 @click.option("--port", default=8000, show_default=True, type=int)
 def dev(port: int) -> None:

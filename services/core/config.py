@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     panel_refresh_token_days: int = Field(default=7, ge=1, le=90)
     panel_secure_cookies: bool = True
 
+    # Workflow events (Standard Webhooks). Waits before each retry (a JSON list); once they are
+    # spent the delivery fails. A subscription failing this many deliveries in a row is
+    # switched off until `atende events enable`.
+    events_retry_seconds: list[float] = [5, 300, 1800, 7200, 18000, 36000]
+    events_disable_after_failures: int = Field(default=20, ge=1)
+    events_timeout_seconds: float = 15.0
+    events_poll_seconds: float = 1.0
+
     # Shared circuit breaker (per dependency, in Redis).
     breaker_failure_threshold: int = 5
     breaker_window_seconds: float = 30.0

@@ -120,3 +120,17 @@ async def enqueue_handoff(redis: ArqRedis, handoff_id: int, *, suffix: str | Non
         log.warning("enqueue.handoff_failed", handoff_id=handoff_id, error=type(exc).__name__)
         return False
     return True
+
+
+DELIVER_EVENT = "deliver_event"
+
+
+async def enqueue_event(redis: ArqRedis, delivery_id: int) -> bool:
+    """Schedule a due workflow event; the id dedupes against a job already queued or running
+    for it (the delivery's claim in Postgres covers the rest)."""
+    try:
+        await redis.enqueue_job(DELIVER_EVENT, delivery_id, _job_id=f"event:{delivery_id}")
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue.event_failed", delivery_id=delivery_id, error=type(exc).__name__)
+        return False
+    return True

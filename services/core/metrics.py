@@ -130,3 +130,14 @@ REDIS_MAX_MEMORY = Gauge(
     "atende_redis_maxmemory_bytes", "Redis maxmemory (0: no limit set).", ["role"]
 )
 REDIS_KEYS = Gauge("atende_redis_keys", "Keys in the Redis database (DBSIZE).", ["role"])
+
+EVENT_DELIVERIES = Counter(
+    "atende_event_deliveries_total",
+    "Workflow event delivery attempts by outcome (delivered, retry, failed).",
+    ["tenant", "event", "outcome"],
+)
+EVENT_SUBSCRIPTIONS_DISABLED = Counter(
+    "atende_event_subscriptions_disabled_total",
+    "Event subscriptions switched off after failing deliveries in a row.",
+    ["tenant"],
+)

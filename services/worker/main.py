@@ -1,4 +1,5 @@
-"""The arq worker process: turn and handoff jobs, the sweeper and handoff watcher, /metrics."""
+"""The arq worker process: turn, handoff and event jobs, the sweeper, the handoff watcher and
+the event dispatcher, /metrics."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from services.core.logging import configure_logging, get_logger
 from services.core.redis import create_redis, deserialize_job, redis_settings, serialize_job
 
 from .context import build_deps
+from .tasks.events import deliver_event, dispatch_forever
 from .tasks.handoffs import transfer_handoff, watch_forever
 from .tasks.sweeper import sweep_forever
 from .tasks.turns import process_inbound
@@ -33,6 +35,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["background"] = [
         asyncio.create_task(sweep_forever(deps)),
         asyncio.create_task(watch_forever(deps)),
+        asyncio.create_task(dispatch_forever(deps)),
         # Tenant changes reach the next turn within moments (TTL fallback while Redis is down).
         asyncio.create_task(deps.tenants.follow_changes(settings.redis_url)),
     ]
@@ -60,6 +63,8 @@ def create_worker(settings: Settings) -> Worker:
         functions=[
             func(process_inbound, name=jobs.PROCESS_INBOUND, max_tries=1000),
             func(transfer_handoff, name=jobs.TRANSFER_HANDOFF, max_tries=100),
+            # Retries are the delivery's own backoff schedule, kept in Postgres.
+            func(deliver_event, name=jobs.DELIVER_EVENT, max_tries=1),
         ],
         redis_settings=redis_settings(settings.redis_url),
         redis_pool=create_redis(settings.redis_url),

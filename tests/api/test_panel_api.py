@@ -14,14 +14,16 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.cli.admin import apply_file
+from services.core import events
 from services.core.auth.roles import Principal, Role
 from services.core.auth.sessions import create_user
 from services.core.auth.tokens import TokenKeys, issue_access_token, read_access_token
 from services.core.db import SessionMaker, transaction
-from services.core.models import AuditEvent, Tenant
+from services.core.models import AuditEvent, EventDelivery, Tenant
+from services.core.tenants.spec import EventType
 from tests.api.webhook_app import (
     TENANT,
     TENANT_YAML,
@@ -309,3 +311,36 @@ async def test_an_expired_access_token_is_renewed_with_the_refresh_cookie(
         "/panel/conversations", headers={"Cookie": f"atende_access={fresh}"}
     )
     assert gone.status_code == 303
+
+
+async def test_the_events_page_shows_a_tenant_only_its_own_deliveries(api: RunningApp) -> None:
+    async with transaction(api.state.sessionmaker) as session:
+        slugs = {t.slug: t.id for t in await session.scalars(select(Tenant))}
+        for slug, status, code in ((TENANT, "delivered", 200), ("other", "failed", 500)):
+            await events.record(
+                session,
+                [events.delivery(slugs[slug], slug, f"{slug}-crm", EventType.TURN_ANSWERED, {})],
+            )
+            await session.execute(
+                update(EventDelivery)
+                .where(EventDelivery.tenant_id == slugs[slug])
+                .values(status=status, attempts=2, last_status=code)
+            )
+
+    async def page_for(user: str) -> str:
+        signed = await api.client.post(
+            "/panel/login", data={"email": USERS[user][0], "password": PASSWORD}
+        )
+        cookies = {"Cookie": f"atende_access={signed.cookies['atende_access']}"}
+        page = await api.client.get("/panel/events", headers=cookies)
+        assert page.status_code == 200
+        return page.text
+
+    other = await page_for("other_agent")
+    assert "other-crm" in other
+    assert "HTTP 500" in other
+    assert f"{TENANT}-crm" not in other
+    everyone = await page_for("platform")
+    assert "other-crm" in everyone
+    assert f"{TENANT}-crm" in everyone
+    assert "turn.answered" in everyone

@@ -94,6 +94,7 @@ def test_every_alert_has_a_severity_and_a_runbook(keda: Manifests) -> None:
         "AtendeGeminiSlow", "AtendeGeminiErrors", "AtendeWhaticketSendFailures",
         "AtendeQueueBacklog", "AtendeQueueStale", "AtendeDeadLettersRising",
         "AtendeRedisMemoryHigh", "AtendeHandoffSlaBreached", "AtendeBudgetExhausted",
+        "AtendeEventSubscriptionDisabled",
     }  # fmt: skip
     for alert in alerts:
         assert alert["labels"]["severity"] in ("warning", "critical")
@@ -107,6 +108,7 @@ SERIES = [
     {"series": 'atende_redis_used_memory_bytes{role="queue"}', "values": "900x10"},
     {"series": 'atende_redis_maxmemory_bytes{role="queue"}', "values": "1000x10"},
     {"series": "atende_queue_oldest_ready_seconds", "values": "0+60x15"},
+    {"series": 'atende_event_subscriptions_disabled_total{tenant="acme"}', "values": "0 0 0 1x5"},
 ]
 # (alert, when, extra labels, summary as rendered); None: must not fire yet.
 EXPECTED = [
@@ -118,6 +120,9 @@ EXPECTED = [
     ("AtendeRedisMemoryHigh", "8m", {"role": "queue"}, "Redis is near its memory limit"),
     ("AtendeQueueStale", "6m", None, None),  # 360 s, but not yet for 5 minutes
     ("AtendeQueueStale", "11m", {}, "A turn has waited 11m 0s for a worker"),
+    ("AtendeEventSubscriptionDisabled", "2m", None, None),
+    ("AtendeEventSubscriptionDisabled", "4m", {"tenant": "acme"},
+     "A workflow endpoint of acme was switched off for failing"),
 ]  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from . import (
     auth_routes,
     conversation_pages,
     dead_letter_pages,
+    event_pages,
     simulator_pages,
     tenant_pages,
 )
@@ -28,6 +29,7 @@ for module in (
     tenant_pages,
     conversation_pages,
     dead_letter_pages,
+    event_pages,
     audit_pages,
     simulator_pages,
 ):

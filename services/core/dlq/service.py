@@ -13,12 +13,16 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import events
 from services.core.errors import InvalidInput, NotFound
 from services.core.models import DeadLetter, InboundMessage, OutboundMessage, Turn
+from services.core.tenants.directory import TenantConfig
+from services.core.tenants.spec import EventType
 
 
 async def record_dead_letter(
     session: AsyncSession,
+    tenant: TenantConfig,
     turn: Turn,
     *,
     stage: str,
@@ -39,6 +43,19 @@ async def record_dead_letter(
     )
     session.add(letter)
     await session.flush()
+    await events.emit(
+        session,
+        tenant,
+        EventType.DLQ_ADDED,
+        {
+            "dead_letter_id": letter.id,
+            "turn_id": turn.id,
+            "conversation_id": turn.conversation_id,
+            "stage": stage,
+            "error_class": error_class,
+            "attempts": attempts,
+        },
+    )
     return letter
 
 

@@ -75,8 +75,7 @@ async def note_business_message(
     if not await service.note_human(session, conversation_id, now):
         await service.request_handoff(
             session,
-            tenant_slug=tenant.slug,
-            tenant_id=tenant.id,
+            tenant,
             conversation_id=conversation_id,
             turn_id=None,
             trigger=Trigger.HUMAN,

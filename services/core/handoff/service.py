@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import events
 from services.core.db import execute
 from services.core.llm.types import ChatMessage
 from services.core.logging import get_logger
@@ -22,6 +23,7 @@ from services.core.metrics import HANDOFF_RESUMES, HANDOFFS
 from services.core.models import ACTIVE_HANDOFF_STATES, Contact, Conversation, Handoff
 from services.core.models.handoff import ACTIVE_HANDOFF_PREDICATE
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.spec import EventType
 
 from .summary import build_summary
 
@@ -40,9 +42,8 @@ def tickets_movable(tenant: TenantConfig) -> bool:
 
 async def request_handoff(
     session: AsyncSession,
+    tenant: TenantConfig,
     *,
-    tenant_slug: str,
-    tenant_id: int,
     conversation_id: int,
     turn_id: int | None,
     trigger: str,
@@ -58,7 +59,7 @@ async def request_handoff(
         session,
         insert(Handoff)
         .values(
-            tenant_id=tenant_id,
+            tenant_id=tenant.id,
             conversation_id=conversation_id,
             turn_id=turn_id,
             trigger=trigger,
@@ -81,10 +82,23 @@ async def request_handoff(
         update(Conversation).where(Conversation.id == conversation_id).values(state="human"),
     )
     if handoff_id is not None:
-        HANDOFFS.labels(tenant_slug, trigger).inc()
+        await events.emit(
+            session,
+            tenant,
+            EventType.HANDOFF_REQUESTED,
+            {
+                "handoff_id": handoff_id,
+                "conversation_id": conversation_id,
+                "turn_id": turn_id,
+                "trigger": str(trigger),
+                "reason": reason[:500],
+                "summary": summary,
+            },
+        )
+        HANDOFFS.labels(tenant.slug, trigger).inc()
         log.info(
             "handoff.requested",
-            tenant=tenant_slug,
+            tenant=tenant.slug,
             conversation_id=conversation_id,
             handoff_id=handoff_id,
             trigger=trigger,
@@ -108,8 +122,7 @@ async def hand_over_turn(
     """A turn hands its conversation over, with the packet for the agent."""
     return await request_handoff(
         session,
-        tenant_slug=tenant.slug,
-        tenant_id=tenant.id,
+        tenant,
         conversation_id=conversation_id,
         turn_id=turn_id,
         trigger=trigger,

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text, update
 
-from services.core import hours, jobs
+from services.core import events, hours, jobs
 from services.core.conversations import memory
 from services.core.db import transaction
 from services.core.errors import DependencyError
@@ -31,6 +31,7 @@ from services.core.logging import get_logger
 from services.core.metrics import HANDOFF_SLA_BREACHES, HANDOFFS_WAITING
 from services.core.models import ACTIVE_HANDOFF_STATES, Handoff
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.spec import EventType
 from services.core.turns.deps import TurnDeps
 
 from . import service
@@ -151,6 +152,17 @@ async def _breach(deps: TurnDeps, tenant: TenantConfig, active: _Active) -> None
             .returning(Handoff.id)
         )
         first = marked.scalar_one_or_none() is not None
+        if first:
+            await events.emit(
+                session,
+                tenant,
+                EventType.HANDOFF_SLA_BREACHED,
+                {
+                    "handoff_id": active.id,
+                    "conversation_id": active.conversation_id,
+                    "sla_minutes": tenant.spec.handoff.sla_minutes,
+                },
+            )
     if first:
         HANDOFF_SLA_BREACHES.labels(tenant.slug).inc()
         log.error(

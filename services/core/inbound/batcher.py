@@ -11,7 +11,9 @@ from sqlalchemy import DateTime, Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
+from services.core import events
 from services.core.db import SessionMaker, transaction
+from services.core.tenants.spec import EventType
 
 from .baileys import NormalizedMessage
 
@@ -82,6 +84,34 @@ class PendingMessage:
     message: NormalizedMessage  # known by phone: lid-only contacts take the per-message path
     payload: str  # the raw JSON, stored as received
     correlation_id: str
+    tenant_slug: str = ""
+    # The tenant's event subscriptions that want message.received.
+    subscriptions: tuple[str, ...] = ()
+
+
+def received_event(
+    tenant_id: int,
+    slug: str,
+    subscription: str,
+    inbound_id: int,
+    connection: str,
+    message: NormalizedMessage,
+) -> dict[str, object]:
+    return events.delivery(
+        tenant_id,
+        slug,
+        subscription,
+        EventType.MESSAGE_RECEIVED,
+        {
+            "message_id": inbound_id,
+            "provider_msg_id": message.provider_msg_id,
+            "connection": connection,
+            "phone": message.phone,
+            "name": message.push_name,
+            "kind": message.kind,
+            "text": message.text,
+        },
+    )
 
 
 async def ingest_batch(
@@ -104,15 +134,29 @@ async def ingest_batch(
         try:
             async with transaction(sessionmaker) as session:
                 rows = (await session.execute(_INGEST_BATCH, params)).all()
+                inserted = {(tenant_id, msg_id): row_id for row_id, tenant_id, msg_id in rows}
+                results: list[int | None] = []
+                for item in items:  # a message sent twice in a batch is new only the first time
+                    key = (item.tenant_id, item.message.provider_msg_id)
+                    results.append(inserted.pop(key, None))
+                await events.record(session, _received_events(items, results))
             break
         except DBAPIError as exc:  # two api processes upserting the same contacts
             if attempt == 2 or getattr(exc.orig, "sqlstate", None) != _DEADLOCK:
                 raise
-    inserted = {(tenant_id, msg_id): row_id for row_id, tenant_id, msg_id in rows}
-    results: list[int | None] = []
-    for item in items:  # a message sent twice in one batch is new only the first time
-        results.append(inserted.pop((item.tenant_id, item.message.provider_msg_id), None))
     return results
+
+
+def _received_events(
+    items: Sequence[PendingMessage], ids: Sequence[int | None]
+) -> list[dict[str, object]]:
+    return [
+        received_event(item.tenant_id, item.tenant_slug, name, inbound_id, item.connection,
+                       item.message)
+        for item, inbound_id in zip(items, ids, strict=True)
+        if inbound_id is not None
+        for name in item.subscriptions
+    ]  # fmt: skip
 
 
 def payload_text(payload: dict[str, object]) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from arq.connections import ArqRedis
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from services.core import jobs
+from services.core import events, jobs
 from services.core.coalesce import Coalescer
 from services.core.db import SessionMaker, transaction
 from services.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
@@ -31,9 +31,10 @@ from services.core.metrics import SPOOL_PENDING, WEBHOOKS
 from services.core.ratelimit.failed_auth import FailedAuthGuard
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig, TenantDirectory
+from services.core.tenants.spec import EventType
 
 from .baileys import Ignored, NormalizedMessage, business_message, normalize
-from .batcher import PendingMessage, ingest_batch, payload_text
+from .batcher import PendingMessage, ingest_batch, payload_text, received_event
 from .service import ingest
 from .spool import Spool, SpooledWebhook
 
@@ -242,9 +243,18 @@ class WebhookReceiver:
         correlation_id: str,
     ) -> int | None:
         """Committed before returning: the message id, or None for a duplicate."""
+        subscriptions = tuple(
+            s.name for s in tenant.spec.events.wanting(EventType.MESSAGE_RECEIVED)
+        )
         if message.lid is None and message.phone is not None:
             pending = PendingMessage(
-                tenant.id, connection, message, payload_text(payload), correlation_id
+                tenant.id,
+                connection,
+                message,
+                payload_text(payload),
+                correlation_id,
+                tenant.slug,
+                subscriptions,
             )
             return await self._ingest.submit(pending)
         async with transaction(self._sessionmaker) as session:  # @lid contacts: linking rules
@@ -256,6 +266,15 @@ class WebhookReceiver:
                 payload=payload,
                 correlation_id=correlation_id,
             )
+            if ingested.inbound_id is not None:
+                await events.record(
+                    session,
+                    [
+                        received_event(tenant.id, tenant.slug, name, ingested.inbound_id,
+                                       connection, message)
+                        for name in subscriptions
+                    ],
+                )  # fmt: skip
         return ingested.inbound_id
 
     async def replay_spool(self) -> int:

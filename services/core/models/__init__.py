@@ -5,6 +5,7 @@ from .base import Base
 from .contact import Contact
 from .conversation import Conversation
 from .dead_letter import DeadLetter
+from .event_delivery import EventDelivery, EventSubscriptionState
 from .handoff import ACTIVE_HANDOFF_STATES, Handoff
 from .inbound_message import InboundMessage
 from .knowledge_entry import KnowledgeEntry
@@ -24,6 +25,8 @@ __all__ = [
     "Contact",
     "Conversation",
     "DeadLetter",
+    "EventDelivery",
+    "EventSubscriptionState",
     "Handoff",
     "InboundMessage",
     "KnowledgeEntry",

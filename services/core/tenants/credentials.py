@@ -20,6 +20,19 @@ def hash_webhook_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+SIGNING_SECRET_RULE = "a Standard Webhooks secret: whsec_ and base64 of 24 to 64 bytes"  # noqa: S105
+
+
+def is_signing_secret(secret: str) -> bool:
+    if not secret.startswith("whsec_"):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:
+        return False
+    return 24 <= len(key) <= 64
+
+
 def matches_any_hash(candidate: str, hashes: list[str]) -> bool:
     """Constant-time check of a secret's hash against every accepted one (current and
     previous): every hash is compared, whichever matches."""
@@ -34,6 +47,8 @@ class TenantCredentials:
     whaticket_tokens: dict[str, str] = field(default_factory=dict)
     agent_password: str | None = None
     gemini_api_key: str | None = None
+    # Standard Webhooks signing secrets of the event subscriptions, by subscription name.
+    event_secrets: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
         return f"TenantCredentials(connections={sorted(self.whaticket_tokens)})"
@@ -49,6 +64,7 @@ class CredentialCipher:
             "whaticket_tokens": credentials.whaticket_tokens,
             "agent_password": credentials.agent_password,
             "gemini_api_key": credentials.gemini_api_key,
+            "event_secrets": credentials.event_secrets,
         }
         return self._fernet.encrypt(json.dumps(payload).encode())
 
@@ -63,4 +79,5 @@ class CredentialCipher:
             whaticket_tokens=payload["whaticket_tokens"],
             agent_password=payload["agent_password"],
             gemini_api_key=payload["gemini_api_key"],
+            event_secrets=payload.get("event_secrets", {}),  # absent before workflow events
         )

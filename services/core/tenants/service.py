@@ -14,7 +14,13 @@ from services.core import knowledge
 from services.core.errors import ManifestError
 from services.core.models import Tenant
 
-from .credentials import CredentialCipher, TenantCredentials, hash_webhook_secret
+from .credentials import (
+    SIGNING_SECRET_RULE,
+    CredentialCipher,
+    TenantCredentials,
+    hash_webhook_secret,
+    is_signing_secret,
+)
 from .manifest import SecretStore, TenantManifest
 from .spec import BotTenantSpec, SecretRef
 
@@ -80,6 +86,13 @@ def resolve_credentials(
                 f"{path}: webhook secret must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters"
             )
         hashes.append(hash_webhook_secret(secret))
+    signing: dict[str, str] = {}
+    for i, subscription in enumerate(spec.events.subscriptions):
+        path = f"{where}.events.subscriptions[{i}].secretRef"
+        secret = _resolve(secrets, subscription.secret_ref, path, problems)
+        if secret and not is_signing_secret(secret):
+            problems.append(f"{path}: {SIGNING_SECRET_RULE}")
+        signing[subscription.name] = secret
     if not spec.webhook.secret_refs:
         problems.append(
             f"{where}.webhook.secretRefs: at least one webhook secret is required "
@@ -87,7 +100,7 @@ def resolve_credentials(
         )
     if problems:
         raise ManifestError(problems)
-    return TenantCredentials(tokens, agent_password, gemini_key), hashes
+    return TenantCredentials(tokens, agent_password, gemini_key, signing), hashes
 
 
 def _fingerprint(spec: BotTenantSpec, credentials: TenantCredentials, hashes: list[str]) -> str:
@@ -98,6 +111,7 @@ def _fingerprint(spec: BotTenantSpec, credentials: TenantCredentials, hashes: li
             "agent": credentials.agent_password,
             "gemini": credentials.gemini_api_key,
             "hooks": hashes,
+            "signing": credentials.event_secrets,
         },
         sort_keys=True,
     )

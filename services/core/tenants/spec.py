@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -24,6 +25,18 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def _unique_by_name[T: _Named](items: list[T], what: str) -> list[T]:
+    names = [item.name for item in items]
+    if len(names) != len(set(names)):
+        raise ValueError(f"{what} names must be unique")
+    return items
 
 
 class SecretRef(SpecModel):
@@ -53,10 +66,7 @@ class WhaticketSpec(SpecModel):
     @field_validator("connections")
     @classmethod
     def _unique_names(cls, value: list[Connection]) -> list[Connection]:
-        names = [c.name for c in value]
-        if len(names) != len(set(names)):
-            raise ValueError("connection names must be unique")
-        return value
+        return _unique_by_name(value, "connection")
 
     @model_validator(mode="after")
     def _token_per_connection(self) -> WhaticketSpec:
@@ -161,6 +171,37 @@ class FeaturesSpec(SpecModel):
     audio: bool = False  # reserved: voice notes are not transcribed yet
 
 
+class EventType(StrEnum):
+    """What a workflow (n8n, a CRM) may subscribe to."""
+
+    MESSAGE_RECEIVED = "message.received"
+    TURN_ANSWERED = "turn.answered"
+    HANDOFF_REQUESTED = "handoff.requested"
+    HANDOFF_SLA_BREACHED = "handoff.sla_breached"
+    DLQ_ADDED = "dlq.added"
+
+
+class EventSubscription(SpecModel):
+    name: str = Field(pattern=NAME_PATTERN, max_length=63)
+    url: AnyHttpUrl
+    events: list[EventType] = Field(min_length=1)
+    # A Standard Webhooks secret (``whsec_`` + base64 of at least 24 bytes) to sign with.
+    secret_ref: SecretRef
+    enabled: bool = True
+
+
+class EventsSpec(SpecModel):
+    subscriptions: list[EventSubscription] = Field(default=[], max_length=10)
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _unique_names(cls, value: list[EventSubscription]) -> list[EventSubscription]:
+        return _unique_by_name(value, "subscription")
+
+    def wanting(self, event: EventType) -> list[EventSubscription]:
+        return [s for s in self.subscriptions if s.enabled and event in s.events]
+
+
 class BotTenantSpec(SpecModel):
     display_name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
@@ -174,6 +215,7 @@ class BotTenantSpec(SpecModel):
     handoff: HandoffSpec = HandoffSpec()
     rate_limits: RateLimitsSpec = RateLimitsSpec()
     features: FeaturesSpec = FeaturesSpec()
+    events: EventsSpec = EventsSpec()
 
     def connection(self, name: str) -> Connection | None:
         return next((c for c in self.whaticket.connections if c.name == name), None)

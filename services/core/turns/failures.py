@@ -93,6 +93,7 @@ async def give_up_generating(
         context = await _context(session, tenant, turn)
         await record_dead_letter(
             session,
+            tenant,
             turn,
             stage="llm",
             error_class=error_class,
@@ -141,6 +142,7 @@ async def record_send_failure(
             context = await _context(session, tenant, turn)
             await record_dead_letter(
                 session,
+                tenant,
                 turn,
                 stage="send",
                 error_class=exc.error_class,

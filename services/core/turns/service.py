@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 
-from services.core import budget, guard, hours, jobs, knowledge
+from services.core import budget, events, guard, hours, jobs, knowledge
 from services.core.breaker import CircuitBreaker
 from services.core.conversations import memory
 from services.core.conversations.service import acquire_lease, release_lease
@@ -58,6 +58,7 @@ from services.core.metrics import (
 )
 from services.core.retry import RetryLater, backoff
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.spec import EventType
 
 from . import failures, pacing, prompt, routing, store
 from .deps import TurnDeps
@@ -671,6 +672,20 @@ async def _finish(
     """Close the turn and remember the exchange (a fallback is not part of the history)."""
     async with transaction(deps.sessionmaker) as session:
         closed = await store.finish(session, turn.id, pending.kind)
+        if closed:
+            await events.emit(
+                session,
+                tenant,
+                EventType.TURN_ANSWERED,
+                {
+                    "turn_id": turn.id,
+                    "conversation_id": turn.conversation_id,
+                    "phone": pending.phone,
+                    "kind": pending.kind,
+                    "reply": pending.text,
+                    "messages": [{"kind": m.kind, "text": m.text} for m in messages],
+                },
+            )
     if not closed:
         return
     TURNS.labels(tenant.slug, _OUTCOME_BY_KIND.get(pending.kind, "fallback")).inc()

@@ -4,7 +4,7 @@ product runs on accepts and refuses exactly the same example files."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
@@ -95,7 +95,9 @@ def test_defaults_agree() -> None:
         model: type[BaseModel] = BotTenantSpec
         *parents, leaf = where.strip(".").split(".")
         for name in parents:
-            annotation = _model_field(model, name).annotation
+            annotation = _model_field(model, name.removesuffix("[]")).annotation
+            if name.endswith("[]"):  # a list of objects: the items' model
+                (annotation,) = get_args(annotation)
             assert isinstance(annotation, type)
             model = annotation
         default = _model_field(model, leaf).default

@@ -105,6 +105,7 @@ class Harness:
         slug: str = "acme",
         agent_password: str | None = None,
         handoff_queue_id: int | None = None,
+        extra_secrets: dict[str, str] | None = None,
         **overrides: Any,
     ) -> TenantConfig:
         """``agent_password`` adds the agent user (the stand-in's ``AGENT_EMAIL``) that moves
@@ -122,6 +123,7 @@ class Harness:
             values["agent-password"] = agent_password
         if gemini_key is not None:
             values["gemini-api-key"] = gemini_key
+        values |= extra_secrets or {}
         cipher = CredentialCipher(SECRET_KEY)
         manifest = TenantManifest(slug, BotTenantSpec.model_validate(raw))
         async with transaction(self.sessionmaker) as session:

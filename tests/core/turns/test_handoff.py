@@ -246,11 +246,11 @@ async def test_a_transfer_that_cannot_log_in_fails_once_and_is_counted(harness: 
     await harness.run(await harness.ingest("oi"))  # a conversation exists
     async with harness.sessionmaker() as session:
         conversation_id = await session.scalar(select(Conversation.id))
+    assert harness.tenant is not None
     async with transaction(harness.sessionmaker) as session:
         handoff_id = await request_handoff(
             session,
-            tenant_slug="acme",
-            tenant_id=harness.tenant.id if harness.tenant else 0,
+            harness.tenant,
             conversation_id=int(conversation_id or 0),
             turn_id=None,
             trigger="keyword",
