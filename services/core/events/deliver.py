@@ -22,7 +22,7 @@ from services.core.db import SessionMaker, transaction
 from services.core.logging import get_logger
 from services.core.metrics import EVENT_DELIVERIES, EVENT_SUBSCRIPTIONS_DISABLED
 from services.core.models import EventDelivery, EventSubscriptionState, Tenant
-from services.core.tenants.directory import TenantDirectory
+from services.core.tenants.directory import TenantConfig, TenantDirectory
 
 log = get_logger(__name__)
 USER_AGENT = "Atende-Webhooks/1"
@@ -80,15 +80,13 @@ async def deliver(
     if row is None:
         return None
     tenant = await tenants.by_id(row.tenant_id)
-    subscription = next(
-        (s for s in tenant.spec.events.subscriptions if s.name == row.subscription), None
-    ) if tenant is not None else None  # fmt: skip
-    secret = tenant.credentials.event_secrets.get(row.subscription) if tenant else None
     label = tenant.slug if tenant is not None else str(row.tenant_id)
-    if tenant is None or subscription is None or not secret:
+    target = _target(tenant, row.subscription) if tenant is not None else None
+    if target is None:  # the tenant or the subscription is gone since the event
         return await _record(
             sessionmaker, settings, row, label, None, "subscription removed", final=True
         )
+    url, secret = target
     body = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False)
     now = datetime.now(UTC)
     headers = {
@@ -100,7 +98,7 @@ async def deliver(
     }
     try:
         response = await http.post(
-            str(subscription.url),
+            url,
             content=body.encode(),
             headers=headers,
             timeout=settings.events_timeout_seconds,
@@ -109,6 +107,13 @@ async def deliver(
         return await _record(sessionmaker, settings, row, label, None, type(exc).__name__)
     error = None if response.is_success else "http_error"
     return await _record(sessionmaker, settings, row, label, response.status_code, error)
+
+
+def _target(tenant: TenantConfig, name: str) -> tuple[str, str] | None:
+    """The subscription's URL and signing secret, if it still exists."""
+    subscription = next((s for s in tenant.spec.events.subscriptions if s.name == name), None)
+    secret = tenant.credentials.event_secrets.get(name)
+    return (str(subscription.url), secret) if subscription is not None and secret else None
 
 
 async def _record(

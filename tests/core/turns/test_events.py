@@ -183,3 +183,15 @@ async def test_a_signing_secret_that_is_not_one_is_refused_by_name(harness: Harn
     assert "spec.events.subscriptions[0].secretRef" in message
     assert "whsec_" in message
     assert "hunter2" not in message
+
+
+async def test_an_event_for_a_removed_subscription_is_not_sent(
+    harness: Harness, receiver: ReceiverStandIn
+) -> None:
+    await subscribe(harness, receiver, ["turn.answered"])
+    await harness.run(await harness.ingest("oi"))
+    await harness.apply_tenant()  # the automation was unsubscribed before the event went out
+    assert [o.status for o in await deliver_due(harness)] == ["failed"]
+    assert receiver.received == []
+    [row] = await deliveries(harness)
+    assert row.last_error == "subscription removed"
