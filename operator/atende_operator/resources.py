@@ -107,6 +107,8 @@ def secret_refs(spec: Mapping[str, Any], tenant: str) -> list[Ref]:
         _ref(_mapping(sub).get("secretRef"), f"spec.events.subscriptions[{i}].secretRef")
         for i, sub in enumerate(subscriptions)
     ]
+    keys = _items(_mapping(spec.get("actions")).get("apiKeySecretRefs"))
+    found += [_ref(ref, f"spec.actions.apiKeySecretRefs[{i}]") for i, ref in enumerate(keys)]
     if not hooks:
         generated = generated_webhook_secret_name(tenant)
         found.append(Ref("spec.webhook.secretRefs", generated, WEBHOOK_SECRET_KEY))

@@ -31,7 +31,7 @@ from services.core.tenants.directory import TenantDirectory
 from . import panel
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, RequestLog
-from .routes import health, hooks, v1
+from .routes import actions, health, hooks, v1
 from .state import AppState
 
 log = get_logger(__name__)
@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hooks.router)
     app.include_router(health.router)
     app.include_router(v1.router)
+    app.include_router(actions.router)
     panel.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog)

@@ -21,6 +21,7 @@ class Trigger(StrEnum):
     BUDGET = "budget"  # the tenant's LLM budget is used up
     MEDIA = "media"  # audio or images the bot cannot read, with handoff enabled
     HUMAN = "human"  # a person answered on their own, from Whaticket or the phone
+    WORKFLOW = "workflow"  # the tenant's automation asked for it (the action API)
 
 
 # The third time a customer sends the same words, a person is better than a third answer.

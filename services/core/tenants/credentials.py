@@ -49,6 +49,8 @@ class TenantCredentials:
     gemini_api_key: str | None = None
     # Standard Webhooks signing secrets of the event subscriptions, by subscription name.
     event_secrets: dict[str, str] = field(default_factory=dict)
+    # SHA-256 of the action API keys (the keys themselves are never stored).
+    action_key_hashes: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
         return f"TenantCredentials(connections={sorted(self.whaticket_tokens)})"
@@ -65,6 +67,7 @@ class CredentialCipher:
             "agent_password": credentials.agent_password,
             "gemini_api_key": credentials.gemini_api_key,
             "event_secrets": credentials.event_secrets,
+            "action_key_hashes": credentials.action_key_hashes,
         }
         return self._fernet.encrypt(json.dumps(payload).encode())
 
@@ -80,4 +83,5 @@ class CredentialCipher:
             agent_password=payload["agent_password"],
             gemini_api_key=payload["gemini_api_key"],
             event_secrets=payload.get("event_secrets", {}),  # absent before workflow events
+            action_key_hashes=payload.get("action_key_hashes", []),
         )

@@ -56,6 +56,19 @@ def _resolve(secrets: SecretStore, ref: SecretRef, path: str, problems: list[str
     return value
 
 
+def _hashed(
+    secrets: SecretStore, refs: list[SecretRef], path: str, problems: list[str]
+) -> list[str]:
+    """Capability tokens (webhook secrets, action keys): long enough, kept as SHA-256 only."""
+    hashes = []
+    for i, ref in enumerate(refs):
+        value = _resolve(secrets, ref, f"{path}[{i}]", problems)
+        if value and len(value) < MIN_WEBHOOK_SECRET_LENGTH:
+            problems.append(f"{path}[{i}]: must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters")
+        hashes.append(hash_webhook_secret(value))
+    return hashes
+
+
 def resolve_credentials(
     name: str, spec: BotTenantSpec, secrets: SecretStore
 ) -> tuple[TenantCredentials, list[str]]:
@@ -77,15 +90,7 @@ def resolve_credentials(
     if spec.llm.api_key_secret_ref is not None:
         path = f"{where}.llm.apiKeySecretRef"
         gemini_key = _resolve(secrets, spec.llm.api_key_secret_ref, path, problems)
-    hashes: list[str] = []
-    for i, ref in enumerate(spec.webhook.secret_refs):
-        path = f"{where}.webhook.secretRefs[{i}]"
-        secret = _resolve(secrets, ref, path, problems)
-        if secret and len(secret) < MIN_WEBHOOK_SECRET_LENGTH:
-            problems.append(
-                f"{path}: webhook secret must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters"
-            )
-        hashes.append(hash_webhook_secret(secret))
+    hashes = _hashed(secrets, spec.webhook.secret_refs, f"{where}.webhook.secretRefs", problems)
     signing: dict[str, str] = {}
     for i, subscription in enumerate(spec.events.subscriptions):
         path = f"{where}.events.subscriptions[{i}].secretRef"
@@ -93,6 +98,9 @@ def resolve_credentials(
         if secret and not is_signing_secret(secret):
             problems.append(f"{path}: {SIGNING_SECRET_RULE}")
         signing[subscription.name] = secret
+    action_keys = _hashed(
+        secrets, spec.actions.api_key_secret_refs, f"{where}.actions.apiKeySecretRefs", problems
+    )
     if not spec.webhook.secret_refs:
         problems.append(
             f"{where}.webhook.secretRefs: at least one webhook secret is required "
@@ -100,7 +108,7 @@ def resolve_credentials(
         )
     if problems:
         raise ManifestError(problems)
-    return TenantCredentials(tokens, agent_password, gemini_key, signing), hashes
+    return TenantCredentials(tokens, agent_password, gemini_key, signing, action_keys), hashes
 
 
 def _fingerprint(spec: BotTenantSpec, credentials: TenantCredentials, hashes: list[str]) -> str:
@@ -112,6 +120,7 @@ def _fingerprint(spec: BotTenantSpec, credentials: TenantCredentials, hashes: li
             "gemini": credentials.gemini_api_key,
             "hooks": hashes,
             "signing": credentials.event_secrets,
+            "actions": credentials.action_key_hashes,
         },
         sort_keys=True,
     )

@@ -202,6 +202,13 @@ class EventsSpec(SpecModel):
         return [s for s in self.subscriptions if s.enabled and event in s.events]
 
 
+class ActionsSpec(SpecModel):
+    """Keys a tenant's workflows use to act (hand a conversation to a person, give it back);
+    the first is current, a second is accepted while rotating."""
+
+    api_key_secret_refs: list[SecretRef] = Field(default=[], max_length=2)
+
+
 class BotTenantSpec(SpecModel):
     display_name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
@@ -216,6 +223,7 @@ class BotTenantSpec(SpecModel):
     rate_limits: RateLimitsSpec = RateLimitsSpec()
     features: FeaturesSpec = FeaturesSpec()
     events: EventsSpec = EventsSpec()
+    actions: ActionsSpec = ActionsSpec()
 
     def connection(self, name: str) -> Connection | None:
         return next((c for c in self.whaticket.connections if c.name == name), None)

@@ -1,0 +1,114 @@
+"""The action API for workflows: with the tenant's key an automation hands a conversation to a
+person and gives it back; without it, or with another tenant's, nothing happens and nothing
+tells whether the tenant exists."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+import redis.asyncio as aioredis
+from sqlalchemy import select
+
+from services.cli.admin import apply_file
+from services.core.db import SessionMaker
+from services.core.models import Conversation, Handoff
+from tests.api.webhook_app import (
+    TENANT,
+    TENANT_YAML,
+    RunningApp,
+    baileys,
+    make_settings,
+    running_app,
+)
+
+KEY = "n8n-action-key-0123456789abcdef0123"
+OTHER_KEY = "crm-action-key-fedcba9876543210fedc"
+PHONE = "5511988887777"
+
+
+def with_action_key(yaml: str, tenant: str, key: str) -> str:
+    return (
+        yaml.replace("stringData:\n", f"stringData:\n  action-key: {key}\n", 1)
+        + f"  actions: {{apiKeySecretRefs: [{{name: {tenant}, key: action-key}}]}}\n"
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(
+    clean_db: SessionMaker,
+    redis_client: aioredis.Redis,
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+) -> AsyncIterator[RunningApp]:
+    settings = make_settings(database_url, redis_url, tmp_path)
+    await apply_file(settings, with_action_key(TENANT_YAML, TENANT, KEY))
+    other = TENANT_YAML.replace(f"name: {TENANT}}}", "name: other}").replace(
+        f"name: {TENANT},", "name: other,"
+    )
+    await apply_file(settings, with_action_key(other, "other", OTHER_KEY))
+    async with running_app(settings) as app:
+        yield app
+
+
+async def test_a_workflow_hands_a_conversation_over_and_back(
+    api: RunningApp, clean_db: SessionMaker, redis_client: aioredis.Redis
+) -> None:
+    message = baileys("ACT-1", "quero cancelar", remote=f"{PHONE}@s.whatsapp.net")
+    assert (await api.post(message)).status_code == 200
+    auth = {"Authorization": f"Bearer {KEY}"}
+    path = f"/api/v1/actions/{TENANT}"
+
+    handed = await api.client.post(
+        f"{path}/handoff",
+        json={"phone": PHONE, "reason": "cancellation flow", "summary": "Cliente quer cancelar"},
+        headers=auth,
+    )
+    assert handed.status_code == 200, handed.text
+    assert handed.json()["status"] == "requested"
+    async with clean_db() as session:
+        [handoff] = list(await session.scalars(select(Handoff)))
+        state = await session.scalar(select(Conversation.state))
+    assert (handoff.trigger, handoff.reason) == ("workflow", "cancellation flow")
+    assert handoff.summary["intent"] == "Cliente quer cancelar"
+    assert state == "human"
+    assert await redis_client.exists(f"arq:job:handoff:{handoff.id}")  # the transfer is queued
+
+    again = await api.client.post(
+        f"{path}/handoff", json={"phone": PHONE, "reason": "again"}, headers=auth
+    )
+    assert again.json() == {"handoff_id": None, "status": "already_with_a_person"}
+
+    back = await api.client.post(f"{path}/resume", json={"phone": PHONE}, headers=auth)
+    assert back.json() == {"resumed": 1}
+    async with clean_db() as session:
+        assert await session.scalar(select(Conversation.state)) == "bot"
+
+
+async def test_keys_belong_to_their_tenant(api: RunningApp) -> None:
+    body = {"phone": PHONE, "reason": "x"}
+    for headers, tenant in (
+        ({}, TENANT),
+        ({"Authorization": "Bearer wrong-key-0123456789abcdef0123"}, TENANT),
+        ({"Authorization": f"Bearer {OTHER_KEY}"}, TENANT),  # another tenant's key
+        ({"Authorization": f"Bearer {KEY}"}, "nobody"),  # an unknown tenant looks the same
+    ):
+        response = await api.client.post(
+            f"/api/v1/actions/{tenant}/handoff", json=body, headers=headers
+        )
+        assert response.status_code == 401, (headers, tenant)
+        assert KEY not in response.text
+    unknown_phone = await api.client.post(
+        f"/api/v1/actions/{TENANT}/handoff",
+        json={"phone": "5511900000000", "reason": "x"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert unknown_phone.status_code == 404
+    bad_phone = await api.client.post(
+        f"/api/v1/actions/{TENANT}/resume",
+        json={"phone": "+55 11 9"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert bad_phone.status_code == 422
