@@ -17,6 +17,11 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
+    # Of an oversized body, this many times the cap is still read (and thrown away) before the
+    # 413: answering while the client is still sending makes the kernel reset the connection,
+    # and the client would see a reset instead of the 413.
+    DRAIN_FACTOR = 8
+
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -27,6 +32,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _discard(receive, self.max_bytes * self.DRAIN_FACTOR)
             await _too_large(send, self.max_bytes)
             return
         seen = 0
@@ -43,7 +49,19 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited, send)
         except BodyTooLarge:
+            await _discard(receive, self.max_bytes * (self.DRAIN_FACTOR - 1))
             await _too_large(send, self.max_bytes)
+
+
+async def _discard(receive: Receive, budget: int) -> None:
+    """Read what the client is still sending, up to ``budget`` bytes, keeping none of it."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 async def _too_large(send: Send, max_bytes: int) -> None:

@@ -97,7 +97,7 @@ async def test_redis_restarted_empty_mid_traffic_loses_nothing(
     assert [r.status_code for r in responses] == [200, 200]
 
     await answered_once(stack, "RR", before, within=30)
-    await answered_once(stack, "RA", after, within=10)
+    await answered_once(stack, "RA", after, within=30)
     assert stack.worker is not None
     assert stack.worker.returncode is None, "the worker survives Redis going away"
 
