@@ -3,6 +3,8 @@
 AtendeError
 ├── NotFound                 404: unknown tenant, connection, dead letter
 ├── Unauthorized             401: wrong webhook secret (never says why)
+├── Conflict                 409: an idempotency key reused for a different request
+├── Unavailable              503: done in part; the rest needs Redis — repeat the request
 ├── TooManyRequests          429: a source that failed authentication too often
 ├── InvalidInput             400/422: a body or a file that cannot be accepted
 │   └── ManifestError        a tenant file with the field path that is wrong
@@ -38,6 +40,16 @@ class Forbidden(AtendeError):
 
     status_code = 403
     code = "forbidden"
+
+
+class Conflict(AtendeError):
+    status_code = 409
+    code = "conflict"
+
+
+class Unavailable(AtendeError):
+    status_code = 503
+    code = "unavailable"
 
 
 class TooManyRequests(AtendeError):

@@ -134,3 +134,35 @@ async def enqueue_event(redis: ArqRedis, delivery_id: int) -> bool:
         log.warning("enqueue.event_failed", delivery_id=delivery_id, error=type(exc).__name__)
         return False
     return True
+
+
+SEND_WORKFLOW_MESSAGE = "send_workflow_message"
+
+
+async def enqueue_workflow_message(
+    redis: ArqRedis, message_id: int, *, suffix: str | None = None
+) -> bool:
+    """Schedule the send of a committed workflow message; False leaves it to the sweeper."""
+    job_id = f"wmsg:{message_id}" if suffix is None else f"wmsg:{message_id}:{suffix}"
+    try:
+        await redis.enqueue_job(SEND_WORKFLOW_MESSAGE, message_id, _job_id=job_id)
+    except (RedisError, OSError) as exc:
+        log.warning(
+            "enqueue.workflow_message_failed", message_id=message_id, error=type(exc).__name__
+        )
+        return False
+    return True
+
+
+CLOSE_TICKET = "close_ticket"
+
+
+async def enqueue_ticket_close(redis: ArqRedis, conversation_id: int) -> bool:
+    """Schedule closing the conversation's Whaticket ticket; False when Redis is unreachable
+    (the caller is told to repeat the close, which is harmless)."""
+    try:
+        await redis.enqueue_job(CLOSE_TICKET, conversation_id, _job_id=f"close:{conversation_id}")
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue.ticket_close_failed", error=type(exc).__name__)
+        return False
+    return True

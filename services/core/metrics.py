@@ -113,9 +113,15 @@ HANDOFFS_WAITING = Gauge(
     "Handoffs no person has answered yet (updated by the handoff watcher).",
     ["tenant"],
 )
+TICKET_CLOSES = Counter(
+    "atende_ticket_closes_total",
+    "Whaticket tickets closed for a workflow, by outcome (closed, already_closed, retried, "
+    "failed).",
+    ["tenant", "outcome"],
+)
 HANDOFF_RESUMES = Counter(
     "atende_handoff_resumes_total",
-    "Conversations given back to the bot, by rule (ticket_closed, silence, command).",
+    "Conversations given back to the bot, by rule (ticket_closed, silence, command, workflow).",
     ["tenant", "resolution"],
 )
 HUMAN_MESSAGES = Counter(

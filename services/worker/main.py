@@ -1,5 +1,5 @@
-"""The arq worker process: turn, handoff and event jobs, the sweeper, the handoff watcher and
-the event dispatcher, /metrics."""
+"""The arq worker process: turn, handoff, event and workflow-action jobs, the sweeper, the
+handoff watcher and the event dispatcher, /metrics."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from services.core.redis import create_redis, deserialize_job, redis_settings, s
 from .context import build_deps
 from .tasks.events import deliver_event, dispatch_forever
 from .tasks.handoffs import transfer_handoff, watch_forever
+from .tasks.outbound import close_ticket, send_workflow_message
 from .tasks.sweeper import sweep_forever
 from .tasks.turns import process_inbound
 
@@ -65,6 +66,8 @@ def create_worker(settings: Settings) -> Worker:
             func(transfer_handoff, name=jobs.TRANSFER_HANDOFF, max_tries=100),
             # Retries are the delivery's own backoff schedule, kept in Postgres.
             func(deliver_event, name=jobs.DELIVER_EVENT, max_tries=1),
+            func(send_workflow_message, name=jobs.SEND_WORKFLOW_MESSAGE, max_tries=100),
+            func(close_ticket, name=jobs.CLOSE_TICKET, max_tries=100),
         ],
         redis_settings=redis_settings(settings.redis_url),
         redis_pool=create_redis(settings.redis_url),

@@ -112,3 +112,60 @@ async def test_keys_belong_to_their_tenant(api: RunningApp) -> None:
         headers={"Authorization": f"Bearer {KEY}"},
     )
     assert bad_phone.status_code == 422
+
+
+async def test_a_workflow_message_is_stored_once_per_key_and_queued(
+    api: RunningApp, redis_client: aioredis.Redis
+) -> None:
+    assert (await api.post(baileys("ACT-2", "oi", remote=f"{PHONE}@s.whatsapp.net"))).status_code
+    auth = {"Authorization": f"Bearer {KEY}"}
+    path = f"/api/v1/actions/{TENANT}/messages"
+    body = {"phone": PHONE, "text": "Seu pedido saiu para entrega."}
+
+    first = await api.client.post(path, json=body, headers=auth | {"Idempotency-Key": "ord-1"})
+    assert first.status_code == 202, first.text
+    message = first.json()
+    assert (message["status"], message["attempts"], message["sent_at"]) == ("pending", 0, None)
+    assert await redis_client.exists(f"arq:job:wmsg:{message['id']}")  # queued after the commit
+
+    again = await api.client.post(path, json=body, headers=auth | {"Idempotency-Key": "ord-1"})
+    assert (again.status_code, again.json()["id"]) == (200, message["id"])
+    other_text = {**body, "text": "Outro texto"}
+    reused = await api.client.post(
+        path, json=other_text, headers=auth | {"Idempotency-Key": "ord-1"}
+    )
+    assert reused.status_code == 409
+    no_key = await api.client.post(path, json=body, headers=auth)
+    assert no_key.status_code == 422
+    stranger = await api.client.post(
+        path, json={**body, "phone": "5511900000000"}, headers=auth | {"Idempotency-Key": "x"}
+    )
+    assert stranger.status_code == 404
+
+    status = await api.client.get(f"{path}/{message['id']}", headers=auth)
+    assert status.json() == message
+    # another tenant's key cannot read it, not even through its own path
+    other = {"Authorization": f"Bearer {OTHER_KEY}"}
+    assert (await api.client.get(f"{path}/{message['id']}", headers=other)).status_code == 401
+    elsewhere = f"/api/v1/actions/other/messages/{message['id']}"
+    assert (await api.client.get(elsewhere, headers=other)).status_code == 404
+
+
+async def test_a_close_gives_the_conversation_back_and_says_what_happens_to_the_ticket(
+    api: RunningApp, clean_db: SessionMaker
+) -> None:
+    assert (await api.post(baileys("ACT-3", "oi", remote=f"{PHONE}@s.whatsapp.net"))).status_code
+    auth = {"Authorization": f"Bearer {KEY}"}
+    path = f"/api/v1/actions/{TENANT}"
+    await api.client.post(f"{path}/handoff", json={"phone": PHONE, "reason": "r"}, headers=auth)
+
+    closed = await api.client.post(f"{path}/close", json={"phone": PHONE}, headers=auth)
+
+    # this tenant has no Whaticket URL: its replies go to the sandbox, there is no ticket
+    assert closed.json() == {"was_with_a_person": True, "ticket": "no_ticket"}
+    async with clean_db() as session:
+        assert await session.scalar(select(Conversation.state)) == "bot"
+        [handoff] = list(await session.scalars(select(Handoff)))
+    assert (handoff.status, handoff.resolution) == ("resolved", "workflow")
+    repeated = await api.client.post(f"{path}/close", json={"phone": PHONE}, headers=auth)
+    assert repeated.json() == {"was_with_a_person": False, "ticket": "no_ticket"}

@@ -1,25 +1,31 @@
 """``/api/v1/actions/{tenant}``: what a tenant's workflows (n8n, a CRM) may do to its
-conversations — hand one to a person, give one back to the bot — authenticated with one of the
-tenant's action API keys (``spec.actions.apiKeySecretRefs``), never with a panel session."""
+conversations — send the customer a message, hand one to a person, give one back to the bot,
+close it — authenticated with one of the tenant's action API keys
+(``spec.actions.apiKeySecretRefs``), never with a panel session."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Header, Path, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.deps import StateDep
 from services.core import jobs
+from services.core.conversations.service import latest_conversation
 from services.core.db import transaction
-from services.core.errors import NotFound, Unauthorized
+from services.core.errors import NotFound, Unauthorized, Unavailable
+from services.core.handoff import closing
 from services.core.handoff import service as handoffs
 from services.core.handoff.summary import build_summary
 from services.core.handoff.triggers import Trigger
 from services.core.logging import get_logger
-from services.core.models import Contact, Conversation
+from services.core.models import Conversation
+from services.core.outbound import workflow
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig
 from services.core.tenants.spec import NAME_PATTERN
@@ -46,6 +52,34 @@ class ContactRef(BaseModel):
     phone: Phone
 
 
+class SendRequest(BaseModel):
+    phone: Phone
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class MessageState(BaseModel):
+    id: int
+    status: Literal["pending", "sending", "sent", "failed", "unknown"] = Field(
+        description="unknown: given up after an attempt whose outcome nobody could know"
+    )
+    conversation_id: int
+    attempts: int
+    last_error: str | None = Field(description="the last failure's class, never its text")
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, message: workflow.WorkflowMessage) -> MessageState:
+        return cls.model_validate(message, from_attributes=True)
+
+
+class Closed(BaseModel):
+    was_with_a_person: bool
+    ticket: closing.TicketPlan = Field(
+        description="closing: the ticket is being closed; no_ticket: sandbox or simulator; "
+        "not_configured: no whaticket.agent to close it with"
+    )
+
+
 class Resumed(BaseModel):
     resumed: int = Field(description="conversations given back to the bot")
 
@@ -70,20 +104,19 @@ async def _tenant(
 Acting = Annotated[TenantConfig, Depends(_tenant)]
 
 
+async def _conversation(session: AsyncSession, tenant: TenantConfig, phone: str) -> int:
+    conversation_id = await latest_conversation(session, tenant.id, phone)
+    if conversation_id is None:
+        raise NotFound("no conversation with this phone")
+    return conversation_id
+
+
 @router.post("/{tenant}/handoff", response_model=HandoffResult)
 async def hand_off(body: HandoffRequest, tenant: Acting, state: StateDep) -> HandoffResult:
     """Hand the contact's latest conversation to a person: its Whaticket ticket is moved the
     way the tenant's variant honours, and the bot stays quiet until it is given back."""
     async with transaction(state.sessionmaker) as session:
-        conversation_id = await session.scalar(
-            select(Conversation.id)
-            .join(Contact, Contact.id == Conversation.contact_id)
-            .where(Conversation.tenant_id == tenant.id, Contact.phone == body.phone)
-            .order_by(Conversation.last_inbound_at.desc().nulls_last())
-            .limit(1)
-        )
-        if conversation_id is None:
-            raise NotFound("no conversation with this phone")
+        conversation_id = await _conversation(session, tenant, body.phone)
         handoff_id = await handoffs.request_handoff(
             session,
             tenant,
@@ -113,3 +146,57 @@ async def give_back(body: ContactRef, tenant: Acting, state: StateDep) -> Resume
         resumed = await handoffs.resume_contact(session, tenant.id, tenant.slug, body.phone)
     log.info("action.resume", tenant=tenant.slug, resumed=resumed)
     return Resumed(resumed=resumed)
+
+
+@router.post("/{tenant}/messages", response_model=MessageState, status_code=202)
+async def send_message(
+    body: SendRequest,
+    tenant: Acting,
+    state: StateDep,
+    response: Response,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=128)],
+) -> MessageState:
+    """Send the customer a message in their latest conversation, once per ``Idempotency-Key``:
+    202 when this request stored it, 200 with the same message when the key was seen before
+    (409 if that was another text). Poll ``GET .../messages/{id}`` for how it went."""
+    async with transaction(state.sessionmaker) as session:
+        queued = await workflow.queue_message(
+            session, tenant, phone=body.phone, text=body.text, request_key=idempotency_key
+        )
+    if queued is None:
+        raise NotFound("no conversation with this phone")
+    message, created = queued
+    if created:
+        await jobs.enqueue_workflow_message(state.redis, message.id)  # the sweeper re-does it
+        log.info("action.message", tenant=tenant.slug, message_id=message.id)
+    else:
+        response.status_code = 200
+    return MessageState.of(message)
+
+
+@router.get("/{tenant}/messages/{message_id}", response_model=MessageState)
+async def message_status(
+    message_id: Annotated[int, Path(ge=1, le=2**63 - 1)], tenant: Acting, state: StateDep
+) -> MessageState:
+    async with state.sessionmaker() as session:
+        message = await workflow.message_status(session, tenant.id, message_id)
+    if message is None:
+        raise NotFound("no such message")
+    return MessageState.of(message)
+
+
+@router.post("/{tenant}/close", response_model=Closed)
+async def close(body: ContactRef, tenant: Acting, state: StateDep) -> Closed:
+    """The conversation is done: back to the bot, and the customer's Whaticket ticket closed
+    by the tenant's agent user. Repeating it is harmless."""
+    async with transaction(state.sessionmaker) as session:
+        conversation_id = await _conversation(session, tenant, body.phone)
+        connection = await session.scalar(
+            select(Conversation.connection).where(Conversation.id == conversation_id)
+        )
+        was_human = await closing.close_conversation(session, tenant, conversation_id)
+    plan = closing.ticket_plan(tenant, str(connection))
+    if plan == "closing" and not await jobs.enqueue_ticket_close(state.redis, conversation_id):
+        raise Unavailable("the conversation is back with the bot; repeat to close the ticket")
+    log.info("action.close", tenant=tenant.slug, ticket=plan)
+    return Closed(was_with_a_person=was_human, ticket=plan)

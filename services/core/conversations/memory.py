@@ -90,7 +90,7 @@ async def _from_postgres(
         .where(
             OutboundMessage.conversation_id == conversation_id,
             # A fallback is never remembered (turns._finish); a handoff message is.
-            OutboundMessage.kind.in_(("reply", "handoff")),
+            OutboundMessage.kind.in_(("reply", "handoff", "workflow")),
             OutboundMessage.status == "sent",
             OutboundMessage.sent_at >= since,
         )

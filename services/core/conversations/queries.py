@@ -137,7 +137,7 @@ async def conversation_detail(
             Turn.model,
             Turn.knowledge_ids,
         )
-        .join(Turn, Turn.id == OutboundMessage.turn_id)
+        .outerjoin(Turn, Turn.id == OutboundMessage.turn_id)  # a workflow's message has none
         .where(OutboundMessage.conversation_id == conversation_id)
         .order_by(OutboundMessage.id.desc())
         .limit(200)

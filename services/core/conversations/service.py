@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.db import execute
-from services.core.models import Conversation
+from services.core.models import Contact, Conversation
 
 
 async def touch_conversation(
@@ -59,3 +59,15 @@ async def release_lease(session: AsyncSession, conversation_id: int, owner: str)
         .where(Conversation.id == conversation_id, Conversation.lease_owner == owner)
         .values(lease_owner=None, lease_until=None),
     )
+
+
+async def latest_conversation(session: AsyncSession, tenant_id: int, phone: str) -> int | None:
+    """The conversation a message to this phone joins: the one the customer last wrote in."""
+    conversation_id: int | None = await session.scalar(
+        select(Conversation.id)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.tenant_id == tenant_id, Contact.phone == phone)
+        .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())
+        .limit(1)
+    )
+    return conversation_id

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -11,14 +11,17 @@ from .base import Base, IdMixin, TimestampMixin
 
 
 class OutboundMessage(IdMixin, TimestampMixin, Base):
-    """The reply of a turn, stored before it is sent so a retry re-sends the same text.
+    """A message to a customer, stored before it is sent so a retry re-sends the same text:
+    the reply of a turn, or (``kind`` ``workflow``, no turn) one a tenant's workflow asked for
+    through the action API, where ``request_key`` makes the request idempotent.
 
     pending → sending → sent; ``unknown`` after an ambiguous failure (the remote end may have
     delivered it); ``failed`` when it was given up."""
 
     __tablename__ = "outbound_messages"
+    __table_args__ = (UniqueConstraint("tenant_id", "request_key"),)
 
-    turn_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("turns.id"), unique=True)
+    turn_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("turns.id"), unique=True)
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id"))
     conversation_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("conversations.id"), index=True
@@ -30,3 +33,5 @@ class OutboundMessage(IdMixin, TimestampMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     provider_response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    request_key: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -16,20 +16,12 @@ from services.core.handoff.triggers import Trigger
 from services.core.logging import get_logger
 from services.core.metrics import DEAD_LETTERS, TURNS
 from services.core.models import Contact, Conversation, OutboundMessage, Turn
-from services.core.simulator import SIMULATOR_CONNECTION
+from services.core.outbound import delivery
 from services.core.tenants.directory import TenantConfig
 
 from . import store
 
 log = get_logger(__name__)
-
-
-def channel_of(tenant: TenantConfig, connection: str) -> str:
-    """Where replies of this conversation go: the panel's simulator and a tenant without a
-    Whaticket URL answer into the sandbox (recorded, never sent)."""
-    if tenant.spec.whaticket.url is None or connection == SIMULATOR_CONNECTION:
-        return "sandbox"
-    return "whaticket"
 
 
 async def _hand_off(session: AsyncSession, tenant: TenantConfig, turn: Turn) -> int | None:
@@ -107,7 +99,7 @@ async def give_up_generating(
             turn_id=turn.id,
             tenant_id=turn.tenant_id,
             conversation_id=turn.conversation_id,
-            channel=channel_of(tenant, str(context["connection"])),
+            channel=delivery.channel_of(tenant, str(context["connection"])),
             text=tenant.spec.persona.fallback_message,
             kind="fallback",
         )

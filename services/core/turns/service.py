@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from redis.exceptions import RedisError
 
 from services.core import budget, events, guard, hours, jobs, knowledge
-from services.core.breaker import CircuitBreaker
 from services.core.conversations import memory
 from services.core.conversations.service import acquire_lease, release_lease
 from services.core.db import transaction
@@ -56,6 +55,7 @@ from services.core.metrics import (
     TURNS,
     TURNS_PAUSED,
 )
+from services.core.outbound import delivery
 from services.core.retry import RetryLater, backoff
 from services.core.tenants.directory import TenantConfig
 from services.core.tenants.spec import EventType
@@ -199,10 +199,10 @@ async def _send_wait_notice(deps: TurnDeps, tenant: TenantConfig, origin: Origin
     async with deps.sessionmaker() as session:
         connection, phone = await store.recipient(session, origin.conversation_id)
     try:
-        if failures.channel_of(tenant, connection) == "sandbox":
+        if delivery.channel_of(tenant, connection) == "sandbox":
             log.info("sandbox.reply", to=phone, text=text)
         else:
-            await _deliver(deps, tenant, connection, phone, text)
+            await delivery.deliver_text(deps.whaticket, tenant, connection, phone, text)
     except DependencyError as exc:
         await pacing.release_notice(deps.cache, tenant, origin.contact_id)
         log.warning("turn.wait_notice_failed", error_class=exc.error_class)
@@ -372,7 +372,7 @@ class _Answer:
                 turn_id=turn.id,
                 tenant_id=turn.tenant_id,
                 conversation_id=turn.conversation_id,
-                channel=failures.channel_of(tenant, info.connection),
+                channel=delivery.channel_of(tenant, info.connection),
                 text=text,
                 kind=kind,
                 usage={"model": model, **(usage or {}), "knowledge_ids": self.knowledge_ids},
@@ -582,15 +582,14 @@ async def _send(
         await _finish(deps, tenant, turn, pending, messages)
         return
     breaker = deps.breaker(f"whaticket:{tenant.slug}:{pending.connection}")
-    if pending.channel != "sandbox":
-        decision = await breaker.allow()
-        if not decision.allowed:  # not an attempt: nothing was tried
-            BREAKER_REJECTIONS.labels("whaticket").inc()
-            if pending.waited_seconds > deps.settings.turn_give_up_after_seconds:
-                exc = PermanentError("whaticket_breaker_open", "Whaticket unavailable too long")
-                await _send_failed(deps, tenant, turn.id, exc, 0, breaker)
-                return
-            raise RetryLater(decision.retry_after + random.uniform(0, 1), "whaticket breaker open")
+    wait = await delivery.breaker_wait(breaker, pending.channel)
+    if wait is not None:  # not an attempt: nothing was tried
+        if pending.waited_seconds > deps.settings.turn_give_up_after_seconds:
+            SEND_ERRORS.labels(tenant.slug, "whaticket_breaker_open").inc()
+            exc = PermanentError("whaticket_breaker_open", "Whaticket unavailable too long")
+            await _send_failed(deps, tenant, turn.id, exc, 0)
+            return
+        raise RetryLater(wait + random.uniform(0, 1), "whaticket breaker open")
     if pending.status in ("sending", "unknown"):
         # We may already have delivered it; re-sending is the lesser evil. Counted.
         AMBIGUOUS_SENDS.labels(tenant.slug).inc()
@@ -598,14 +597,17 @@ async def _send(
     async with transaction(deps.sessionmaker) as session:
         attempts = await store.mark_sending(session, pending.outbound_id)
     try:
-        if pending.channel == "sandbox":
-            response: dict[str, object] | None = {"sandbox": True}
-            log.info("sandbox.reply", to=pending.phone, text=pending.text)
-        else:
-            response = await _deliver(deps, tenant, pending.connection, pending.phone, pending.text)
-            await breaker.record_success()
+        response = await delivery.attempt(
+            deps.whaticket,
+            tenant,
+            breaker,
+            channel=pending.channel,
+            connection=pending.connection,
+            phone=pending.phone,
+            text=pending.text,
+        )
     except DependencyError as exc:
-        await _send_failed(deps, tenant, turn.id, exc, attempts, breaker)
+        await _send_failed(deps, tenant, turn.id, exc, attempts)
         return
     async with transaction(deps.sessionmaker) as session:
         await store.mark_sent(session, pending.outbound_id, response)
@@ -614,38 +616,13 @@ async def _send(
     await _finish(deps, tenant, turn, pending, messages)
 
 
-async def _deliver(
-    deps: TurnDeps, tenant: TenantConfig, connection: str, phone: str | None, text: str
-) -> dict[str, object] | None:
-    if phone is None:
-        raise PermanentError("contact_without_phone", "the contact is known only by @lid")
-    token = tenant.credentials.whaticket_tokens.get(connection)
-    if not token or tenant.spec.whaticket.url is None:
-        raise PermanentError("whaticket_not_configured", f"no token for connection {connection}")
-    result = await deps.whaticket.send_text(
-        base_url=str(tenant.spec.whaticket.url),
-        variant=tenant.spec.whaticket.variant,
-        token=token,
-        number=phone,
-        body=text,
-    )
-    return dict(result.provider_response) if result.provider_response else None
-
-
 async def _send_failed(
     deps: TurnDeps,
     tenant: TenantConfig,
     turn_id: int,
     exc: DependencyError,
     attempts: int,
-    breaker: CircuitBreaker,
 ) -> None:
-    SEND_ERRORS.labels(tenant.slug, exc.error_class).inc()
-    if exc.error_class != "whaticket_breaker_open":
-        if isinstance(exc, TransientError):
-            await breaker.record_failure()
-        else:  # Whaticket answered (bad token, bad number): it is up
-            await breaker.record_success()
     retry = isinstance(exc, TransientError) and attempts < deps.settings.send_max_attempts
     handoff_id = await failures.record_send_failure(
         deps.sessionmaker, tenant, turn_id, exc, attempts, retry=retry

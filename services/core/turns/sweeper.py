@@ -20,6 +20,7 @@ from services.core.db import SessionMaker, transaction
 from services.core.logging import get_logger
 from services.core.metrics import SWEEPER_REQUEUED
 from services.core.models import OPEN_TURN_STATES, Conversation, InboundMessage, Tenant, Turn
+from services.core.outbound import workflow
 
 log = get_logger(__name__)
 _LOCK_KEY = 0x61746E64  # "atnd"
@@ -69,11 +70,14 @@ async def sweep(sessionmaker: SessionMaker, redis: ArqRedis, *, stuck_after: flo
         if not locked:
             return 0
         stuck = await _stuck_messages(session, stuck_after)
+        unsent = await workflow.stuck_messages(session, stuck_after)
     period = f"sweep{int(time.time() // max(stuck_after, 1.0))}"
     enqueued = 0
     for inbound_id in stuck:
         if await jobs.enqueue_inbound(redis, inbound_id, suffix=period) == "queued":
             enqueued += 1
+    for message_id in unsent:
+        enqueued += await jobs.enqueue_workflow_message(redis, message_id, suffix=period)
     if enqueued:
         SWEEPER_REQUEUED.inc(enqueued)
         log.info("sweeper.requeued", count=enqueued)
