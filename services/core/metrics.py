@@ -113,6 +113,18 @@ HANDOFFS_WAITING = Gauge(
     "Handoffs no person has answered yet (updated by the handoff watcher).",
     ["tenant"],
 )
+CAMPAIGN_ARRIVALS = Counter(
+    "atende_campaign_arrivals_total",
+    "Conversations attributed to a campaign (spec.campaigns; ad: an ad no campaign claims), "
+    "counted when a conversation's campaign changes.",
+    ["tenant", "connection", "campaign"],
+)
+CAMPAIGN_TURNS = Counter(
+    "atende_campaign_turns_total",
+    "Finished turns by the conversation's connection and campaign (none: no campaign; other: "
+    "one since removed) and outcome (answered, handoff, human, fallback).",
+    ["tenant", "connection", "campaign", "outcome"],
+)
 TICKET_CLOSES = Counter(
     "atende_ticket_closes_total",
     "Whaticket tickets closed for a workflow, by outcome (closed, already_closed, retried, "

@@ -1,4 +1,5 @@
-"""The tenants page: status, switches, limits, budget use, webhook health, and the charts."""
+"""The tenants page: status, switches, limits, budget use, webhook health, the charts, and
+where conversations came from (campaigns)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from services.api.deps import StateDep
 from services.api.state import AppState
 from services.core.auth.roles import Action, Principal
 from services.core.errors import AtendeError, NotFound
-from services.core.stats.service import overview
+from services.core.stats.service import CAMPAIGN_DAYS, campaign_breakdown, overview
 from services.core.tenants.overview import tenant_overviews
 
 from . import switching
@@ -29,6 +30,7 @@ async def tenants_page(request: Request, state: StateDep, principal: PageUser) -
     async with state.sessionmaker() as session:
         tenants = await tenant_overviews(session, scope=scope)
         stats = await overview(session, scope=scope)
+        campaigns = await campaign_breakdown(session, scope=scope)
     charts = {
         "Messages per hour": bar_chart(
             stats.messages.hours, stats.messages.values, label="messages per hour"
@@ -55,6 +57,8 @@ async def tenants_page(request: Request, state: StateDep, principal: PageUser) -
         "tenants",
         tenants=tenants,
         charts=charts,
+        campaigns=campaigns,
+        campaign_days=CAMPAIGN_DAYS,
         switchable=switchable,
     )
 

@@ -269,6 +269,6 @@ async def delivery_log(
     if scope is not None:
         deliveries = deliveries.where(EventDelivery.tenant_id == scope)
         off = off.where(EventSubscriptionState.tenant_id == scope)
-    rows = [(d, slug) for d, slug in (await session.execute(deliveries)).tuples()]
-    switched = [(slug, name, at) for slug, name, at in (await session.execute(off)).tuples() if at]
+    rows = [(d, slug) for d, slug in await session.execute(deliveries)]
+    switched = [(slug, name, at) for slug, name, at in await session.execute(off) if at]
     return rows, switched

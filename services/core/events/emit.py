@@ -46,7 +46,7 @@ async def switched_off(session: AsyncSession, tenant_ids: Sequence[int]) -> set[
             EventSubscriptionState.disabled_at.is_not(None),
         )
     )
-    return {(tenant_id, name) for tenant_id, name in rows.tuples()}
+    return {(tenant_id, name) for tenant_id, name in rows}
 
 
 async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> int:

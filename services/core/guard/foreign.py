@@ -63,11 +63,11 @@ class ForeignIndex:
         """(a fingerprint of the other tenants' versions, their data). Treat it as read-only:
         it is shared by every turn until a tenant changes."""
         async with sessionmaker() as session:
-            versions = dict((await session.execute(_VERSIONS)).tuples().all())
+            versions = dict((await session.execute(_VERSIONS)).all())
             stale = [i for i, v in versions.items() if self._parts.get(i, (None,))[0] != v]
             if stale:
                 rows = await session.execute(_SPECS, {"ids": stale})
-                for tenant, version, raw in rows.tuples():
+                for tenant, version, raw in rows:
                     self._parts[tenant] = (version, _part(raw))
         for gone in self._parts.keys() - versions.keys():
             del self._parts[gone]

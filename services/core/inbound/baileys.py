@@ -216,3 +216,36 @@ def business_message(payload: object) -> BusinessMessage | None:
     if extracted is None or (phone is None and lid is None):
         return None  # groups, broadcasts and protocol messages are nobody's answer
     return BusinessMessage(msg_id, extracted[1][:8000], phone, lid)
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """The ad a customer came from: WhatsApp puts it in the first message after a
+    click-to-WhatsApp ad (``contextInfo.externalAdReply``; ``conversionSource`` on some)."""
+
+    ad_id: str
+    url: str
+    title: str
+
+
+def referral_of(payload: object) -> Referral | None:
+    """The ad behind a stored webhook body, if its message carried one."""
+    try:
+        message = _unwrap_envelope(payload)
+    except SchemaViolation:
+        return None
+    content = message.get("message")
+    if not isinstance(content, dict):
+        return None
+    for body in _unwrap(content).values():
+        context = body.get("contextInfo") if isinstance(body, dict) else None
+        if not isinstance(context, dict):
+            continue
+        ad = context.get("externalAdReply")
+        ad = ad if isinstance(ad, dict) else {}
+        referral = Referral(
+            _str(ad.get("sourceId")), _str(ad.get("sourceUrl")), _str(ad.get("title"))
+        )
+        if referral.ad_id or referral.url or _str(context.get("conversionSource")):
+            return referral
+    return None

@@ -23,3 +23,6 @@ class Conversation(IdMixin, TimestampMixin, Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The campaign the customer last arrived through (spec.campaigns, or "ad"), and when.
+    campaign: Mapped[str | None] = mapped_column(String(63))
+    campaign_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

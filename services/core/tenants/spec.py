@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Protocol
+from typing import Annotated, Protocol
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -209,6 +209,28 @@ class ActionsSpec(SpecModel):
     api_key_secret_refs: list[SecretRef] = Field(default=[], max_length=2)
 
 
+# Label values a campaign may not take: they name the conversations no declared campaign claims.
+RESERVED_CAMPAIGNS = frozenset({"none", "ad", "other"})
+
+
+class Campaign(SpecModel):
+    """Where conversations come from, for metrics by campaign: a click-to-WhatsApp ad (its id,
+    or its link), or the prefilled text of a wa.me link (a keyword in the customer's words)."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=63)
+    ad_ids: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=100)
+    url_contains: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=20)
+    keywords: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=20)
+
+    @model_validator(mode="after")
+    def _claims_something(self) -> Campaign:
+        if self.name in RESERVED_CAMPAIGNS:
+            raise ValueError(f"campaign name {self.name!r} is reserved")
+        if not (self.ad_ids or self.url_contains or self.keywords):
+            raise ValueError("a campaign needs adIds, urlContains or keywords")
+        return self
+
+
 class BotTenantSpec(SpecModel):
     display_name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
@@ -224,6 +246,12 @@ class BotTenantSpec(SpecModel):
     features: FeaturesSpec = FeaturesSpec()
     events: EventsSpec = EventsSpec()
     actions: ActionsSpec = ActionsSpec()
+    campaigns: list[Campaign] = Field(default=[], max_length=50)
+
+    @field_validator("campaigns")
+    @classmethod
+    def _unique_campaigns(cls, value: list[Campaign]) -> list[Campaign]:
+        return _unique_by_name(value, "campaign")
 
     def connection(self, name: str) -> Connection | None:
         return next((c for c in self.whaticket.connections if c.name == name), None)

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from redis.exceptions import RedisError
 
 from services.core import budget, events, guard, hours, jobs, knowledge
-from services.core.conversations import memory
+from services.core.conversations import campaigns, memory
 from services.core.conversations.service import acquire_lease, release_lease
 from services.core.db import transaction
 from services.core.errors import DependencyError, PermanentError, TransientError
@@ -43,6 +43,7 @@ from services.core.logging import bind_correlation_id, get_logger
 from services.core.metrics import (
     AMBIGUOUS_SENDS,
     BREAKER_REJECTIONS,
+    CAMPAIGN_TURNS,
     GUARD_BLOCKED,
     LLM_ERRORS,
     LLM_LATENCY,
@@ -173,7 +174,12 @@ async def _next_turn(deps: TurnDeps, tenant: TenantConfig, origin: Origin) -> Tu
     await _within_rate_limits(deps, tenant, origin)
     async with transaction(deps.sessionmaker) as session:
         turn = await store.open_turn(session, origin.conversation_id)
-        return turn or await store.start_turn(session, tenant.id, origin.conversation_id)
+        if turn is not None:
+            return turn
+        turn = await store.start_turn(session, tenant.id, origin.conversation_id)
+        if turn is not None:
+            await campaigns.attribute(session, tenant.spec, tenant.slug, turn.id)
+        return turn
 
 
 async def _within_rate_limits(deps: TurnDeps, tenant: TenantConfig, origin: Origin) -> None:
@@ -659,13 +665,17 @@ async def _finish(
                     "conversation_id": turn.conversation_id,
                     "phone": pending.phone,
                     "kind": pending.kind,
+                    "campaign": pending.campaign,
                     "reply": pending.text,
                     "messages": [{"kind": m.kind, "text": m.text} for m in messages],
                 },
             )
     if not closed:
         return
-    TURNS.labels(tenant.slug, _OUTCOME_BY_KIND.get(pending.kind, "fallback")).inc()
+    outcome = _OUTCOME_BY_KIND.get(pending.kind, "fallback")
+    TURNS.labels(tenant.slug, outcome).inc()
+    campaign = campaigns.label(tenant.spec, pending.campaign)
+    CAMPAIGN_TURNS.labels(tenant.slug, pending.connection, campaign, outcome).inc()
     if messages:
         TURN_LATENCY.labels(tenant.slug).observe(_age(messages))
     if pending.kind not in ("reply", "handoff"):

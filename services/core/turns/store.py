@@ -70,6 +70,7 @@ class PendingSend:
     connection: str
     phone: str | None
     waited_seconds: float  # since the reply was stored
+    campaign: str | None  # the conversation's, for metrics by campaign
 
 
 _TURN_COLUMNS = (
@@ -262,6 +263,7 @@ async def pending_send(session: AsyncSession, turn_id: int) -> PendingSend:
                 func.extract("epoch", func.now() - OutboundMessage.created_at).label(
                     "waited_seconds"
                 ),
+                Conversation.campaign,
             )
             .join(Conversation, Conversation.id == OutboundMessage.conversation_id)
             .join(Contact, Contact.id == Conversation.contact_id)

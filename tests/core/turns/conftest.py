@@ -140,8 +140,10 @@ class Harness:
         phone: str = PHONE,
         correlation_id: str | None = None,
         kind: str = "text",
+        message_body: dict[str, Any] | None = None,
     ) -> int:
-        """Store a customer message durably, as the webhook does (without enqueueing)."""
+        """Store a customer message durably, as the webhook does (without enqueueing);
+        ``message_body`` replaces the Baileys ``message`` stored with it."""
         assert self.tenant is not None, "apply_tenant first"
         n = next(_message_ids)
         message = NormalizedMessage(
@@ -155,7 +157,7 @@ class Harness:
         )
         payload = {
             "key": {"id": message.provider_msg_id, "remoteJid": f"{phone}@s.whatsapp.net"},
-            "message": {"conversation": text},
+            "message": message_body or {"conversation": text},
         }
         async with transaction(self.sessionmaker) as session:
             ingested = await ingest(
