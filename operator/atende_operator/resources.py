@@ -107,6 +107,15 @@ def secret_refs(spec: Mapping[str, Any], tenant: str) -> list[Ref]:
         _ref(_mapping(sub).get("secretRef"), f"spec.events.subscriptions[{i}].secretRef")
         for i, sub in enumerate(subscriptions)
     ]
+    fallback = _mapping(spec.get("fallback"))
+    found.append(
+        _ref(_mapping(fallback.get("sms")).get("authTokenSecretRef"),
+             "spec.fallback.sms.authTokenSecretRef")
+    )  # fmt: skip
+    found.append(
+        _ref(_mapping(fallback.get("email")).get("passwordSecretRef"),
+             "spec.fallback.email.passwordSecretRef")
+    )  # fmt: skip
     keys = _items(_mapping(spec.get("actions")).get("apiKeySecretRefs"))
     found += [_ref(ref, f"spec.actions.apiKeySecretRefs[{i}]") for i, ref in enumerate(keys)]
     if not hooks:

@@ -113,6 +113,12 @@ HANDOFFS_WAITING = Gauge(
     "Handoffs no person has answered yet (updated by the handoff watcher).",
     ["tenant"],
 )
+FALLBACKS = Counter(
+    "atende_fallbacks_total",
+    "Messages moved to a fallback channel (sms, email) because Whaticket could not deliver "
+    "them, by the Whaticket error class that decided it.",
+    ["tenant", "channel", "reason"],
+)
 CAMPAIGN_ARRIVALS = Counter(
     "atende_campaign_arrivals_total",
     "Conversations attributed to a campaign (spec.campaigns; ad: an ad no campaign claims), "

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from services.cli.admin import apply_file
 from services.core.db import SessionMaker
-from services.core.models import Conversation, Handoff
+from services.core.models import Contact, Conversation, Handoff
 from tests.api.webhook_app import (
     TENANT,
     TENANT_YAML,
@@ -169,3 +169,26 @@ async def test_a_close_gives_the_conversation_back_and_says_what_happens_to_the_
     assert (handoff.status, handoff.resolution) == ("resolved", "workflow")
     repeated = await api.client.post(f"{path}/close", json={"phone": PHONE}, headers=auth)
     assert repeated.json() == {"was_with_a_person": False, "ticket": "no_ticket"}
+
+
+async def test_a_crm_records_a_customer_s_e_mail_for_the_fallback(
+    api: RunningApp, clean_db: SessionMaker
+) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    path = f"/api/v1/actions/{TENANT}/contacts"
+    body = {"phone": PHONE, "email": "maria@example.com"}
+
+    saved = await api.client.put(path, json=body, headers=auth)  # before the first message
+
+    assert saved.json() == body
+    assert (await api.post(baileys("ACT-4", "oi", remote=f"{PHONE}@s.whatsapp.net"))).status_code
+    async with clean_db() as session:
+        assert await session.scalar(select(Contact.email).where(Contact.phone == PHONE)) == (
+            "maria@example.com"
+        )  # the customer's message found the same contact
+    bad = await api.client.put(path, json={"phone": PHONE, "email": "not an address"}, headers=auth)
+    assert bad.status_code == 422
+    cleared = await api.client.put(path, json={"phone": PHONE, "email": None}, headers=auth)
+    assert cleared.json()["email"] is None
+    async with clean_db() as session:
+        assert await session.scalar(select(Contact.email)) is None

@@ -7,8 +7,10 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from .threaded import ThreadedStandIn
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class Received:
         return json.loads(self.body)
 
 
-class ReceiverStandIn:
+class ReceiverStandIn(ThreadedStandIn):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._received: list[Received] = []
@@ -49,13 +51,7 @@ class ReceiverStandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(Handler)
 
     def respond(self, *statuses: int) -> None:
         """The next requests get these statuses, in order; then ``default_status``."""
@@ -66,12 +62,3 @@ class ReceiverStandIn:
     def received(self) -> list[Received]:
         with self._lock:
             return list(self._received)
-
-    def __enter__(self) -> ReceiverStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.deps import StateDep
 from services.core import jobs
+from services.core.conversations import contacts
 from services.core.conversations.service import latest_conversation
 from services.core.db import transaction
 from services.core.errors import NotFound, Unauthorized, Unavailable
@@ -77,6 +78,15 @@ class Closed(BaseModel):
     ticket: closing.TicketPlan = Field(
         description="closing: the ticket is being closed; no_ticket: sandbox or simulator; "
         "not_configured: no whaticket.agent to close it with"
+    )
+
+
+class ContactDetails(BaseModel):
+    phone: Phone
+    email: str | None = Field(
+        max_length=254,
+        pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$",
+        description="where replies go by e-mail when WhatsApp cannot deliver them; null clears it",
     )
 
 
@@ -200,3 +210,13 @@ async def close(body: ContactRef, tenant: Acting, state: StateDep) -> Closed:
         raise Unavailable("the conversation is back with the bot; repeat to close the ticket")
     log.info("action.close", tenant=tenant.slug, ticket=plan)
     return Closed(was_with_a_person=was_human, ticket=plan)
+
+
+@router.put("/{tenant}/contacts", response_model=ContactDetails)
+async def set_contact(body: ContactDetails, tenant: Acting, state: StateDep) -> ContactDetails:
+    """What the tenant's CRM knows of a customer: the e-mail address of the fallback channel.
+    The contact is created if the customer has not written yet."""
+    async with transaction(state.sessionmaker) as session:
+        await contacts.set_email(session, tenant.id, body.phone, body.email)
+    log.info("action.contact", tenant=tenant.slug)
+    return body

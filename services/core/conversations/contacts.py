@@ -53,3 +53,14 @@ async def resolve_contact(
         return contact_id
     assert lid is not None
     return await _upsert(session, tenant_id, "lid", lid, name)
+
+
+async def set_email(session: AsyncSession, tenant_id: int, phone: str, email: str | None) -> None:
+    """Record (or clear) a customer's e-mail address, creating the contact if needed."""
+    stmt = insert(Contact).values(tenant_id=tenant_id, phone=phone, email=email)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "phone"],
+            set_={"email": stmt.excluded.email, "updated_at": func.now()},
+        )
+    )

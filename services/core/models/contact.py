@@ -19,3 +19,5 @@ class Contact(IdMixin, TimestampMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     lid: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(200))
+    # Set by the tenant's workflow (action API): where a reply goes by e-mail when WhatsApp fails.
+    email: Mapped[str | None] = mapped_column(String(254))

@@ -1,6 +1,9 @@
-"""The last step of every message to a customer: the tenant's Whaticket send endpoint."""
+"""The last step of every message to a customer: one attempt on its channel — Whaticket, or a
+fallback channel (SMS, e-mail) when the tenant has them and Whaticket could not deliver."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from services.core.breaker import CircuitBreaker
 from services.core.errors import DependencyError, PermanentError, TransientError
@@ -8,9 +11,25 @@ from services.core.logging import get_logger
 from services.core.metrics import BREAKER_REJECTIONS, SEND_ERRORS
 from services.core.simulator import SIMULATOR_CONNECTION
 from services.core.tenants.directory import TenantConfig
+from services.core.turns.deps import TurnDeps
 from services.core.whaticket.client import WhaticketClient
 
+from . import email
+
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A stored message about to be tried, with everything its channel needs."""
+
+    outbound_id: int
+    conversation_id: int
+    channel: str  # whaticket | sandbox | sms | email
+    connection: str
+    phone: str | None
+    email: str | None
+    text: str
 
 
 def channel_of(tenant: TenantConfig, connection: str) -> str:
@@ -19,6 +38,13 @@ def channel_of(tenant: TenantConfig, connection: str) -> str:
     if tenant.spec.whaticket.url is None or connection == SIMULATOR_CONNECTION:
         return "sandbox"
     return "whaticket"
+
+
+def breaker_name(tenant: TenantConfig, message: Outgoing) -> str:
+    """One breaker per Whaticket connection, one per fallback channel of a tenant."""
+    if message.channel == "whaticket":
+        return f"whaticket:{tenant.slug}:{message.connection}"
+    return f"{message.channel}:{tenant.slug}"
 
 
 async def deliver_text(
@@ -45,40 +71,59 @@ async def deliver_text(
 
 
 async def breaker_wait(breaker: CircuitBreaker, channel: str) -> float | None:
-    """None when a send may go now; else how long the connection's breaker keeps it shut
+    """None when a send may go now; else how long the channel's breaker keeps it shut
     (counted: a message held back, not an attempt)."""
     if channel == "sandbox":
         return None
     decision = await breaker.allow()
     if decision.allowed:
         return None
-    BREAKER_REJECTIONS.labels("whaticket").inc()
+    BREAKER_REJECTIONS.labels(channel).inc()
     return decision.retry_after
 
 
 async def attempt(
-    whaticket: WhaticketClient,
-    tenant: TenantConfig,
-    breaker: CircuitBreaker,
-    *,
-    channel: str,
-    connection: str,
-    phone: str | None,
-    text: str,
+    deps: TurnDeps, tenant: TenantConfig, breaker: CircuitBreaker, message: Outgoing
 ) -> dict[str, object] | None:
-    """One attempt at a stored message: the sandbox records it, Whaticket sends it; the
+    """One attempt at a stored message: the sandbox records it, its channel sends it; the
     breaker and the error counter learn how it went, and a failure is raised as it came."""
-    if channel == "sandbox":
-        log.info("sandbox.reply", to=phone, text=text)
+    if message.channel == "sandbox":
+        log.info("sandbox.reply", to=message.phone, text=message.text)
         return {"sandbox": True}
     try:
-        response = await deliver_text(whaticket, tenant, connection, phone, text)
+        response = await _send(deps, tenant, message)
     except DependencyError as exc:
         SEND_ERRORS.labels(tenant.slug, exc.error_class).inc()
         if isinstance(exc, TransientError):
             await breaker.record_failure()
-        else:  # Whaticket answered (a bad token, a bad number): it is up
+        else:  # the other end answered (a bad token, a bad number): it is up
             await breaker.record_success()
         raise
     await breaker.record_success()
     return response
+
+
+async def _send(
+    deps: TurnDeps, tenant: TenantConfig, message: Outgoing
+) -> dict[str, object] | None:
+    fallback, credentials = tenant.spec.fallback, tenant.credentials
+    if message.channel == "sms":
+        if fallback.sms is None or message.phone is None:
+            raise PermanentError("sms_not_configured", "no fallback.sms or no phone")
+        token = credentials.sms_auth_token or ""
+        return await deps.sms.send(fallback.sms, token, to=message.phone, body=message.text)
+    if message.channel == "email":
+        if fallback.email is None or message.email is None:
+            raise PermanentError("email_not_configured", "no fallback.email or no address")
+        composed = email.compose(
+            fallback.email,
+            to=message.email,
+            text=message.text,
+            display_name=tenant.spec.display_name,
+            outbound_id=message.outbound_id,
+            conversation_id=message.conversation_id,
+        )
+        return await deps.email.send(fallback.email, credentials.smtp_password, composed)
+    return await deliver_text(
+        deps.whaticket, tenant, message.connection, message.phone, message.text
+    )

@@ -169,7 +169,16 @@ async def send(deps: TurnDeps, message_id: int) -> None:
     if tenant is None or not tenant.enabled:
         await _give_up(deps, message_id, "tenant_disabled")
         return
-    breaker = deps.breaker(f"whaticket:{tenant.slug}:{pending.connection}")
+    outgoing = delivery.Outgoing(
+        outbound_id=message_id,
+        conversation_id=pending.conversation_id,
+        channel=pending.channel,
+        connection=pending.connection,
+        phone=pending.phone,
+        email=None,  # a workflow's message goes by WhatsApp only
+        text=pending.text,
+    )
+    breaker = deps.breaker(delivery.breaker_name(tenant, outgoing))
     wait = await delivery.breaker_wait(breaker, pending.channel)
     if wait is not None:
         if pending.waited_seconds > deps.settings.turn_give_up_after_seconds:
@@ -183,15 +192,7 @@ async def send(deps: TurnDeps, message_id: int) -> None:
         AMBIGUOUS_SENDS.labels(tenant.slug).inc()
         log.warning("workflow_message.ambiguous_retry", message_id=message_id)
     try:
-        response = await delivery.attempt(
-            deps.whaticket,
-            tenant,
-            breaker,
-            channel=pending.channel,
-            connection=pending.connection,
-            phone=pending.phone,
-            text=pending.text,
-        )
+        response = await delivery.attempt(deps, tenant, breaker, outgoing)
     except DependencyError as exc:
         await _failed_attempt(deps, tenant, message_id, exc, attempts)
         return

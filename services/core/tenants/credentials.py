@@ -51,6 +51,20 @@ class TenantCredentials:
     event_secrets: dict[str, str] = field(default_factory=dict)
     # SHA-256 of the action API keys (the keys themselves are never stored).
     action_key_hashes: list[str] = field(default_factory=list)
+    # Fallback channels (spec.fallback): the SMS API's auth token, the SMTP password.
+    sms_auth_token: str | None = None
+    smtp_password: str | None = None
+
+    def secrets(self) -> list[str | None]:
+        """Every secret value held, for the output guard to keep out of replies."""
+        return [
+            *self.whaticket_tokens.values(),
+            self.agent_password,
+            self.gemini_api_key,
+            *self.event_secrets.values(),
+            self.sms_auth_token,
+            self.smtp_password,
+        ]
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
         return f"TenantCredentials(connections={sorted(self.whaticket_tokens)})"
@@ -68,6 +82,8 @@ class CredentialCipher:
             "gemini_api_key": credentials.gemini_api_key,
             "event_secrets": credentials.event_secrets,
             "action_key_hashes": credentials.action_key_hashes,
+            "sms_auth_token": credentials.sms_auth_token,
+            "smtp_password": credentials.smtp_password,
         }
         return self._fernet.encrypt(json.dumps(payload).encode())
 
@@ -84,4 +100,6 @@ class CredentialCipher:
             gemini_api_key=payload["gemini_api_key"],
             event_secrets=payload.get("event_secrets", {}),  # absent before workflow events
             action_key_hashes=payload.get("action_key_hashes", []),
+            sms_auth_token=payload.get("sms_auth_token"),  # absent before fallback channels
+            smtp_password=payload.get("smtp_password"),
         )

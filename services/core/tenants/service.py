@@ -101,6 +101,14 @@ def resolve_credentials(
     action_keys = _hashed(
         secrets, spec.actions.api_key_secret_refs, f"{where}.actions.apiKeySecretRefs", problems
     )
+    fallback = spec.fallback
+    sms_token = smtp_password = None
+    if fallback.sms is not None:
+        path = f"{where}.fallback.sms.authTokenSecretRef"
+        sms_token = _resolve(secrets, fallback.sms.auth_token_secret_ref, path, problems)
+    if fallback.email is not None and fallback.email.password_secret_ref is not None:
+        path = f"{where}.fallback.email.passwordSecretRef"
+        smtp_password = _resolve(secrets, fallback.email.password_secret_ref, path, problems)
     if not spec.webhook.secret_refs:
         problems.append(
             f"{where}.webhook.secretRefs: at least one webhook secret is required "
@@ -108,7 +116,10 @@ def resolve_credentials(
         )
     if problems:
         raise ManifestError(problems)
-    return TenantCredentials(tokens, agent_password, gemini_key, signing, action_keys), hashes
+    credentials = TenantCredentials(
+        tokens, agent_password, gemini_key, signing, action_keys, sms_token, smtp_password
+    )
+    return credentials, hashes
 
 
 def _fingerprint(spec: BotTenantSpec, credentials: TenantCredentials, hashes: list[str]) -> str:
@@ -121,6 +132,7 @@ def _fingerprint(spec: BotTenantSpec, credentials: TenantCredentials, hashes: li
             "hooks": hashes,
             "signing": credentials.event_secrets,
             "actions": credentials.action_key_hashes,
+            "fallback": [credentials.sms_auth_token, credentials.smtp_password],
         },
         sort_keys=True,
     )

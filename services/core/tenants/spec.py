@@ -167,7 +167,7 @@ class RateLimitsSpec(SpecModel):
 class FeaturesSpec(SpecModel):
     handoff: bool = True
     knowledge: bool = True
-    fallback_channels: bool = False
+    fallback_channels: bool = False  # replies by spec.fallback when Whaticket cannot deliver
     audio: bool = False  # reserved: voice notes are not transcribed yet
 
 
@@ -209,6 +209,48 @@ class ActionsSpec(SpecModel):
     api_key_secret_refs: list[SecretRef] = Field(default=[], max_length=2)
 
 
+class FallbackChannel(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class SmsFallback(SpecModel):
+    """A Twilio-compatible SMS API (``POST /2010-04-01/Accounts/{sid}/Messages.json``)."""
+
+    url: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
+    account_sid: str = Field(min_length=1, max_length=64)
+    auth_token_secret_ref: SecretRef
+    from_number: str = Field(pattern=r"^\+\d{8,15}$", description="E.164, as the gateway knows it")
+
+
+class SmtpSecurity(StrEnum):
+    STARTTLS = "starttls"
+    TLS = "tls"
+    NONE = "none"  # only for a relay inside the cluster
+
+
+class EmailFallback(SpecModel):
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    username: str | None = Field(default=None, max_length=200)
+    password_secret_ref: SecretRef | None = None
+    from_address: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+    subject: str = Field(default="Resposta ao seu contato pelo WhatsApp", max_length=200)
+
+
+class FallbackSpec(SpecModel):
+    """Where a reply goes when Whaticket cannot deliver it (``features.fallbackChannels``)."""
+
+    channels: list[FallbackChannel] = Field(
+        default=[FallbackChannel.SMS, FallbackChannel.EMAIL], min_length=1, max_length=2
+    )
+    # While the connection's breaker is open, a reply waits this long before it falls back.
+    after_seconds: float = Field(default=60.0, ge=0, le=3600)
+    sms: SmsFallback | None = None
+    email: EmailFallback | None = None
+
+
 # Label values a campaign may not take: they name the conversations no declared campaign claims.
 RESERVED_CAMPAIGNS = frozenset({"none", "ad", "other"})
 
@@ -247,11 +289,18 @@ class BotTenantSpec(SpecModel):
     events: EventsSpec = EventsSpec()
     actions: ActionsSpec = ActionsSpec()
     campaigns: list[Campaign] = Field(default=[], max_length=50)
+    fallback: FallbackSpec = FallbackSpec()
 
     @field_validator("campaigns")
     @classmethod
     def _unique_campaigns(cls, value: list[Campaign]) -> list[Campaign]:
         return _unique_by_name(value, "campaign")
+
+    @model_validator(mode="after")
+    def _fallback_has_a_channel(self) -> BotTenantSpec:
+        if self.features.fallback_channels and not (self.fallback.sms or self.fallback.email):
+            raise ValueError("features.fallbackChannels needs fallback.sms or fallback.email")
+        return self
 
     def connection(self, name: str) -> Connection | None:
         return next((c for c in self.whaticket.connections if c.name == name), None)

@@ -15,6 +15,8 @@ from services.core.db import SessionMaker
 from services.core.guard import OutputGuards
 from services.core.llm.factory import GeminiClientFactory
 from services.core.llm.types import LlmClient
+from services.core.outbound.email import EmailClient
+from services.core.outbound.sms import SmsClient
 from services.core.ratelimit.limiter import RateLimiter
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.whaticket.client import WhaticketClient
@@ -38,10 +40,14 @@ class TurnDeps:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     limiter: RateLimiter = field(init=False)
     desk: TicketDesk = field(init=False)
+    sms: SmsClient = field(init=False)  # fallback channels
+    email: EmailClient = field(init=False)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.cache)
         self.desk = TicketDesk(self.whaticket.http)
+        self.sms = SmsClient(self.whaticket.http)
+        self.email = EmailClient(self.settings.whaticket_timeout_seconds)
 
     @property
     def cache(self) -> ArqRedis:

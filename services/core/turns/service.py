@@ -56,7 +56,7 @@ from services.core.metrics import (
     TURNS,
     TURNS_PAUSED,
 )
-from services.core.outbound import delivery
+from services.core.outbound import delivery, fallback
 from services.core.retry import RetryLater, backoff
 from services.core.tenants.directory import TenantConfig
 from services.core.tenants.spec import EventType
@@ -487,9 +487,7 @@ async def _guard_reply(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, text
     credentials = tenant.credentials
     platform_key = deps.settings.gemini_api_key
     secrets = [
-        *credentials.whaticket_tokens.values(),
-        credentials.agent_password,
-        credentials.gemini_api_key,
+        *credentials.secrets(),
         *tenant.webhook_secret_hashes,
         deps.settings.secret_key.get_secret_value(),
         platform_key.get_secret_value() if platform_key is not None else None,
@@ -579,7 +577,8 @@ async def _call_llm(
 async def _send(
     deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, messages: list[MessageRow] | None
 ) -> None:
-    """Deliver the stored reply; retried sends re-use its text."""
+    """Deliver the stored reply; retried sends re-use its text. When Whaticket surely could
+    not deliver it, the tenant's fallback channel gets the same stored reply."""
     async with deps.sessionmaker() as session:
         pending = await store.pending_send(session, turn.id)
         if messages is None:  # a turn resumed after a crash or a replay
@@ -587,15 +586,30 @@ async def _send(
     if pending.status == "sent":  # crashed after the send was recorded: just close the turn
         await _finish(deps, tenant, turn, pending, messages)
         return
-    breaker = deps.breaker(f"whaticket:{tenant.slug}:{pending.connection}")
+    outgoing = delivery.Outgoing(
+        outbound_id=pending.outbound_id,
+        conversation_id=turn.conversation_id,
+        channel=pending.channel,
+        connection=pending.connection,
+        phone=pending.phone,
+        email=pending.email,
+        text=pending.text,
+    )
+    breaker = deps.breaker(delivery.breaker_name(tenant, outgoing))
     wait = await delivery.breaker_wait(breaker, pending.channel)
     if wait is not None:  # not an attempt: nothing was tried
+        reason = f"{pending.channel}_breaker_open"
+        if pending.waited_seconds > tenant.spec.fallback.after_seconds and await _fall_back(
+            deps, tenant, pending, reason
+        ):
+            await _send(deps, tenant, turn, messages)
+            return
         if pending.waited_seconds > deps.settings.turn_give_up_after_seconds:
-            SEND_ERRORS.labels(tenant.slug, "whaticket_breaker_open").inc()
-            exc = PermanentError("whaticket_breaker_open", "Whaticket unavailable too long")
+            SEND_ERRORS.labels(tenant.slug, reason).inc()
+            exc = PermanentError(reason, f"{pending.channel} unavailable too long")
             await _send_failed(deps, tenant, turn.id, exc, 0)
             return
-        raise RetryLater(wait + random.uniform(0, 1), "whaticket breaker open")
+        raise RetryLater(wait + random.uniform(0, 1), f"{pending.channel} breaker open")
     if pending.status in ("sending", "unknown"):
         # We may already have delivered it; re-sending is the lesser evil. Counted.
         AMBIGUOUS_SENDS.labels(tenant.slug).inc()
@@ -603,16 +617,14 @@ async def _send(
     async with transaction(deps.sessionmaker) as session:
         attempts = await store.mark_sending(session, pending.outbound_id)
     try:
-        response = await delivery.attempt(
-            deps.whaticket,
-            tenant,
-            breaker,
-            channel=pending.channel,
-            connection=pending.connection,
-            phone=pending.phone,
-            text=pending.text,
-        )
+        response = await delivery.attempt(deps, tenant, breaker, outgoing)
     except DependencyError as exc:
+        exhausted = not (
+            isinstance(exc, TransientError) and attempts < deps.settings.send_max_attempts
+        )
+        if exhausted and not exc.ambiguous and await _fall_back(deps, tenant, pending, exc):
+            await _send(deps, tenant, turn, messages)
+            return
         await _send_failed(deps, tenant, turn.id, exc, attempts)
         return
     async with transaction(deps.sessionmaker) as session:
@@ -620,6 +632,21 @@ async def _send(
     SENDS.labels(tenant.slug, pending.channel).inc()
     log.info("send.sent", turn_id=turn.id, channel=pending.channel, attempt=attempts)
     await _finish(deps, tenant, turn, pending, messages)
+
+
+async def _fall_back(
+    deps: TurnDeps, tenant: TenantConfig, pending: PendingSend, why: DependencyError | str
+) -> bool:
+    """Move a Whaticket reply that surely was not delivered to the tenant's fallback channel;
+    False when there is none for this contact (or it already moved)."""
+    if pending.channel != "whaticket":
+        return False
+    channel = fallback.choose(tenant, pending.phone, pending.email)
+    if channel is None:
+        return False
+    reason = why if isinstance(why, str) else why.error_class
+    async with transaction(deps.sessionmaker) as session:
+        return await fallback.switch(session, tenant, pending.outbound_id, channel, reason)
 
 
 async def _send_failed(

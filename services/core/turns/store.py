@@ -71,6 +71,7 @@ class PendingSend:
     phone: str | None
     waited_seconds: float  # since the reply was stored
     campaign: str | None  # the conversation's, for metrics by campaign
+    email: str | None  # the contact's, for the e-mail fallback
 
 
 _TURN_COLUMNS = (
@@ -264,6 +265,7 @@ async def pending_send(session: AsyncSession, turn_id: int) -> PendingSend:
                     "waited_seconds"
                 ),
                 Conversation.campaign,
+                Contact.email,
             )
             .join(Conversation, Conversation.id == OutboundMessage.conversation_id)
             .join(Contact, Contact.id == Conversation.contact_id)

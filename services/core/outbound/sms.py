@@ -1,0 +1,75 @@
+"""SMS through a Twilio-compatible API, the first fallback channel.
+
+``POST {url}/2010-04-01/Accounts/{AccountSid}/Messages.json`` with HTTP Basic auth (the account
+SID and its auth token) and form fields ``To``, ``From`` and ``Body``; ``201`` with the message
+resource (``sid``, ``status``). Errors are ``{"code", "message", "status"}``: 401 for bad
+credentials, 400 for a refused number or body, 429 when throttled. The API has no idempotency
+key, so a request whose answer was lost is an ambiguous send, as with Whaticket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from services.core.errors import DependencyError, PermanentError, TransientError
+from services.core.tenants.spec import SmsFallback
+
+MAX_SMS_CHARS = 1600  # longer bodies are refused (Twilio error 21617)
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_SMS_CHARS else text[: MAX_SMS_CHARS - 1] + "…"
+
+
+class SmsClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def send(self, config: SmsFallback, token: str, *, to: str, body: str) -> dict[str, Any]:
+        """Send ``body`` to the digits ``to`` (country code first); the gateway's message id."""
+        if not token:
+            raise PermanentError("sms_auth", "no SMS auth token")
+        base = str(config.url).rstrip("/")
+        url = f"{base}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
+        form = {"To": "+" + to.lstrip("+"), "From": config.from_number, "Body": clip(body)}
+        try:
+            response = await self._http.post(url, data=form, auth=(config.account_sid, token))
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _transport_error(exc) from exc
+        if 200 <= response.status_code < 300:
+            resource = _json(response)
+            return {"sid": resource.get("sid"), "status": resource.get("status")}
+        raise _http_error(response)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        value = response.json()
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _transport_error(exc: httpx.HTTPError | httpx.InvalidURL) -> DependencyError:
+    kind = type(exc).__name__
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return TransientError("sms_connect", f"cannot reach the SMS API ({kind})")
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError):
+        return PermanentError("sms_bad_url", f"cannot build the request ({kind})")
+    return TransientError("sms_timeout", f"no answer from the SMS API ({kind})", ambiguous=True)
+
+
+def _http_error(response: httpx.Response) -> DependencyError:
+    status = response.status_code
+    error = _json(response)
+    detail = f"SMS API HTTP {status}: code {error.get('code')}: {str(error.get('message'))[:200]}"
+    if status in (401, 403):
+        return PermanentError("sms_auth", detail)
+    if status == 429:
+        retry = response.headers.get("Retry-After", "")
+        return TransientError("sms_rate_limited", detail, retry_after=float(retry or 0) or None)
+    if status >= 500:  # the gateway may have queued it before failing
+        return TransientError("sms_5xx", detail, ambiguous=True)
+    return PermanentError("sms_rejected", detail)
