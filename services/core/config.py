@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     stuck_after_seconds: float = 60.0
     lease_seconds: float = 120.0
     whaticket_timeout_seconds: float = 10.0
+    # Voice notes and images (features.audio / features.images): fetched from this host by the
+    # message's directPath, never from a URL in the payload; larger files are not read.
+    media_base_url: str = "https://mmg.whatsapp.net"
+    media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # A contact kept waiting longer than this by a rate limit gets persona.waitMessage, once.
     rate_limit_notice_after_seconds: float = 20.0
 

@@ -113,6 +113,12 @@ HANDOFFS_WAITING = Gauge(
     "Handoffs no person has answered yet (updated by the handoff watcher).",
     ["tenant"],
 )
+MEDIA_READ = Counter(
+    "atende_media_total",
+    "Voice notes and images (features.audio, features.images) read into text before a turn, "
+    "or left unread (the customer gets the text-only answer).",
+    ["tenant", "kind", "outcome"],
+)
 FALLBACKS = Counter(
     "atende_fallbacks_total",
     "Messages moved to a fallback channel (sms, email) because Whaticket could not deliver "

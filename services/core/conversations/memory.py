@@ -111,6 +111,10 @@ def render_customer_text(kind: str, text: str) -> str:
     """Media the bot cannot see is named, so the model can say so honestly."""
     if kind in ("text", "button", "list"):
         return text
+    if kind == "audio_text":
+        return f"[mensagem de voz do cliente, transcrita] {text}"
+    if kind == "image_text":
+        return f"[imagem enviada pelo cliente, descrita] {text}"
     label = f"[o cliente enviou: {kind}]"
     return f"{label} {text}" if text else label
 

@@ -249,3 +249,21 @@ def referral_of(payload: object) -> Referral | None:
         if referral.ad_id or referral.url or _str(context.get("conversionSource")):
             return referral
     return None
+
+
+def media_of(payload: object) -> tuple[str, dict[str, Any]] | None:
+    """(kind, the media body: ``mimetype``, ``mediaKey``, ``directPath``…) of a stored
+    webhook body whose message is an image or a voice note/audio; None otherwise."""
+    try:
+        message = _unwrap_envelope(payload)
+    except SchemaViolation:
+        return None
+    content = message.get("message")
+    if not isinstance(content, dict):
+        return None
+    content = _unwrap(content)
+    for key in ("audioMessage", "imageMessage"):
+        body = content.get(key)
+        if isinstance(body, dict):
+            return _MEDIA_KINDS[key], body
+    return None

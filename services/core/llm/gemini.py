@@ -21,7 +21,13 @@ from google import genai
 from google.genai import errors, types
 
 from services.core.errors import DependencyError, PermanentError, TransientError
-from services.core.llm.types import ChatMessage, HandoffRequest, LlmReply, LlmRequest
+from services.core.llm.types import (
+    ChatMessage,
+    HandoffRequest,
+    LlmReply,
+    LlmRequest,
+    MediaRequest,
+)
 from services.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -139,11 +145,31 @@ class GeminiClient:
                     mode=types.FunctionCallingConfigMode.AUTO
                 )
             )
+        return parse_response(
+            await self._call(request.model, _contents(request.history), config), request
+        )
+
+    async def describe(self, request: MediaRequest) -> LlmReply:
+        contents = [
+            types.Content(
+                role="user",
+                parts=[
+                    types.Part.from_bytes(data=request.data, mime_type=request.mime_type),
+                    types.Part(text=request.instruction),
+                ],
+            )
+        ]
+        config = types.GenerateContentConfig(temperature=0)
+        return parse_response(await self._call(request.model, contents, config), request)
+
+    async def _call(
+        self, model: str, contents: list[types.Content], config: types.GenerateContentConfig
+    ) -> types.GenerateContentResponse:
         try:
             # A backstop over the per-read HTTP timeout, for a server that trickles bytes.
             async with asyncio.timeout(self._timeout_seconds * 2 + 1):
-                response = await self._client.aio.models.generate_content(
-                    model=request.model, contents=_contents(request.history), config=config
+                return await self._client.aio.models.generate_content(
+                    model=model, contents=contents, config=config
                 )
         except errors.APIError as exc:
             raise _api_error(exc) from None
@@ -155,10 +181,11 @@ class GeminiClient:
             ) from None
         except (json.JSONDecodeError, errors.UnknownApiResponseError):
             raise TransientError("gemini_bad_response", "Gemini bad response") from None
-        return parse_response(response, request)
 
 
-def parse_response(response: types.GenerateContentResponse, request: LlmRequest) -> LlmReply:
+def parse_response(
+    response: types.GenerateContentResponse, request: LlmRequest | MediaRequest
+) -> LlmReply:
     """Turn a 200 answer into text, a handoff or a block; an empty answer is transient."""
     usage = response.usage_metadata
     prompt_tokens = usage.prompt_token_count if usage else None

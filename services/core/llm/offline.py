@@ -10,10 +10,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from services.core.errors import PermanentError
 from services.core.guard.delimit import unwrap
 from services.core.tenants.spec import KnowledgeEntry
 
-from .types import LlmReply, LlmRequest
+from .types import LlmReply, LlmRequest, MediaRequest
 
 _STOPWORDS = frozenset(
     "a o os as um uma de do da dos das e é em no na nos nas para por com que qual quais "
@@ -65,6 +66,9 @@ class OfflineResponder:
         asked = unwrap(asked)
         entry = best_entry(asked, self._entries)
         return LlmReply(text=entry.answer if entry else NO_MATCH, model="offline")
+
+    async def describe(self, request: MediaRequest) -> LlmReply:
+        raise PermanentError("media_needs_a_model", "no Gemini key: media cannot be read")
 
     async def aclose(self) -> None:
         return None

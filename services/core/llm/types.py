@@ -33,6 +33,17 @@ class LlmRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaRequest:
+    """Turn a customer's voice note or image into text: ``instruction`` says how."""
+
+    model: str
+    instruction: str
+    data: bytes
+    mime_type: str
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LlmReply:
     text: str
     model: str
@@ -47,6 +58,10 @@ class LlmReply:
 class LlmClient(Protocol):
     async def generate(self, request: LlmRequest) -> LlmReply:
         """Raise ``TransientError`` for what may succeed later, ``PermanentError`` otherwise."""
+        ...
+
+    async def describe(self, request: MediaRequest) -> LlmReply:
+        """The media as text (a transcript, a description); errors as for ``generate``."""
         ...
 
     async def aclose(self) -> None: ...

@@ -168,7 +168,8 @@ class FeaturesSpec(SpecModel):
     handoff: bool = True
     knowledge: bool = True
     fallback_channels: bool = False  # replies by spec.fallback when Whaticket cannot deliver
-    audio: bool = False  # reserved: voice notes are not transcribed yet
+    audio: bool = False  # voice notes transcribed by Gemini before the turn answers
+    images: bool = False  # images described by Gemini before the turn answers
 
 
 class EventType(StrEnum):

@@ -15,6 +15,7 @@ from services.core.db import SessionMaker
 from services.core.guard import OutputGuards
 from services.core.llm.factory import GeminiClientFactory
 from services.core.llm.types import LlmClient
+from services.core.media.fetch import MediaFetcher
 from services.core.outbound.email import EmailClient
 from services.core.outbound.sms import SmsClient
 from services.core.ratelimit.limiter import RateLimiter
@@ -42,12 +43,16 @@ class TurnDeps:
     desk: TicketDesk = field(init=False)
     sms: SmsClient = field(init=False)  # fallback channels
     email: EmailClient = field(init=False)
+    media: MediaFetcher = field(init=False)  # voice notes and images
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.cache)
         self.desk = TicketDesk(self.whaticket.http)
         self.sms = SmsClient(self.whaticket.http)
         self.email = EmailClient(self.settings.whaticket_timeout_seconds)
+        self.media = MediaFetcher(
+            self.whaticket.http, self.settings.media_base_url, self.settings.media_max_bytes
+        )
 
     @property
     def cache(self) -> ArqRedis:

@@ -16,7 +16,8 @@ from services.core.tenants.spec import BotTenantSpec
 
 from .store import MessageRow
 
-TEXT_KINDS = frozenset({"text", "button", "list"})
+# What the bot can read: typed words, and media read into words (services/core/media).
+TEXT_KINDS = frozenset({"text", "button", "list", "audio_text", "image_text"})
 MEDIA_LABEL = "[o cliente enviou:"
 
 

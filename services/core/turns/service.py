@@ -40,6 +40,7 @@ from services.core.handoff.triggers import Trigger, asks_for_human
 from services.core.llm.offline import OfflineResponder
 from services.core.llm.types import ChatMessage, LlmReply, LlmRequest
 from services.core.logging import bind_correlation_id, get_logger
+from services.core.media.understand import read_media
 from services.core.metrics import (
     AMBIGUOUS_SENDS,
     BREAKER_REJECTIONS,
@@ -255,10 +256,13 @@ async def _generate(
         async with transaction(deps.sessionmaker) as session:
             await store.set_status(session, turn.id, "superseded")
         return None
-    texts = [memory.render_customer_text(m.kind, m.text) for m in messages]
     now = deps.clock()
     if info.state == "human":
+        texts = [memory.render_customer_text(m.kind, m.text) for m in messages]
         return await _while_human(deps, tenant, turn, owner, messages, texts, now)
+    # Voice notes and images become words first (the turn waits for them).
+    messages = await read_media(deps, tenant, messages, _age(messages, turn.created_at))
+    texts = [memory.render_customer_text(m.kind, m.text) for m in messages]
     answer = _Answer(deps, tenant, turn, owner, messages, history)
     planned = routing.before_model(spec, messages, history)
     if planned == "text_only":
