@@ -218,6 +218,16 @@ def business_message(payload: object) -> BusinessMessage | None:
     return BusinessMessage(msg_id, extracted[1][:8000], phone, lid)
 
 
+def _stored_content(payload: object) -> dict[str, Any] | None:
+    """The unwrapped message body of a stored webhook, or None for anything else."""
+    try:
+        message = _unwrap_envelope(payload)
+    except SchemaViolation:
+        return None
+    content = message.get("message")
+    return _unwrap(content) if isinstance(content, dict) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Referral:
     """The ad a customer came from: WhatsApp puts it in the first message after a
@@ -230,14 +240,8 @@ class Referral:
 
 def referral_of(payload: object) -> Referral | None:
     """The ad behind a stored webhook body, if its message carried one."""
-    try:
-        message = _unwrap_envelope(payload)
-    except SchemaViolation:
-        return None
-    content = message.get("message")
-    if not isinstance(content, dict):
-        return None
-    for body in _unwrap(content).values():
+    content = _stored_content(payload)
+    for body in (content or {}).values():
         context = body.get("contextInfo") if isinstance(body, dict) else None
         if not isinstance(context, dict):
             continue
@@ -254,14 +258,7 @@ def referral_of(payload: object) -> Referral | None:
 def media_of(payload: object) -> tuple[str, dict[str, Any]] | None:
     """(kind, the media body: ``mimetype``, ``mediaKey``, ``directPath``…) of a stored
     webhook body whose message is an image or a voice note/audio; None otherwise."""
-    try:
-        message = _unwrap_envelope(payload)
-    except SchemaViolation:
-        return None
-    content = message.get("message")
-    if not isinstance(content, dict):
-        return None
-    content = _unwrap(content)
+    content = _stored_content(payload) or {}
     for key in ("audioMessage", "imageMessage"):
         body = content.get(key)
         if isinstance(body, dict):
