@@ -88,8 +88,8 @@ async def test_sign_in_wrong_password_and_sign_out(browser: Browser, panel: Stac
     await expect(page.get_by_role("alert")).to_have_text("Wrong e-mail or password.")
 
     page = await signed_in(browser, panel, ADMIN)
-    await expect(page.locator("table")).to_contain_text("ACME Telecom")
-    await expect(page.locator("table")).to_contain_text("Other Shop")
+    await expect(page.locator("table.tenants")).to_contain_text("ACME Telecom")
+    await expect(page.locator("table.tenants")).to_contain_text("Other Shop")
     cookies = {c["name"]: c for c in await page.context.cookies()}
     access = cookies["atende_access"]
     assert access["httpOnly"] is True
@@ -134,8 +134,9 @@ async def test_a_user_of_one_tenant_never_sees_another(browser: Browser, panel: 
         acme_conversation = await session.scalar(select(Turn.conversation_id))
 
     page = await signed_in(browser, panel, OTHER)
-    await expect(page.locator("table")).to_contain_text("Other Shop")
-    await expect(page.locator("table")).not_to_contain_text("ACME")
+    await expect(page.locator("table.tenants")).to_contain_text("Other Shop")
+    await expect(page.locator("table.tenants")).not_to_contain_text("ACME")
+    await expect(page.locator(f"tr[data-campaign='{TENANT}/none']")).to_have_count(0)
     await page.goto("/panel/conversations?q=ACME")
     await expect(page.locator("table")).to_contain_text("No conversations match.")
     response = await page.goto(f"/panel/conversations/{acme_conversation}")
