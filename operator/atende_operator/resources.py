@@ -116,6 +116,11 @@ def secret_refs(spec: Mapping[str, Any], tenant: str) -> list[Ref]:
         _ref(_mapping(fallback.get("email")).get("passwordSecretRef"),
              "spec.fallback.email.passwordSecretRef")
     )  # fmt: skip
+    meta = _mapping(spec.get("meta"))
+    found += [
+        _ref(meta.get(field), f"spec.meta.{field}")
+        for field in ("verifyTokenSecretRef", "appSecretSecretRef", "accessTokenSecretRef")
+    ]
     keys = _items(_mapping(spec.get("actions")).get("apiKeySecretRefs"))
     found += [_ref(ref, f"spec.actions.apiKeySecretRefs[{i}]") for i, ref in enumerate(keys)]
     if not hooks:

@@ -119,6 +119,11 @@ MEDIA_READ = Counter(
     "or left unread (the customer gets the text-only answer).",
     ["tenant", "kind", "outcome"],
 )
+DELIVERY_STATUSES = Counter(
+    "atende_delivery_statuses_total",
+    "Delivery statuses the Cloud API reported for sent messages (sent, delivered, read, failed).",
+    ["tenant", "status"],
+)
 FALLBACKS = Counter(
     "atende_fallbacks_total",
     "Messages moved to a fallback channel (sms, email) because Whaticket could not deliver "

@@ -1,13 +1,17 @@
-"""Webhooks from Whaticket. Thin: the receiver in core does the work."""
+"""Webhooks from Whaticket and from Meta's WhatsApp Cloud API. Thin: the receiver in core does
+the work."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
 
 from services.api.client_ip import client_ip
 from services.api.deps import StateDep
+from services.core.errors import Forbidden, NotFound
+from services.core.inbound import cloud_api
 
 router = APIRouter(prefix="/hooks", tags=["webhooks"])
 
@@ -47,3 +51,44 @@ async def whaticket_webhook(
     if received.reason:
         answer["reason"] = received.reason
     return answer
+
+
+@router.get(
+    "/meta/{tenant}",
+    summary="Answer Meta's subscription check for the Cloud API webhook",
+    response_class=PlainTextResponse,
+    responses={403: {"description": "Wrong verify token."}, 404: {"description": "No spec.meta."}},
+)
+async def meta_verification(tenant: str, request: Request, state: StateDep) -> PlainTextResponse:
+    found = await state.tenants.by_slug(tenant)
+    if found is None or not found.enabled or found.spec.meta is None:
+        raise NotFound("unknown tenant")
+    params = dict(request.query_params)
+    challenge = cloud_api.verification_challenge(params, found.credentials.meta_verify_token)
+    if challenge is None:
+        raise Forbidden("the verify token does not match")
+    return PlainTextResponse(challenge)
+
+
+@router.post(
+    "/meta/{tenant}",
+    summary="Receive WhatsApp Cloud API notifications (messages and delivery statuses)",
+    responses={
+        200: {"description": "Every message stored (or a duplicate) and every status applied."},
+        400: {"description": "Body is not JSON."},
+        401: {"description": "X-Hub-Signature-256 is missing or wrong."},
+        404: {"description": "Unknown tenant, or a tenant without spec.meta."},
+        413: {"description": "Body larger than the configured cap."},
+        422: {"description": "JSON, but not a whatsapp_business_account notification."},
+        503: {"description": "Postgres unreachable: nothing taken, Meta redelivers."},
+    },
+)
+async def meta_webhook(tenant: str, request: Request, state: StateDep) -> dict[str, Any]:
+    correlation_id: str = request.scope["state"]["correlation_id"]
+    counts = await state.receiver.cloud_api(
+        tenant,
+        await request.body(),
+        request.headers.get(cloud_api.SIGNATURE_HEADER),
+        correlation_id,
+    )
+    return {"status": "ok", **counts}

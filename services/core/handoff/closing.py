@@ -21,6 +21,7 @@ from services.core.models import Contact, Conversation
 from services.core.retry import RetryLater, backoff
 from services.core.simulator import SIMULATOR_CONNECTION
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.spec import META_CONNECTION
 from services.core.turns.deps import TurnDeps
 
 from .service import resume
@@ -33,7 +34,7 @@ TicketPlan = Literal["closing", "no_ticket", "not_configured"]
 
 def ticket_plan(tenant: TenantConfig, connection: str) -> TicketPlan:
     """What will happen to the Whaticket ticket: told to the caller before the job runs."""
-    if tenant.spec.whaticket.url is None or connection == SIMULATOR_CONNECTION:
+    if tenant.spec.whaticket.url is None or connection in (SIMULATOR_CONNECTION, META_CONNECTION):
         return "no_ticket"
     return "closing" if agent_login(tenant) is not None else "not_configured"
 

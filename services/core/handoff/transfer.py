@@ -18,6 +18,7 @@ from services.core.models import Contact, Conversation, Handoff
 from services.core.retry import RetryLater, backoff
 from services.core.simulator import SIMULATOR_CONNECTION
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.spec import META_CONNECTION
 from services.core.turns.deps import TurnDeps
 from services.core.whaticket.tickets import AgentLogin, handoff_body
 
@@ -54,8 +55,10 @@ async def transfer(deps: TurnDeps, handoff_id: int) -> None:
     tenant = await deps.tenants.by_id(row.tenant_id)
     if tenant is None:
         return
-    if tenant.spec.whaticket.url is None or row.connection == SIMULATOR_CONNECTION:
-        # the sandbox channel and the panel's simulator have no tickets
+    if tenant.spec.whaticket.url is None or row.connection in (
+        SIMULATOR_CONNECTION,
+        META_CONNECTION,
+    ):  # the sandbox, the panel's simulator and the Cloud API channel have no tickets
         await _transferred(deps, tenant, handoff_id, None, None)
         return
     login = agent_login(tenant)

@@ -24,15 +24,23 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from services.core import events, jobs
 from services.core.coalesce import Coalescer
 from services.core.db import SessionMaker, transaction
-from services.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
+from services.core.errors import (
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 from services.core.handoff.presence import note_business_message
 from services.core.logging import get_logger
 from services.core.metrics import SPOOL_PENDING, WEBHOOKS
+from services.core.outbound import statuses
 from services.core.ratelimit.failed_auth import FailedAuthGuard
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig, TenantDirectory
-from services.core.tenants.spec import EventType
+from services.core.tenants.spec import META_CONNECTION, EventType
 
+from . import cloud_api
 from .baileys import Ignored, NormalizedMessage, business_message, normalize
 from .batcher import PendingMessage, ingest_batch, payload_text, received_event
 from .service import ingest
@@ -206,6 +214,59 @@ class WebhookReceiver:
             log.error("webhook.spooled", tenant=tenant.slug, error=type(exc).__name__)
             record = SpooledWebhook(tenant.slug, connection, payload, correlation_id)
             return self._spool_record(record, count=not replaying)
+        return await self._schedule(tenant, inbound_id, correlation_id)
+
+    async def cloud_api(
+        self, slug: str, body: bytes, signature: str | None, correlation_id: str
+    ) -> dict[str, int]:
+        """One Cloud API notification for ``slug``: checked against the tenant's app secret
+        before it is parsed, every message stored and scheduled, every status applied. With
+        Postgres down it raises :class:`Unavailable`: Meta redelivers, and duplicates drop."""
+        try:
+            tenant = await self._tenants.by_slug(slug)
+            if tenant is None or not tenant.enabled or tenant.spec.meta is None:
+                WEBHOOKS.labels("unknown", "unknown_tenant").inc()
+                raise NotFound("unknown tenant")
+            if not cloud_api.signed_by(tenant.credentials.meta_app_secret or "", body, signature):
+                WEBHOOKS.labels(tenant.slug, "unauthorized").inc()
+                raise Unauthorized()
+            try:
+                batch = cloud_api.parse(parse_json(body))
+            except InvalidInput:
+                WEBHOOKS.labels(tenant.slug, "invalid").inc()
+                raise
+            ours = batch.phone_number_id in (None, "", tenant.spec.meta.phone_number_id)
+            stored = duplicates = 0
+            for message, raw in batch.messages if ours else []:
+                received = await self.accept(tenant, META_CONNECTION, message, raw, correlation_id)
+                stored += received.outcome == "accepted"
+                duplicates += received.outcome == "duplicate"
+            async with transaction(self._sessionmaker) as session:
+                moved = await statuses.record(session, tenant.id, tenant.slug, batch.statuses)
+        except Exception as exc:
+            if not _is_db_down(exc):
+                raise
+            log.error("cloud_api.postgres_down", tenant=slug, error=type(exc).__name__)
+            raise Unavailable("Postgres is unreachable; Meta will redeliver") from None
+        ignored = batch.ignored + (0 if ours else len(batch.messages))
+        return {"accepted": stored, "duplicates": duplicates, "statuses": moved, "ignored": ignored}
+
+    async def accept(
+        self,
+        tenant: TenantConfig,
+        connection: str,
+        message: NormalizedMessage,
+        payload: dict[str, Any],
+        correlation_id: str,
+    ) -> Received:
+        """Store and schedule a message another channel already authenticated and normalized
+        (the Cloud API's). Postgres down raises: that sender redelivers what we did not take."""
+        inbound_id = await self._store(tenant, connection, message, payload, correlation_id)
+        return await self._schedule(tenant, inbound_id, correlation_id)
+
+    async def _schedule(
+        self, tenant: TenantConfig, inbound_id: int | None, correlation_id: str
+    ) -> Received:
         if inbound_id is None:
             WEBHOOKS.labels(tenant.slug, "duplicate").inc()
             return Received("duplicate")

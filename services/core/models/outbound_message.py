@@ -34,4 +34,7 @@ class OutboundMessage(IdMixin, TimestampMixin, Base):
     provider_response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     request_key: Mapped[str | None] = mapped_column(String(128))
+    # The Cloud API's id for the sent message (wamid), and the last status Meta reported.
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(String(200))

@@ -1,5 +1,6 @@
-"""The last step of every message to a customer: one attempt on its channel — Whaticket, or a
-fallback channel (SMS, e-mail) when the tenant has them and Whaticket could not deliver."""
+"""The last step of every message to a customer: one attempt on its channel — Whaticket, the
+Cloud API for conversations that came through Meta, or a fallback channel (SMS, e-mail) when
+the tenant has them and Whaticket could not deliver."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from services.core.logging import get_logger
 from services.core.metrics import BREAKER_REJECTIONS, SEND_ERRORS
 from services.core.simulator import SIMULATOR_CONNECTION
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.spec import META_CONNECTION
 from services.core.turns.deps import TurnDeps
 from services.core.whaticket.client import WhaticketClient
 
@@ -25,7 +27,7 @@ class Outgoing:
 
     outbound_id: int
     conversation_id: int
-    channel: str  # whaticket | sandbox | sms | email
+    channel: str  # whaticket | meta | sandbox | sms | email
     connection: str
     phone: str | None
     email: str | None
@@ -35,9 +37,17 @@ class Outgoing:
 def channel_of(tenant: TenantConfig, connection: str) -> str:
     """Where messages of this conversation go: the panel's simulator and a tenant without a
     Whaticket URL answer into the sandbox (recorded, never sent)."""
+    if connection == META_CONNECTION:
+        return "meta"
     if tenant.spec.whaticket.url is None or connection == SIMULATOR_CONNECTION:
         return "sandbox"
     return "whaticket"
+
+
+def provider_message_id(response: dict[str, object] | None) -> str | None:
+    """The id the channel gave the message, where later delivery statuses name it."""
+    found = (response or {}).get("wamid")
+    return found if isinstance(found, str) else None
 
 
 def breaker_name(tenant: TenantConfig, message: Outgoing) -> str:
@@ -107,6 +117,13 @@ async def _send(
     deps: TurnDeps, tenant: TenantConfig, message: Outgoing
 ) -> dict[str, object] | None:
     fallback, credentials = tenant.spec.fallback, tenant.credentials
+    if message.channel == "meta":
+        if tenant.spec.meta is None or message.phone is None:
+            raise PermanentError("meta_not_configured", "no spec.meta or no phone")
+        token = credentials.meta_access_token or ""
+        return await deps.cloud_api.send_text(
+            tenant.spec.meta, token, to=message.phone, body=message.text
+        )
     if message.channel == "sms":
         if fallback.sms is None or message.phone is None:
             raise PermanentError("sms_not_configured", "no fallback.sms or no phone")

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from services.core.errors import DependencyError, PermanentError, TransientError
+from services.core.outbound.http_errors import json_object, transport_error
 from services.core.tenants.spec import SmsFallback
 
 MAX_SMS_CHARS = 1600  # longer bodies are refused (Twilio error 21617)
@@ -37,33 +38,16 @@ class SmsClient:
         try:
             response = await self._http.post(url, data=form, auth=(config.account_sid, token))
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _transport_error(exc) from exc
+            raise transport_error(exc, "sms", "the SMS API") from exc
         if 200 <= response.status_code < 300:
-            resource = _json(response)
+            resource = json_object(response)
             return {"sid": resource.get("sid"), "status": resource.get("status")}
         raise _http_error(response)
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        value = response.json()
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _transport_error(exc: httpx.HTTPError | httpx.InvalidURL) -> DependencyError:
-    kind = type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return TransientError("sms_connect", f"cannot reach the SMS API ({kind})")
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError):
-        return PermanentError("sms_bad_url", f"cannot build the request ({kind})")
-    return TransientError("sms_timeout", f"no answer from the SMS API ({kind})", ambiguous=True)
-
-
 def _http_error(response: httpx.Response) -> DependencyError:
     status = response.status_code
-    error = _json(response)
+    error = json_object(response)
     detail = f"SMS API HTTP {status}: code {error.get('code')}: {str(error.get('message'))[:200]}"
     if status in (401, 403):
         return PermanentError("sms_auth", detail)

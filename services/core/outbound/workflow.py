@@ -200,7 +200,12 @@ async def send(deps: TurnDeps, message_id: int) -> None:
         await session.execute(
             update(OutboundMessage)
             .where(OutboundMessage.id == message_id)
-            .values(status="sent", sent_at=func.now(), provider_response=response)
+            .values(
+                status="sent",
+                sent_at=func.now(),
+                provider_response=response,
+                provider_message_id=delivery.provider_message_id(response),
+            )
         )
     SENDS.labels(tenant.slug, pending.channel).inc()
     log.info("workflow_message.sent", message_id=message_id, attempt=attempts)

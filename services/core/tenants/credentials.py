@@ -54,6 +54,11 @@ class TenantCredentials:
     # Fallback channels (spec.fallback): the SMS API's auth token, the SMTP password.
     sms_auth_token: str | None = None
     smtp_password: str | None = None
+    # The Cloud API channel (spec.meta): Meta's webhook verify token, the app secret that signs
+    # its webhooks, the access token replies are sent with.
+    meta_verify_token: str | None = None
+    meta_app_secret: str | None = None
+    meta_access_token: str | None = None
 
     def secrets(self) -> list[str | None]:
         """Every secret value held, for the output guard to keep out of replies."""
@@ -64,6 +69,9 @@ class TenantCredentials:
             *self.event_secrets.values(),
             self.sms_auth_token,
             self.smtp_password,
+            self.meta_verify_token,
+            self.meta_app_secret,
+            self.meta_access_token,
         ]
 
     def __repr__(self) -> str:  # never let a secret reach a log through repr()
@@ -84,6 +92,11 @@ class CredentialCipher:
             "action_key_hashes": credentials.action_key_hashes,
             "sms_auth_token": credentials.sms_auth_token,
             "smtp_password": credentials.smtp_password,
+            "meta": [
+                credentials.meta_verify_token,
+                credentials.meta_app_secret,
+                credentials.meta_access_token,
+            ],
         }
         return self._fernet.encrypt(json.dumps(payload).encode())
 
@@ -94,6 +107,7 @@ class CredentialCipher:
             raise ValueError(
                 "tenant credentials cannot be decrypted with ATENDE_SECRET_KEY"
             ) from None
+        meta = payload.get("meta") or [None, None, None]  # absent before the Cloud API channel
         return TenantCredentials(
             whaticket_tokens=payload["whaticket_tokens"],
             agent_password=payload["agent_password"],
@@ -102,4 +116,7 @@ class CredentialCipher:
             action_key_hashes=payload.get("action_key_hashes", []),
             sms_auth_token=payload.get("sms_auth_token"),  # absent before fallback channels
             smtp_password=payload.get("smtp_password"),
+            meta_verify_token=meta[0],
+            meta_app_secret=meta[1],
+            meta_access_token=meta[2],
         )

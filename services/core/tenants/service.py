@@ -109,6 +109,14 @@ def resolve_credentials(
     if fallback.email is not None and fallback.email.password_secret_ref is not None:
         path = f"{where}.fallback.email.passwordSecretRef"
         smtp_password = _resolve(secrets, fallback.email.password_secret_ref, path, problems)
+    meta: list[str | None] = [None, None, None]
+    if spec.meta is not None:
+        refs = (
+            ("verifyTokenSecretRef", spec.meta.verify_token_secret_ref),
+            ("appSecretSecretRef", spec.meta.app_secret_secret_ref),
+            ("accessTokenSecretRef", spec.meta.access_token_secret_ref),
+        )
+        meta = [_resolve(secrets, ref, f"{where}.meta.{field}", problems) for field, ref in refs]
     if not spec.webhook.secret_refs:
         problems.append(
             f"{where}.webhook.secretRefs: at least one webhook secret is required "
@@ -117,7 +125,7 @@ def resolve_credentials(
     if problems:
         raise ManifestError(problems)
     credentials = TenantCredentials(
-        tokens, agent_password, gemini_key, signing, action_keys, sms_token, smtp_password
+        tokens, agent_password, gemini_key, signing, action_keys, sms_token, smtp_password, *meta
     )
     return credentials, hashes
 
@@ -133,6 +141,11 @@ def _fingerprint(spec: BotTenantSpec, credentials: TenantCredentials, hashes: li
             "signing": credentials.event_secrets,
             "actions": credentials.action_key_hashes,
             "fallback": [credentials.sms_auth_token, credentials.smtp_password],
+            "meta": [
+                credentials.meta_verify_token,
+                credentials.meta_app_secret,
+                credentials.meta_access_token,
+            ],
         },
         sort_keys=True,
     )

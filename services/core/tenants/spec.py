@@ -17,6 +17,8 @@ from pydantic.alias_generators import to_camel
 from services.core.whaticket.variants import Variant
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# The connection name of conversations that come through the Meta WhatsApp Cloud API.
+META_CONNECTION = "meta"
 WAIT_MESSAGE = "Recebi sua mensagem! Só um momento, já te respondo."
 _HHMM_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
@@ -47,6 +49,13 @@ class SecretRef(SpecModel):
 class Connection(SpecModel):
     name: str = Field(pattern=NAME_PATTERN, max_length=63)
     api_token_secret_ref: SecretRef | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == META_CONNECTION:
+            raise ValueError(f"{META_CONNECTION!r} names the Cloud API channel (spec.meta)")
+        return value
 
 
 class Agent(SpecModel):
@@ -252,6 +261,19 @@ class FallbackSpec(SpecModel):
     email: EmailFallback | None = None
 
 
+class MetaSpec(SpecModel):
+    """The WhatsApp Cloud API as a second channel: Meta posts to ``/hooks/meta/<tenant>``
+    (verified with ``verifyToken``, signed with the app secret), replies go to the Graph API
+    as the business phone number ``phoneNumberId``."""
+
+    phone_number_id: str = Field(pattern=r"^\d{5,32}$")
+    verify_token_secret_ref: SecretRef
+    app_secret_secret_ref: SecretRef
+    access_token_secret_ref: SecretRef
+    graph_url: AnyHttpUrl = AnyHttpUrl("https://graph.facebook.com")
+    api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
+
+
 # Label values a campaign may not take: they name the conversations no declared campaign claims.
 RESERVED_CAMPAIGNS = frozenset({"none", "ad", "other"})
 
@@ -291,6 +313,7 @@ class BotTenantSpec(SpecModel):
     actions: ActionsSpec = ActionsSpec()
     campaigns: list[Campaign] = Field(default=[], max_length=50)
     fallback: FallbackSpec = FallbackSpec()
+    meta: MetaSpec | None = None
 
     @field_validator("campaigns")
     @classmethod

@@ -16,6 +16,7 @@ from services.core.guard import OutputGuards
 from services.core.llm.factory import GeminiClientFactory
 from services.core.llm.types import LlmClient
 from services.core.media.fetch import MediaFetcher
+from services.core.outbound.cloud_api import CloudApiClient
 from services.core.outbound.email import EmailClient
 from services.core.outbound.sms import SmsClient
 from services.core.ratelimit.limiter import RateLimiter
@@ -41,6 +42,7 @@ class TurnDeps:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     limiter: RateLimiter = field(init=False)
     desk: TicketDesk = field(init=False)
+    cloud_api: CloudApiClient = field(init=False)  # the Meta channel
     sms: SmsClient = field(init=False)  # fallback channels
     email: EmailClient = field(init=False)
     media: MediaFetcher = field(init=False)  # voice notes and images
@@ -48,6 +50,7 @@ class TurnDeps:
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.cache)
         self.desk = TicketDesk(self.whaticket.http)
+        self.cloud_api = CloudApiClient(self.whaticket.http)
         self.sms = SmsClient(self.whaticket.http)
         self.email = EmailClient(self.settings.whaticket_timeout_seconds)
         self.media = MediaFetcher(

@@ -24,6 +24,7 @@ from services.core.models import (
     OutboundMessage,
     Turn,
 )
+from services.core.outbound.delivery import provider_message_id
 
 
 async def _scalar(session: AsyncSession, statement: Executable) -> Any:
@@ -297,7 +298,12 @@ async def mark_sent(
         session,
         update(OutboundMessage)
         .where(OutboundMessage.id == outbound_id)
-        .values(status="sent", sent_at=func.now(), provider_response=response),
+        .values(
+            status="sent",
+            sent_at=func.now(),
+            provider_response=response,
+            provider_message_id=provider_message_id(response),
+        ),
     )
 
 
