@@ -94,7 +94,8 @@ def test_every_alert_has_a_severity_and_a_runbook(keda: Manifests) -> None:
         "AtendeGeminiSlow", "AtendeGeminiErrors", "AtendeWhaticketSendFailures",
         "AtendeQueueBacklog", "AtendeQueueStale", "AtendeDeadLettersRising",
         "AtendeRedisMemoryHigh", "AtendeHandoffSlaBreached", "AtendeBudgetExhausted",
-        "AtendeEventSubscriptionDisabled",
+        "AtendeEventSubscriptionDisabled", "AtendeRepliesFallingBack",
+        "AtendeCloudApiDeliveriesFailing",
     }  # fmt: skip
     for alert in alerts:
         assert alert["labels"]["severity"] in ("warning", "critical")
@@ -109,6 +110,14 @@ SERIES = [
     {"series": 'atende_redis_maxmemory_bytes{role="queue"}', "values": "1000x10"},
     {"series": "atende_queue_oldest_ready_seconds", "values": "0+60x15"},
     {"series": 'atende_event_subscriptions_disabled_total{tenant="acme"}', "values": "0 0 0 1x5"},
+    {
+        "series": 'atende_fallbacks_total{tenant="acme", channel="sms", reason="session_down"}',
+        "values": "0 1+1x10",
+    },
+    {
+        "series": 'atende_delivery_statuses_total{tenant="acme", status="failed"}',
+        "values": "0 0 1 5x5",
+    },
 ]
 # (alert, when, extra labels, summary as rendered); None: must not fire yet.
 EXPECTED = [
@@ -123,6 +132,12 @@ EXPECTED = [
     ("AtendeEventSubscriptionDisabled", "2m", None, None),
     ("AtendeEventSubscriptionDisabled", "4m", {"tenant": "acme"},
      "A workflow endpoint of acme was switched off for failing"),
+    ("AtendeRepliesFallingBack", "3m", None, None),  # not yet for 5 minutes
+    ("AtendeRepliesFallingBack", "7m", {"tenant": "acme", "channel": "sms"},
+     "Replies of acme go by sms because WhatsApp cannot deliver them"),
+    ("AtendeCloudApiDeliveriesFailing", "2m", None, None),  # one failure is not a trend
+    ("AtendeCloudApiDeliveriesFailing", "4m", {"tenant": "acme"},
+     "Meta reports replies of acme as not delivered"),
 ]  # fmt: skip
 
 
