@@ -93,15 +93,11 @@ async def _read(
     ref = media_ref(*found) if found is not None else None
     model_client, breaker_name = deps.llm_for(tenant)
     now = deps.clock()
-    reason: str | None = None
-    if ref is None:
-        reason = "no_media_key"
-    elif model_client is None:
-        reason = "no_model"
-    elif (await budget.current(deps.sessionmaker, tenant, now)).exhausted:
-        reason = "over_budget"
-    if reason is not None or ref is None or model_client is None:
-        _unread(tenant, message, reason or "no_media_key")
+    if ref is None or model_client is None:
+        _unread(tenant, message, "no_media_key" if ref is None else "no_model")
+        return None
+    if (await budget.current(deps.sessionmaker, tenant, now)).exhausted:
+        _unread(tenant, message, "over_budget")
         return None
     try:
         data = await deps.media.fetch(ref)
