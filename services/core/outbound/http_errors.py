@@ -1,8 +1,10 @@
-"""What the HTTP channels (the Graph API, the SMS gateway) share: reading a JSON error body,
-and naming a transport failure by whether the request can have been acted on."""
+"""What the HTTP channels (Whaticket, the Graph API, the SMS gateway) share: reading a JSON
+error body, a ``Retry-After`` in seconds, and naming a transport failure by whether the request
+can have been acted on."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import httpx
@@ -16,6 +18,15 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds; None when absent or not a number (an HTTP date, garbage)."""
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def transport_error(

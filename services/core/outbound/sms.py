@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from services.core.errors import DependencyError, PermanentError, TransientError
-from services.core.outbound.http_errors import json_object, transport_error
+from services.core.outbound.http_errors import json_object, retry_after, transport_error
 from services.core.tenants.spec import SmsFallback
 
 MAX_SMS_CHARS = 1600  # longer bodies are refused (Twilio error 21617)
@@ -52,8 +52,7 @@ def _http_error(response: httpx.Response) -> DependencyError:
     if status in (401, 403):
         return PermanentError("sms_auth", detail)
     if status == 429:
-        retry = response.headers.get("Retry-After", "")
-        return TransientError("sms_rate_limited", detail, retry_after=float(retry or 0) or None)
+        return TransientError("sms_rate_limited", detail, retry_after=retry_after(response))
     if status >= 500:  # the gateway may have queued it before failing
         return TransientError("sms_5xx", detail, ambiguous=True)
     return PermanentError("sms_rejected", detail)

@@ -9,7 +9,6 @@ idempotency key, so a retry there can duplicate (``reliability.md`` §4.5, the a
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import httpx
 
 from services.core.errors import PermanentError, TransientError
 from services.core.logging import get_logger
+from services.core.outbound.http_errors import retry_after
 from services.core.whaticket.variants import (
     ALL_SESSION_DOWN_MARKERS,
     INVALID_CONTACT_MARKERS,
@@ -196,14 +196,14 @@ def _http_error(
         return PermanentError("whaticket_not_found", message)
     if status in (408, 429, 502, 503):
         name = "whaticket_rate_limited" if status == 429 else f"whaticket_{status}"
-        return TransientError(name, message, retry_after=_retry_after(response))
+        return TransientError(name, message, retry_after=retry_after(response))
     if status == 500 and any(m.casefold() in folded for m in spec.unsent_500_markers):
         return TransientError("whaticket_session_down", message)
     if status >= 500:
         # 500: the crash may come after the send. 504: the proxy gave up while the backend
         # was still working on it. Either way a retry can duplicate.
         name = f"whaticket_{status}" if status in (500, 504) else "whaticket_5xx"
-        return TransientError(name, message, retry_after=_retry_after(response), ambiguous=True)
+        return TransientError(name, message, retry_after=retry_after(response), ambiguous=True)
     if 400 <= status < 500:
         return PermanentError("whaticket_rejected", message)
     return PermanentError("whaticket_unexpected_status", message)
@@ -221,11 +221,3 @@ def _error_text(response: httpx.Response, token: str) -> str:
     if token:
         text = text.replace(token, "***")
     return " ".join(text.split())[:_ERROR_TEXT_CAP]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        seconds = float(response.headers.get("Retry-After", ""))
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
