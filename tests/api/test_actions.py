@@ -22,6 +22,7 @@ from tests.api.webhook_app import (
     make_settings,
     running_app,
 )
+from tests.fixtures.tenant_files import extended, renamed
 
 KEY = "n8n-action-key-0123456789abcdef0123"
 OTHER_KEY = "crm-action-key-fedcba9876543210fedc"
@@ -29,10 +30,8 @@ PHONE = "5511988887777"
 
 
 def with_action_key(yaml: str, tenant: str, key: str) -> str:
-    return (
-        yaml.replace("stringData:\n", f"stringData:\n  action-key: {key}\n", 1)
-        + f"  actions: {{apiKeySecretRefs: [{{name: {tenant}, key: action-key}}]}}\n"
-    )
+    actions = f"  actions: {{apiKeySecretRefs: [{{name: {tenant}, key: action-key}}]}}\n"
+    return extended(yaml, {"action-key": key}, actions)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -45,9 +44,7 @@ async def api(
 ) -> AsyncIterator[RunningApp]:
     settings = make_settings(database_url, redis_url, tmp_path)
     await apply_file(settings, with_action_key(TENANT_YAML, TENANT, KEY))
-    other = TENANT_YAML.replace(f"name: {TENANT}}}", "name: other}").replace(
-        f"name: {TENANT},", "name: other,"
-    )
+    other = renamed(TENANT_YAML, TENANT, "other")
     await apply_file(settings, with_action_key(other, "other", OTHER_KEY))
     async with running_app(settings) as app:
         yield app

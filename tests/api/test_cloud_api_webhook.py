@@ -17,6 +17,7 @@ from services.cli.admin import apply_file
 from services.core.db import SessionMaker, transaction
 from services.core.models import Conversation, InboundMessage, OutboundMessage, Tenant, Turn
 from tests.api.webhook_app import TENANT, TENANT_YAML, RunningApp, make_settings, running_app
+from tests.fixtures.tenant_files import extended
 from tests.standins.meta_graph import notification, signed, status_update, text_message
 
 PHONE_NUMBER_ID = "106540352242922"
@@ -26,21 +27,21 @@ PATH = f"/hooks/meta/{TENANT}"
 
 
 def with_meta(yaml: str) -> str:
-    return (
-        yaml.replace(
-            "stringData:\n",
-            "stringData:\n"
-            f"  meta-verify: {VERIFY_TOKEN}\n  meta-app-secret: {APP_SECRET}\n"
-            "  meta-token: EAAG-access-token\n",
-            1,
-        )
-        + f"""\
+    secrets = {
+        "meta-verify": VERIFY_TOKEN,
+        "meta-app-secret": APP_SECRET,
+        "meta-token": "EAAG-access-token",
+    }
+    return extended(
+        yaml,
+        secrets,
+        f"""\
   meta:
     phoneNumberId: "{PHONE_NUMBER_ID}"
     verifyTokenSecretRef: {{name: {TENANT}, key: meta-verify}}
     appSecretSecretRef: {{name: {TENANT}, key: meta-app-secret}}
     accessTokenSecretRef: {{name: {TENANT}, key: meta-token}}
-"""
+""",
     )
 
 

@@ -32,6 +32,7 @@ from tests.api.webhook_app import (
     make_settings,
     running_app,
 )
+from tests.fixtures.tenant_files import renamed
 
 PASSWORD = "panel-api-password-0001"
 USERS = {
@@ -53,8 +54,7 @@ async def api(
     await redis_client.flushall()
     settings = make_settings(database_url, redis_url, tmp_path, panel_secure_cookies=False)
     await apply_file(settings, TENANT_YAML)
-    other = TENANT_YAML.replace(f"name: {TENANT}}}", "name: other}")
-    await apply_file(settings, other.replace(f"name: {TENANT},", "name: other,"))
+    await apply_file(settings, renamed(TENANT_YAML, TENANT, "other"))
     async with transaction(clean_db) as session:
         slugs = {t.slug: t.id for t in await session.scalars(select(Tenant))}
         for email, role, tenant in USERS.values():

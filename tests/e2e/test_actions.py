@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.fixtures.tenant_files import extended
+
 from .conftest import CUSTOMER, TENANT, Stack, baileys_text, eventually, tenant_yaml
 
 ACTION_KEY = "n8n-e2e-action-key-0123456789abcdef"
@@ -14,10 +16,11 @@ NOTICE = "Seu pedido 4711 saiu para entrega hoje."
 async def test_a_workflow_messages_the_customer_and_closes_the_ticket(stack: Stack) -> None:
     path = stack.tmp / "tenant-actions.yaml"
     path.write_text(
-        tenant_yaml(stack.whaticket.url, handoff=True).replace(
-            "stringData:\n", f'stringData:\n  action-key: "{ACTION_KEY}"\n', 1
+        extended(
+            tenant_yaml(stack.whaticket.url, handoff=True),
+            {"action-key": ACTION_KEY},
+            f"  actions: {{apiKeySecretRefs: [{{name: {TENANT}, key: action-key}}]}}\n",
         )
-        + f"  actions: {{apiKeySecretRefs: [{{name: {TENANT}, key: action-key}}]}}\n"
     )
     code, _, err = await stack.run_cli("tenants", "apply", "-f", str(path))
     assert code == 0, err

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.core.models import InboundMessage, OutboundMessage
+from tests.fixtures.tenant_files import extended
 from tests.standins.meta_graph import (
     GraphStandIn,
     notification,
@@ -35,21 +36,24 @@ async def test_a_cloud_api_customer_is_answered_through_the_graph_api(
     stack: Stack, graph: GraphStandIn
 ) -> None:
     path = stack.tmp / "tenant-meta.yaml"
+    secrets = {
+        "meta-verify": "verify-e2e",
+        "meta-app-secret": APP_SECRET,
+        "meta-token": ACCESS_TOKEN,
+    }
     path.write_text(
-        tenant_yaml(stack.whaticket.url).replace(
-            "stringData:\n",
-            "stringData:\n  meta-verify: verify-e2e\n"
-            f"  meta-app-secret: {APP_SECRET}\n  meta-token: {ACCESS_TOKEN}\n",
-            1,
-        )
-        + f"""\
+        extended(
+            tenant_yaml(stack.whaticket.url),
+            secrets,
+            f"""\
   meta:
     phoneNumberId: "{PHONE_NUMBER_ID}"
     graphUrl: {graph.url}
     verifyTokenSecretRef: {{name: {TENANT}, key: meta-verify}}
     appSecretSecretRef: {{name: {TENANT}, key: meta-app-secret}}
     accessTokenSecretRef: {{name: {TENANT}, key: meta-token}}
-"""
+""",
+        )
     )
     code, _, err = await stack.run_cli("tenants", "apply", "-f", str(path))
     assert code == 0, err

@@ -15,6 +15,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy import select
 
 from services.core.models import AuditEvent, DeadLetter, Turn
+from tests.fixtures.tenant_files import renamed
 from tests.standins.gemini import Reply
 
 from .conftest import CUSTOMER, TENANT, Stack, answer_for, baileys_text, eventually
@@ -48,9 +49,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def panel(stack: Stack) -> Stack:
     """The stack with a second tenant and one user per role of interest."""
     text = (stack.tmp / "tenant.yaml").read_text().replace("ACME Telecom", "Other Shop")
-    text = text.replace(f"name: {TENANT}}}", "name: other}").replace(
-        f"name: {TENANT},", "name: other,"
-    )
+    text = renamed(text, TENANT, "other")
     (stack.tmp / "other.yaml").write_text(text)
     code, out, err = await stack.run_cli("tenants", "apply", "-f", str(stack.tmp / "other.yaml"))
     assert code == 0, out + err
