@@ -30,7 +30,12 @@ async def test_a_customer_asking_for_a_person_gets_one_and_the_bot_goes_quiet(
 
     ticket = await eventually(moved, within=15, what="the ticket to be assigned")
     assert (ticket["userId"], ticket["queueId"]) == (1, 1)  # saas: assigned to the agent user
-    [handoff] = await stack.rows(Handoff)
+
+    async def recorded() -> Handoff | None:  # the worker commits just after Whaticket answers
+        [handoff] = await stack.rows(Handoff)
+        return handoff if handoff.status != "requested" else None
+
+    handoff = await eventually(recorded, within=5, what="the transfer to be recorded")
     assert (handoff.trigger, handoff.status, handoff.ticket_id) == (
         "keyword",
         "transferred",
