@@ -57,3 +57,13 @@ securityContext:
 securityContext:
   {{- toYaml .Values.securityContext | nindent 2 }}
 {{- end -}}
+
+{{/*
+Whether the cluster serves an optional API ("group/version/Kind"), so resources of CRDs that are
+not installed (KEDA, prometheus-operator) are left out instead of failing the install. A render
+without a cluster (helm template, GitOps) can say the API is there through values.assumeApis.
+Usage: include "atende.hasApi" (dict "root" $ "api" "keda.sh/v1alpha1/ScaledObject")
+*/}}
+{{- define "atende.hasApi" -}}
+{{- if or (.root.Capabilities.APIVersions.Has .api) (has .api .root.Values.assumeApis) -}}true{{- end -}}
+{{- end -}}
