@@ -74,7 +74,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     engine = create_engine(platform.database_url, pool_size=2)
     memo[MEMO_KEY] = OperatorContext(
         sessionmaker=create_sessionmaker(engine),
-        cipher=CredentialCipher(platform.secret_key.get_secret_value()),
+        cipher=CredentialCipher.from_settings(platform),
         kube=KubernetesApi(),
         engine=engine,
         redis=create_redis(platform.redis_url),

@@ -57,7 +57,7 @@ def _build_state(settings: Settings) -> AppState:
         if settings.cache_redis_url
         else redis
     )
-    cipher = CredentialCipher(settings.secret_key.get_secret_value())
+    cipher = CredentialCipher.from_settings(settings)
     tenants = TenantDirectory(sessionmaker, cipher, settings.tenant_cache_seconds)
     spool = Spool(settings.spool_dir)
     guard = FailedAuthGuard(

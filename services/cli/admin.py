@@ -62,7 +62,7 @@ async def _announce(settings: Settings, slugs: list[str]) -> None:
 
 async def apply_file(settings: Settings, text: str) -> list[ApplyResult]:
     manifests, secrets = load_manifests(text)
-    cipher = CredentialCipher(settings.secret_key.get_secret_value())
+    cipher = CredentialCipher.from_settings(settings)
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
         results = [await apply_tenant(session, m, secrets, cipher) for m in manifests]
     await _announce(settings, [r.name for r in results if r.outcome != "unchanged"])

@@ -9,14 +9,23 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.core.errors import AtendeError
+
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - refused outside development
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class InsecureSecretKey(AtendeError):
+    """The platform key is the built-in one or too short, outside development."""
+
+    code = "insecure_secret_key"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ATENDE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ATENDE_", extra="ignore", populate_by_name=True)
 
     environment: str = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/atende"
@@ -28,7 +37,17 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_api_version: str = "v1beta"
     gemini_timeout_seconds: float = 30.0
+    # The current key: encrypts tenant credentials, signs panel tokens. Checked only by the
+    # commands that use it (see secret_keys), so `atende migrate` runs without it.
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Former keys (a JSON list), still accepted to decrypt stored credentials and verify panel
+    # tokens after a rotation. ATENDE_PANEL_PREVIOUS_SECRET_KEYS is its deprecated name.
+    previous_secret_keys: list[SecretStr] = Field(
+        default=[],
+        validation_alias=AliasChoices(
+            "ATENDE_PREVIOUS_SECRET_KEYS", "ATENDE_PANEL_PREVIOUS_SECRET_KEYS"
+        ),
+    )
     data_dir: Path = Path(".atende")
     log_format: str = Field(default="json", pattern="^(json|console)$")
     log_level: str = "INFO"
@@ -60,8 +79,7 @@ class Settings(BaseSettings):
     # A contact kept waiting longer than this by a rate limit gets persona.waitMessage, once.
     rate_limit_notice_after_seconds: float = 20.0
 
-    # Panel sign-in. Old secret keys still verify panel tokens after a rotation (a JSON list).
-    panel_previous_secret_keys: list[SecretStr] = []
+    # Panel sign-in.
     panel_access_token_minutes: int = Field(default=10, ge=1, le=60)
     panel_refresh_token_days: int = Field(default=7, ge=1, le=90)
     panel_secure_cookies: bool = True
@@ -88,17 +106,20 @@ class Settings(BaseSettings):
                 return "postgresql+asyncpg://" + value.removeprefix(prefix)
         return value
 
-    @model_validator(mode="after")
-    def _real_secret_outside_development(self) -> Settings:
+    def secret_keys(self) -> list[str]:
+        """The keyring, current key first; :class:`InsecureSecretKey` outside development when
+        the current key is the built-in one or shorter than 32 characters. Every user of the
+        key reads it here, so no command can encrypt or sign under a weak key."""
+        current = self.secret_key.get_secret_value()
         if self.environment != "development" and (
-            self.secret_key.get_secret_value() == DEV_SECRET_KEY
-            or len(self.secret_key.get_secret_value()) < 32
+            current == DEV_SECRET_KEY or len(current) < MIN_SECRET_KEY_LENGTH
         ):
-            raise ValueError(
-                "ATENDE_SECRET_KEY must be set to at least 32 random characters "
-                f"when ATENDE_ENVIRONMENT={self.environment}"
+            raise InsecureSecretKey(
+                f"ATENDE_SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} random "
+                f"characters when ATENDE_ENVIRONMENT={self.environment}"
             )
-        return self
+        previous = [key.get_secret_value() for key in self.previous_secret_keys]
+        return [current, *(key for key in dict.fromkeys(previous) if key != current)]
 
     @property
     def spool_dir(self) -> Path:
@@ -108,3 +129,12 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def serving_settings() -> Settings:
+    """Settings for a command that serves with the key (api, worker, operator): a missing or
+    weak ATENDE_SECRET_KEY refuses to start (:class:`InsecureSecretKey`, one line from the
+    CLI). Commands that never touch the key, like ``atende migrate``, use :func:`get_settings`."""
+    settings = get_settings()
+    settings.secret_keys()
+    return settings

@@ -28,7 +28,7 @@ def build_deps(settings: Settings) -> tuple[TurnDeps, httpx.AsyncClient]:
     # Hundreds of concurrent turns share the pool; each holds a connection only briefly.
     engine = create_engine(settings.database_url, pool_size=20, pool_timeout=30)
     sessionmaker = create_sessionmaker(engine)
-    cipher = CredentialCipher(settings.secret_key.get_secret_value())
+    cipher = CredentialCipher.from_settings(settings)
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.whaticket_timeout_seconds, connect=5.0),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),

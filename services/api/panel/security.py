@@ -46,11 +46,22 @@ class NeedsSignIn(AtendeError):
         self.expired = expired
 
 
-def csrf_token(state: AppState, session_id: str) -> str:
-    key = hmac.new(
-        state.settings.secret_key.get_secret_value().encode(), b"atende-panel-csrf", "sha256"
-    ).digest()
+def _csrf(secret_key: str, session_id: str) -> str:
+    key = hmac.new(secret_key.encode(), b"atende-panel-csrf", "sha256").digest()
     return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def csrf_token(state: AppState, session_id: str) -> str:
+    return _csrf(state.settings.secret_keys()[0], session_id)
+
+
+def csrf_matches(state: AppState, session_id: str, presented: str) -> bool:
+    """Under the current key or a previous one: a form rendered before a key rotation (or by a
+    pod not yet rolled) still posts."""
+    found = False
+    for key in state.settings.secret_keys():
+        found |= hmac.compare_digest(presented, _csrf(key, session_id))
+    return found
 
 
 async def audit_rejection(state: AppState, request: Request, action: str, reason: str) -> None:
@@ -106,7 +117,7 @@ async def api_principal(
     principal = await authenticate(state, request)
     if request.method not in ("GET", "HEAD") and credentials is None:
         presented = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(presented, csrf_token(state, principal.session_id)):
+        if not csrf_matches(state, principal.session_id, presented):
             await audit_rejection(state, request, "auth.csrf_rejected", "missing or wrong")
             raise Forbidden("missing or wrong CSRF token")
     return principal
@@ -126,7 +137,7 @@ async def page_principal(request: Request, state: StateDep) -> Principal:
 async def check_form_csrf(state: AppState, request: Request, principal: Principal) -> None:
     form = await request.form()
     presented = str(form.get(CSRF_FIELD) or "")
-    if not hmac.compare_digest(presented, csrf_token(state, principal.session_id)):
+    if not csrf_matches(state, principal.session_id, presented):
         await audit_rejection(state, request, "auth.csrf_rejected", "missing or wrong")
         raise Forbidden("the form expired or did not come from this panel; reload and retry")
 

@@ -1,8 +1,8 @@
 """Panel access tokens: short-lived JWTs, HS256 only, with a ``kid`` for key rotation.
 
 The signing key is derived from ``ATENDE_SECRET_KEY`` (never the raw secret, which also encrypts
-tenant credentials); keys in ``ATENDE_PANEL_PREVIOUS_SECRET_KEYS`` still verify, so a rotation
-does not sign everyone out. The algorithm is pinned: ``alg: none`` and public-key algorithms
+tenant credentials); keys in ``ATENDE_PREVIOUS_SECRET_KEYS`` still verify, so a rotation does
+not sign everyone out. The algorithm is pinned: ``alg: none`` and public-key algorithms
 are refused before any signature is looked at.
 """
 
@@ -50,10 +50,8 @@ class TokenKeys:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenKeys:
-        return cls(
-            settings.secret_key.get_secret_value(),
-            [key.get_secret_value() for key in settings.panel_previous_secret_keys],
-        )
+        current, *previous = settings.secret_keys()
+        return cls(current, previous)
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._signing, algorithm=ALGORITHM, headers={"kid": self._kid})

@@ -1,5 +1,9 @@
 """Secret values a tenant needs at run time, encrypted at rest with the platform key.
 
+The key is a keyring (``ATENDE_SECRET_KEY`` then ``ATENDE_PREVIOUS_SECRET_KEYS``): credentials
+are always written under the current key and read under any of them, so a rotation never stops
+a tenant; ``atende secrets reencrypt`` moves what is stored to the current key.
+
 Webhook secrets are never stored, only their SHA-256: they are high-entropy capability tokens,
 so a fast hash compared in constant time is the right tool (a password hash would only slow
 every webhook).
@@ -11,9 +15,17 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from services.core.config import Settings
+
+_UNDECRYPTABLE = (
+    "tenant credentials cannot be decrypted with ATENDE_SECRET_KEY or any of "
+    "ATENDE_PREVIOUS_SECRET_KEYS"
+)
 
 
 def hash_webhook_secret(secret: str) -> str:
@@ -78,10 +90,41 @@ class TenantCredentials:
         return f"TenantCredentials(connections={sorted(self.whaticket_tokens)})"
 
 
+class UndecryptableCredentials(ValueError):
+    """Stored credentials that no key of the keyring opens (encrypted under a dropped key)."""
+
+
+def _fernet(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(b"atende-credentials:" + secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
 class CredentialCipher:
-    def __init__(self, secret_key: str) -> None:
-        digest = hashlib.sha256(b"atende-credentials:" + secret_key.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+    """Encrypts under the first key, decrypts under any (``cryptography``'s MultiFernet)."""
+
+    def __init__(self, current: str, previous: Sequence[str] = ()) -> None:
+        self._current = _fernet(current)
+        self._fernet = MultiFernet([self._current, *(_fernet(key) for key in previous)])
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CredentialCipher:
+        current, *previous = settings.secret_keys()
+        return cls(current, previous)
+
+    def is_current(self, token: bytes) -> bool:
+        """Whether ``token`` is already encrypted under the current key."""
+        try:
+            self._current.decrypt(token)
+        except InvalidToken:
+            return False
+        return True
+
+    def rotate(self, token: bytes) -> bytes:
+        """The same credentials, encrypted under the current key."""
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise UndecryptableCredentials(_UNDECRYPTABLE) from None
 
     def encrypt(self, credentials: TenantCredentials) -> bytes:
         payload = {
@@ -104,9 +147,7 @@ class CredentialCipher:
         try:
             payload = json.loads(self._fernet.decrypt(token))
         except InvalidToken:
-            raise ValueError(
-                "tenant credentials cannot be decrypted with ATENDE_SECRET_KEY"
-            ) from None
+            raise UndecryptableCredentials(_UNDECRYPTABLE) from None
         meta = payload.get("meta") or [None, None, None]  # absent before the Cloud API channel
         return TenantCredentials(
             whaticket_tokens=payload["whaticket_tokens"],

@@ -191,7 +191,8 @@ async def apply_tenant(
         return ApplyResult(manifest.name, "created", 1, connections)
     check_claim(tenant, source)
     tenant.source = source
-    if tenant.spec_hash == fingerprint:
+    # Stored under an old or unknown key: rewritten, even with nothing else changed.
+    if tenant.spec_hash == fingerprint and cipher.is_current(tenant.credentials):
         await session.flush()
         await _sync_knowledge(session, tenant.id, manifest.spec)  # a no-op once indexed
         return ApplyResult(manifest.name, "unchanged", tenant.version, connections)

@@ -493,7 +493,7 @@ async def _guard_reply(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, text
     secrets = [
         *credentials.secrets(),
         *tenant.webhook_secret_hashes,
-        deps.settings.secret_key.get_secret_value(),
+        *deps.settings.secret_keys(),
         platform_key.get_secret_value() if platform_key is not None else None,
     ]
     output_guard = await deps.guards.for_tenant(
