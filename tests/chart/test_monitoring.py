@@ -18,9 +18,9 @@ from prometheus_client import REGISTRY
 
 import services.core.metrics  # noqa: F401 - registers every metric the code exports
 
-from . import upstream_crds
+from . import prometheus_operator, upstream_crds
 from .conftest import Manifests
-from .render import CHART, of_kind
+from .render import CHART, NAMESPACE, of_kind, render, values_file
 
 PROMTOOL = shutil.which("promtool") or "promtool"
 AMTOOL = shutil.which("amtool") or "amtool"
@@ -89,7 +89,7 @@ def test_rules_and_dashboards_name_only_exported_metrics(keda: Manifests) -> Non
 
 def test_every_alert_has_a_severity_and_a_runbook(keda: Manifests) -> None:
     [rule] = of_kind(keda, "PrometheusRule")
-    alerts = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    alerts = [r for group in rule["spec"]["groups"] for r in group["rules"] if "alert" in r]
     assert {a["alert"] for a in alerts} == {
         "AtendeGeminiSlow", "AtendeGeminiErrors", "AtendeWhaticketSendFailures",
         "AtendeQueueBacklog", "AtendeQueueStale", "AtendeDeadLettersRising",
@@ -102,24 +102,55 @@ def test_every_alert_has_a_severity_and_a_runbook(keda: Manifests) -> None:
         assert len(alert["annotations"]["runbook"]) > 40
 
 
-SERIES = [
-    {"series": 'atende_queue_ready_jobs{namespace="atende", pod="api-1"}', "values": "0 900x20"},
-    {"series": 'atende_handoff_sla_breaches_total{tenant="acme"}', "values": "0 0 1 1 1 1"},
-    {"series": 'atende_llm_budget_used_ratio{tenant="acme"}', "values": "0.5 1.02x5"},
-    {"series": 'atende_redis_used_memory_bytes{role="queue"}', "values": "900x10"},
-    {"series": 'atende_redis_maxmemory_bytes{role="queue"}', "values": "1000x10"},
-    {"series": "atende_queue_oldest_ready_seconds", "values": "0+60x15"},
-    {"series": 'atende_event_subscriptions_disabled_total{tenant="acme"}', "values": "0 0 0 1x5"},
-    {
-        "series": 'atende_fallbacks_total{tenant="acme", channel="sms", reason="session_down"}',
-        "values": "0 1+1x10",
-    },
-    {
-        "series": 'atende_delivery_statuses_total{tenant="acme", status="failed"}',
-        "values": "0 0 1 5x5",
-    },
+# (metric, labels besides namespace="atende", promtool values)
+_SERIES = [
+    ("atende_queue_ready_jobs", 'pod="api-1"', "0 900x20"),
+    ("atende_queue_ready_jobs", 'pod="worker-1"', "0x20"),
+    ("atende_handoff_sla_breaches_total", 'tenant="acme"', "0 0 1 1 1 1"),
+    ("atende_llm_budget_used_ratio", 'tenant="acme"', "0.5 1.02x5"),
+    ("atende_redis_used_memory_bytes", 'role="queue"', "900x10"),
+    ("atende_redis_maxmemory_bytes", 'role="queue"', "1000x10"),
+    ("atende_queue_oldest_ready_seconds", "", "0+60x15"),
+    ("atende_event_subscriptions_disabled_total", 'tenant="acme"', "0 0 0 1x5"),
+    ("atende_fallbacks_total", 'tenant="acme", channel="sms", reason="session_down"', "0 1+1x10"),
+    ("atende_delivery_statuses_total", 'tenant="acme", status="failed"', "0 0 1 5x5"),
+    # Gemini: every call slow (all in the 16 s bucket) and half of them failing.
+    ("atende_llm_latency_seconds_bucket", 'tenant="acme", le="8"', "0x25"),
+    ("atende_llm_latency_seconds_bucket", 'tenant="acme", le="16"', "0+60x25"),
+    ("atende_llm_latency_seconds_bucket", 'tenant="acme", le="+Inf"', "0+60x25"),
+    ("atende_llm_latency_seconds_count", 'tenant="acme"', "0+60x25"),
+    ("atende_llm_errors_total", 'tenant="acme", error_class="gemini_5xx"', "0+60x25"),
+    # Whaticket: globex's replies fail, acme's go out.
+    ("atende_send_errors_total", 'tenant="globex", error_class="whaticket_504"', "0+6x25"),
+    ("atende_sends_total", 'tenant="globex", channel="whatsapp"', "0+6x25"),
+    ("atende_sends_total", 'tenant="acme", channel="whatsapp"', "0+60x25"),
+    ("atende_dead_letters_total", 'tenant="globex", stage="send"', "0 20x10"),
+    # One accepted message a second for acme.
+    ("atende_webhooks_total", 'tenant="acme", outcome="accepted"', "0+60x25"),
 ]
-# (alert, when, extra labels, summary as rendered); None: must not fire yet.
+
+
+def _series(name: str, labels: str, values: str) -> dict[str, str]:
+    selector = ", ".join(['namespace="atende"', *filter(None, [labels])])
+    return {"series": f"{name}{{{selector}}}", "values": values}
+
+
+SERIES = [_series(*series) for series in _SERIES]
+# promtool's clock starts at the epoch, a Thursday: at 00:10 UTC it is 21:10 on Wednesday
+# (weekday 3) in Brasília, the default heatmap offset (-3 h).
+VOLUME_BY_SLOT = {
+    "expr": "atende:webhooks_accepted_per_hour:by_slot",
+    "eval_time": "10m",
+    "exp_samples": [
+        {
+            "labels": 'atende:webhooks_accepted_per_hour:by_slot{namespace="atende", '
+            'tenant="acme", hour="21", weekday="3"}',
+            "value": 3600,
+        }
+    ],
+}
+# (alert, when, extra labels, summary as rendered); None: must not fire yet. Every alert keeps
+# the namespace (prometheus-operator routes on it) and, when it is about one tenant, the tenant.
 EXPECTED = [
     ("AtendeQueueBacklog", "5m", None, None),
     ("AtendeQueueBacklog", "15m", {}, "900 turns wait for a worker"),
@@ -138,21 +169,33 @@ EXPECTED = [
     ("AtendeCloudApiDeliveriesFailing", "2m", None, None),  # one failure is not a trend
     ("AtendeCloudApiDeliveriesFailing", "4m", {"tenant": "acme"},
      "Meta reports replies of acme as not delivered"),
+    ("AtendeGeminiSlow", "8m", None, None),  # not yet for 10 minutes
+    ("AtendeGeminiSlow", "20m", {}, "Gemini answers slowly (p95 above 10 s)"),
+    ("AtendeGeminiErrors", "20m", {}, "More than 10% of Gemini calls fail"),
+    ("AtendeWhaticketSendFailures", "20m", {"tenant": "globex"},
+     "Replies to globex fail to reach Whaticket"),
+    ("AtendeDeadLettersRising", "5m", {}, "Turns are failing into dead letters"),
 ]  # fmt: skip
 
 
 def rule_tests(rules: dict[str, Any]) -> dict[str, Any]:
     """promtool's unit-test file: alerts firing (or not) with their labels and annotations."""
-    by_name = {r["alert"]: r for group in rules["groups"] for r in group["rules"]}
+    by_name = {r["alert"]: r for group in rules["groups"] for r in group["rules"] if "alert" in r}
     cases = []
     for alert, when, labels, summary in EXPECTED:
         expected = []
         if labels is not None:
             rule = by_name[alert]
             annotations = {"summary": summary, "runbook": rule["annotations"]["runbook"]}
-            expected = [{"exp_labels": rule["labels"] | labels, "exp_annotations": annotations}]
+            exp_labels = rule["labels"] | {"namespace": "atende"} | labels
+            expected = [{"exp_labels": exp_labels, "exp_annotations": annotations}]
         cases.append({"eval_time": when, "alertname": alert, "exp_alerts": expected})
-    test = {"interval": "1m", "input_series": SERIES, "alert_rule_test": cases}
+    test = {
+        "interval": "1m",
+        "input_series": SERIES,
+        "alert_rule_test": cases,
+        "promql_expr_test": [VOLUME_BY_SLOT],
+    }
     return {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [test]}
 
 
@@ -170,64 +213,69 @@ def test_promtool_checks_and_unit_tests_the_rules(keda: Manifests, tmp_path: Pat
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
-def _alertmanager_yaml(resource: dict[str, Any]) -> dict[str, Any]:
-    """The AlertmanagerConfig as the alertmanager.yml the operator makes of it (secrets as
-    placeholders)."""
-    spec = resource["spec"]
-
-    def route(node: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"receiver": node["receiver"]}
-        out["matchers"] = [f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in node["matchers"]]
-        for key, snake in (
-            ("groupBy", "group_by"),
-            ("groupWait", "group_wait"),
-            ("groupInterval", "group_interval"),
-            ("repeatInterval", "repeat_interval"),
-        ):
-            if key in node:
-                out[snake] = node[key]
-        if "routes" in node:
-            out["routes"] = [route(child) for child in node["routes"]]
-        return out
-
-    receivers = []
-    for receiver in spec["receivers"]:
-        entry: dict[str, Any] = {"name": receiver["name"]}
-        for config in receiver.get("slackConfigs", []):
-            entry.setdefault("slack_configs", []).append(
-                {
-                    "api_url": "https://hooks.slack.example/x",
-                    "channel": config["channel"],
-                    "send_resolved": config["sendResolved"],
-                    "title": config["title"],
-                    "text": config["text"],
-                }
-            )
-        for config in receiver.get("pagerdutyConfigs", []):
-            entry.setdefault("pagerduty_configs", []).append(
-                {"routing_key": "placeholder", "send_resolved": config["sendResolved"]}
-            )
-        receivers.append(entry)
-    # prometheus-operator mounts an AlertmanagerConfig's route under the global root route.
-    root = {"receiver": "null", "routes": [route(spec["route"])]}
-    return {"route": root, "receivers": [{"name": "null"}, *receivers]}
+PLACEHOLDERS = {
+    ("alertmanager-slack", "webhook-url"): "https://hooks.slack.example/services/T0/B0/x",
+    ("alertmanager-pagerduty", "routing-key"): "placeholder-routing-key",
+}
 
 
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
-        (["service=atende", "severity=critical"], "pagerduty"),
-        (["service=atende", "severity=warning"], "slack"),
+        (["namespace=atende", "service=atende", "severity=critical"], "atende/atende/pagerduty"),
+        (["namespace=atende", "service=atende", "severity=warning"], "atende/atende/slack"),
+        # Another namespace's alerts are not ours to route (the operator's namespace matcher).
+        (["namespace=other", "service=atende", "severity=critical"], "null"),
+        (["service=atende", "severity=critical"], "null"),
     ],
 )
 def test_critical_alerts_page_and_the_rest_go_to_slack(
     keda: Manifests, tmp_path: Path, labels: list[str], receiver: str
 ) -> None:
+    """Routed by the configuration prometheus-operator generates from the AlertmanagerConfig
+    (OnNamespace: the namespace matcher added; see prometheus_operator.py for the sources)."""
     [resource] = of_kind(keda, "AlertmanagerConfig")
-    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(_alertmanager_yaml(resource)))
+    config = prometheus_operator.alertmanager_yaml(
+        resource, namespace=NAMESPACE, secrets=PLACEHOLDERS
+    )
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
     checked = _run(AMTOOL, "check-config", "alertmanager.yml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     routed = _run(
         AMTOOL, "config", "routes", "test", "--config.file=alertmanager.yml", *labels, cwd=tmp_path
     )
     assert routed.stdout.strip() == receiver, routed.stdout + routed.stderr
+
+
+def test_monitors_and_rules_carry_the_labels_prometheus_selects_on(tmp_path: Path) -> None:
+    """kube-prometheus-stack's Prometheus selects only resources labelled release: <its name>."""
+    values = values_file("keda-values.yaml") | {
+        "migrations": {"hook": False},
+        "monitoring": {"labels": {"release": "kube-prometheus-stack"}},
+    }
+    manifests = render(values, tmp_path)
+    kinds = ("ServiceMonitor", "PodMonitor", "PrometheusRule", "AlertmanagerConfig")
+    for kind in kinds:
+        [resource] = of_kind(manifests, kind)
+        assert resource["metadata"]["labels"]["release"] == "kube-prometheus-stack", kind
+        assert resource["metadata"]["labels"]["app.kubernetes.io/instance"] == "atende", kind
+
+
+def test_an_alert_can_wait_longer_or_page(tmp_path: Path) -> None:
+    values = values_file("keda-values.yaml") | {
+        "migrations": {"hook": False},
+        "monitoring": {
+            "customRules": {
+                "AtendeQueueBacklog": {"for": "30m", "severity": "warning"},
+                "AtendeDeadLettersRising": {"for": "2m", "severity": "critical"},
+            }
+        },
+    }
+    [rule] = of_kind(render(values, tmp_path), "PrometheusRule")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts["AtendeQueueBacklog"]["for"] == "30m"
+    assert alerts["AtendeQueueBacklog"]["labels"]["severity"] == "warning"
+    assert alerts["AtendeDeadLettersRising"]["for"] == "2m"
+    assert alerts["AtendeDeadLettersRising"]["labels"]["severity"] == "critical"
+    assert alerts["AtendeQueueStale"]["for"] == "5m"  # the others keep their defaults
+    assert "for" not in alerts["AtendeBudgetExhausted"]
