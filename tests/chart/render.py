@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +24,19 @@ import yaml
 CHART = Path(__file__).resolve().parents[2] / "charts" / "atende"
 NAMESPACE = "atende"
 RELEASE = "atende"
-# Kinds kmock does not know: registered so that Helm can "create" them.
-CUSTOM_KINDS = {
+# Kinds kmock does not know, registered so that its discovery serves them (Helm fills
+# .Capabilities.APIVersions from discovery) and Helm can "create" them. A bare cluster serves
+# only the chart's own CRD; the default is a cluster with KEDA and prometheus-operator.
+BARE_CLUSTER = {"atende.dev/v1alpha1/bottenants": "BotTenant"}
+OPTIONAL_KINDS = {
     "keda.sh/v1alpha1/scaledobjects": "ScaledObject",
     "monitoring.coreos.com/v1/servicemonitors": "ServiceMonitor",
     "monitoring.coreos.com/v1/podmonitors": "PodMonitor",
     "monitoring.coreos.com/v1/prometheusrules": "PrometheusRule",
     "monitoring.coreos.com/v1alpha1/alertmanagerconfigs": "AlertmanagerConfig",
-    "atende.dev/v1alpha1/bottenants": "BotTenant",
 }
+CUSTOM_KINDS = BARE_CLUSTER | OPTIONAL_KINDS
+EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception): ")
 VERBS = {"list", "watch", "get", "patch", "create", "delete", "update"}
 
 
@@ -42,10 +49,32 @@ def values_file(name: str) -> dict[str, Any]:
     return loaded
 
 
-def render(values: dict[str, Any], tmp: Path, chart: Path = CHART) -> list[dict[str, Any]]:
-    """The manifests ``helm install`` would apply, as dicts."""
+@dataclass(frozen=True)
+class Installed:
+    manifests: list[dict[str, Any]]
+    notes: str
+
+
+def render(
+    values: dict[str, Any],
+    tmp: Path,
+    chart: Path = CHART,
+    kinds: Mapping[str, str] = CUSTOM_KINDS,
+) -> list[dict[str, Any]]:
+    """The manifests ``helm install`` would apply (hooks included), as dicts."""
+    return install(values, tmp, chart, kinds).manifests
+
+
+def install(
+    values: dict[str, Any],
+    tmp: Path,
+    chart: Path = CHART,
+    kinds: Mapping[str, str] = CUSTOM_KINDS,
+) -> Installed:
+    """``helm install`` into an in-memory API serving ``kinds`` (resource path → Kind) besides
+    the built-in ones: its manifests and its NOTES.txt."""
     request = tmp / "values.json"
-    request.write_text(json.dumps(values))
+    request.write_text(json.dumps({"values": values, "kinds": dict(kinds)}))
     done = subprocess.run(
         [sys.executable, "-m", "tests.chart.render", str(request), str(tmp), str(chart)],
         env=os.environ | {"HELM_DRIVER": "memory"},
@@ -56,9 +85,17 @@ def render(values: dict[str, Any], tmp: Path, chart: Path = CHART) -> list[dict[
         check=False,
     )
     if done.returncode != 0:
-        raise RenderError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
-    rendered: list[dict[str, Any]] = json.loads(done.stdout)
-    return rendered
+        raise RenderError(_error(done.stderr))
+    rendered = json.loads(done.stdout)
+    return Installed(rendered["manifests"], rendered["notes"])
+
+
+def _error(stderr: str) -> str:
+    """Helm's message: the raised exception's text, which may span lines, without the
+    traceback above it."""
+    lines = stderr.strip().splitlines()
+    starts = [i for i, line in enumerate(lines) if EXCEPTION_LINE.match(line)]
+    return "\n".join(lines[starts[-1] :]) if starts else "\n".join(lines[-1:]) or "failed"
 
 
 def hooks_as_plain_resources(tmp: Path) -> Path:
@@ -80,7 +117,9 @@ def named(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, An
     return next(m for m in of_kind(manifests, kind) if m["metadata"]["name"] == name)
 
 
-async def _install(values: dict[str, Any], tmp: Path, chart: Path) -> list[dict[str, Any]]:
+async def _install(
+    values: dict[str, Any], kinds: dict[str, str], tmp: Path, chart: Path
+) -> dict[str, Any]:
     import helm_sdkpy
     import kmock
 
@@ -98,7 +137,7 @@ async def _install(values: dict[str, Any], tmp: Path, chart: Path) -> list[dict[
 
     emulator = Emulator()
     emulator.resources.load_bundled()
-    for resource, kind in CUSTOM_KINDS.items():
+    for resource, kind in kinds.items():
         emulator.resources[resource] = kmock.ResourceInfo(
             kind=kind, singular=kind.lower(), namespaced=True, verbs=VERBS
         )
@@ -111,7 +150,8 @@ async def _install(values: dict[str, Any], tmp: Path, chart: Path) -> list[dict[
         )
     texts = [release.get("manifest", "")]
     texts += [hook.get("manifest", "") for hook in release.get("hooks") or []]
-    return [doc for text in texts for doc in yaml.safe_load_all(text) if doc]
+    manifests = [doc for text in texts for doc in yaml.safe_load_all(text) if doc]
+    return {"manifests": manifests, "notes": (release.get("info") or {}).get("notes", "")}
 
 
 def lint(chart: Path) -> dict[str, Any]:
@@ -141,5 +181,6 @@ if __name__ == "__main__":
         print(json.dumps(asyncio.run(_lint(Path(sys.argv[2]))), default=str))
     else:
         request_path, work, chart_dir = (Path(arg) for arg in sys.argv[1:4])
-        manifests = asyncio.run(_install(json.loads(request_path.read_text()), work, chart_dir))
-        print(json.dumps(manifests))
+        request = json.loads(request_path.read_text())
+        installed = asyncio.run(_install(request["values"], request["kinds"], work, chart_dir))
+        print(json.dumps(installed))

@@ -16,36 +16,148 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* image.digest, when set, pins the image whatever the tag says. */}}
 {{- define "atende.image" -}}
+{{- with .Values.image.digest -}}
+{{ $.Values.image.repository }}@{{ . }}
+{{- else -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
 {{- end -}}
 
 {{- define "atende.secretName" -}}
 {{ .Values.existingSecret | default (printf "%s-secrets" (include "atende.fullname" .)) }}
 {{- end -}}
 
-{{/* Settings and secrets as environment, the same for every process. */}}
-{{- define "atende.env" -}}
+{{/* The Secret's keys: value under `secrets` → environment variable. The first three are required. */}}
+{{- define "atende.secretKeys" -}}
+databaseUrl: ATENDE_DATABASE_URL
+redisUrl: ATENDE_REDIS_URL
+secretKey: ATENDE_SECRET_KEY
+cacheRedisUrl: ATENDE_CACHE_REDIS_URL
+geminiApiKey: ATENDE_GEMINI_API_KEY
+previousSecretKeys: ATENDE_PREVIOUS_SECRET_KEYS
+{{- end -}}
+
+{{- define "atende.requiredSecrets" -}}
+[databaseUrl, redisUrl, secretKey]
+{{- end -}}
+
+{{/*
+The ConfigMap's data, shared by the release's ConfigMap and the migration hook's own copy (at
+pre-install the release's does not exist yet). Every key of `config` is a setting of
+services/core/config.py in camelCase: turnGiveUpAfterSeconds → ATENDE_TURN_GIVE_UP_AFTER_SECONDS.
+Numbers go through toJson: Helm reads them as floats, and %v would print 16777216 as 1.6777216e+07.
+*/}}
+{{- define "atende.configData" -}}
+{{- range $key, $value := .Values.config }}
+ATENDE_{{ $key | snakecase | upper }}: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ toJson $value | quote }}{{ end }}
+{{- end }}
+ATENDE_WORKER_METRICS_PORT: {{ .Values.worker.metricsPort | toJson | quote }}
+ATENDE_DATA_DIR: /var/lib/atende
+{{- end -}}
+
+{{/* The Secret's data, shared by the release's Secret and the migration hook's own copy. */}}
+{{- define "atende.secretData" -}}
+{{- $required := include "atende.requiredSecrets" . | fromYamlArray }}
+{{- range $value, $env := include "atende.secretKeys" . | fromYaml }}
+{{- $given := index $.Values.secrets $value }}
+{{- if has $value $required }}
+{{ $env }}: {{ required (printf "secrets.%s (or existingSecret) is required" $value) $given | quote }}
+{{- else if kindIs "slice" $given }}
+{{ $env }}: {{ toJson $given | quote }}
+{{- else if $given }}
+{{ $env }}: {{ $given | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Settings and secrets as environment, the same for every process (Deployments, hook and rollback
+Jobs). Usage: include "atende.envFrom" (dict "root" $ "config" <ConfigMap> "secret" <Secret>);
+"atende.env" names the release's own.
+*/}}
+{{- define "atende.envFrom" -}}
+{{- $required := include "atende.requiredSecrets" .root | fromYamlArray }}
 envFrom:
   - configMapRef:
-      name: {{ include "atende.fullname" . }}-config
+      name: {{ .config }}
+  {{- with .root.Values.extraEnvFrom }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 env:
-  - name: ATENDE_DATABASE_URL
-    valueFrom: {secretKeyRef: {name: {{ include "atende.secretName" . }}, key: ATENDE_DATABASE_URL}}
-  - name: ATENDE_REDIS_URL
-    valueFrom: {secretKeyRef: {name: {{ include "atende.secretName" . }}, key: ATENDE_REDIS_URL}}
-  - name: ATENDE_SECRET_KEY
-    valueFrom: {secretKeyRef: {name: {{ include "atende.secretName" . }}, key: ATENDE_SECRET_KEY}}
-  - name: ATENDE_GEMINI_API_KEY
-    valueFrom: {secretKeyRef: {name: {{ include "atende.secretName" . }}, key: ATENDE_GEMINI_API_KEY, optional: true}}
-  - name: ATENDE_CACHE_REDIS_URL
-    valueFrom: {secretKeyRef: {name: {{ include "atende.secretName" . }}, key: ATENDE_CACHE_REDIS_URL, optional: true}}
+  {{- range $value, $env := include "atende.secretKeys" .root | fromYaml }}
+  - name: {{ $env }}
+    valueFrom: {secretKeyRef: {name: {{ $.secret }}, key: {{ $env }}{{ if not (has $value $required) }}, optional: true{{ end }}}}
+  {{- end }}
+  {{- with .root.Values.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{- define "atende.env" -}}
+{{ include "atende.envFrom" (dict "root" . "config" (printf "%s-config" (include "atende.fullname" .)) "secret" (include "atende.secretName" .)) }}
 {{- end -}}
 
 {{/* Rollouts follow config changes: the pods carry the hash of what they read. */}}
 {{- define "atende.checksums" -}}
 checksum/config: {{ include (print $.Template.BasePath "/config.yaml") . | sha256sum }}
 checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end -}}
+
+{{/*
+A pod template's metadata: the component's selector labels plus podLabels, podAnnotations (and,
+for long-running pods, the config checksums).
+Usage: include "atende.podMetadata" (dict "root" $ "component" "api" "checksums" true)
+*/}}
+{{- define "atende.podMetadata" -}}
+labels:
+  {{- include "atende.selector" . | nindent 2 }}
+  {{- with .root.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- if or .checksums .root.Values.podAnnotations }}
+annotations:
+  {{- if .checksums }}
+  {{- include "atende.checksums" .root | nindent 2 }}
+  {{- end }}
+  {{- with .root.Values.podAnnotations }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Where a component's pods run and what they pull with: imagePullSecrets (global's and the chart's),
+nodeSelector, tolerations, affinity and topologySpreadConstraints from that component's values. A
+spread constraint without a labelSelector gets the component's own pods.
+Usage: include "atende.scheduling" (dict "root" $ "component" "api" "values" .Values.api)
+*/}}
+{{- define "atende.scheduling" -}}
+{{- $global := .root.Values.global | default dict }}
+{{- with concat ($global.imagePullSecrets | default list) (.root.Values.imagePullSecrets | default list) }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ if kindIs "string" . }}{{ . }}{{ else }}{{ .name }}{{ end }}
+  {{- end }}
+{{- end }}
+{{- with .values.nodeSelector }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.tolerations }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.affinity }}
+affinity: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .values.topologySpreadConstraints }}
+{{- $selector := include "atende.selector" $ | fromYaml }}
+topologySpreadConstraints:
+  {{- range . }}
+  {{- $constraint := hasKey . "labelSelector" | ternary . (set (deepCopy .) "labelSelector" (dict "matchLabels" $selector)) }}
+  - {{- toYaml $constraint | nindent 4 }}
+  {{- end }}
+{{- end }}
 {{- end -}}
 
 {{- define "atende.podSecurity" -}}
@@ -66,4 +178,90 @@ Usage: include "atende.hasApi" (dict "root" $ "api" "keda.sh/v1alpha1/ScaledObje
 */}}
 {{- define "atende.hasApi" -}}
 {{- if or (.root.Capabilities.APIVersions.Has .api) (has .api .root.Values.assumeApis) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+Who owns the worker's replica count: "keda", "hpa" or "" (nobody: worker.replicas). keda falls
+back to an HPA on CPU when the cluster does not serve KEDA's ScaledObject.
+*/}}
+{{- define "atende.autoscaler" -}}
+{{- $a := .Values.autoscaling }}
+{{- if not (has $a.mode (list "keda" "hpa" "none")) }}
+{{- fail (printf "autoscaling.mode must be keda, hpa or none (got %q)" (toString $a.mode)) }}
+{{- end }}
+{{- if and (ne $a.mode "none") (gt (int $a.minReplicas) (int $a.maxReplicas)) }}
+{{- fail (printf "autoscaling.minReplicas (%d) is above autoscaling.maxReplicas (%d)" (int $a.minReplicas) (int $a.maxReplicas)) }}
+{{- end }}
+{{- if and (eq $a.mode "keda") (include "atende.hasApi" (dict "root" . "api" "keda.sh/v1alpha1/ScaledObject")) -}}
+keda
+{{- else if ne $a.mode "none" -}}
+hpa
+{{- end }}
+{{- end -}}
+
+{{/*
+A container's scratch mounts (emptyDir: the root filesystem is read-only) plus extraVolumeMounts,
+and the pod's matching volumes plus extraVolumes.
+Usage: include "atende.volumeMounts" (dict "root" $ "scratch" (dict "tmp" "/tmp")), and
+include "atende.volumes" (dict "root" $ "scratch" (dict "tmp" "/tmp")) in the pod spec.
+*/}}
+{{- define "atende.volumeMounts" -}}
+volumeMounts:
+  {{- range $name, $path := .scratch }}
+  - {name: {{ $name }}, mountPath: {{ $path }}}
+  {{- end }}
+  {{- with .root.Values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{- define "atende.volumes" -}}
+volumes:
+  {{- range $name, $_ := .scratch }}
+  - {name: {{ $name }}, emptyDir: {}}
+  {{- end }}
+  {{- with .root.Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{/*
+A migration Job (the upgrade hook, the rollback's downgrade): the Deployments' environment, image,
+security and scheduling (migrations.*), a run that either finishes or fails within
+migrations.activeDeadlineSeconds.
+Usage: include "atende.migrationJob" (dict "root" $ "name" N "args" A "env" <atende.envFrom dict>
+"backoffLimit" B ["annotations" M] ["serviceAccount" S])
+*/}}
+{{- define "atende.migrationJob" -}}
+{{- $root := .root }}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .name }}
+  labels: {{- include "atende.labels" $root | nindent 4 }}
+    app.kubernetes.io/component: migrate
+  {{- with .annotations }}
+  annotations: {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  backoffLimit: {{ .backoffLimit }}
+  activeDeadlineSeconds: {{ $root.Values.migrations.activeDeadlineSeconds }}
+  template:
+    metadata: {{- include "atende.podMetadata" (dict "root" $root "component" "migrate") | nindent 6 }}
+    spec:
+      restartPolicy: Never
+      serviceAccountName: {{ .serviceAccount | default .name }}
+      automountServiceAccountToken: false
+      {{- include "atende.podSecurity" $root | nindent 6 }}
+      {{- include "atende.scheduling" (dict "root" $root "component" "migrate" "values" $root.Values.migrations) | nindent 6 }}
+      containers:
+        - name: migrate
+          image: {{ include "atende.image" $root }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args: {{ toJson .args }}
+          {{- include "atende.envFrom" .env | nindent 10 }}
+          resources: {{- toYaml $root.Values.migrations.resources | nindent 12 }}
+          {{- include "atende.containerSecurity" $root | nindent 10 }}
+          {{- include "atende.volumeMounts" (dict "root" $root "scratch" (dict "tmp" "/tmp")) | nindent 10 }}
+      {{- include "atende.volumes" (dict "root" $root "scratch" (dict "tmp" "/tmp")) | nindent 6 }}
 {{- end -}}
