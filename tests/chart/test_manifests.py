@@ -176,3 +176,70 @@ def test_network_policies_and_disruption_budgets(keda: Manifests, fixed: Manifes
     assert of_kind(fixed, "Ingress") == []
     ingress = named(keda, "Ingress", "atende")
     assert ingress["spec"]["tls"][0]["secretName"] == "atende-tls"
+
+
+def test_webhook_secrets_stay_out_of_the_controller_s_access_log(keda: Manifests) -> None:
+    ingresses = {i["metadata"]["name"]: i for i in of_kind(keda, "Ingress")}
+    assert set(ingresses) == {"atende", "atende-hooks"}
+
+    def paths(ingress: dict[str, Any]) -> list[str]:
+        return [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+
+    hooks, main = ingresses["atende-hooks"], ingresses["atende"]
+    assert paths(hooks) == ["/hooks"]
+    assert paths(main) == ["/panel", "/api"]  # /hooks is never logged by the main Ingress
+    assert hooks["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/enable-access-log": "false",
+        "nginx.ingress.kubernetes.io/limit-rps": "100",
+        "nginx.ingress.kubernetes.io/limit-connections": "100",
+        "nginx.ingress.kubernetes.io/proxy-body-size": "1m",
+    }
+    assert main["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/limit-rps": "10",
+        "nginx.ingress.kubernetes.io/limit-connections": "20",
+        "nginx.ingress.kubernetes.io/proxy-body-size": "1m",
+    }
+    for ingress in ingresses.values():
+        assert ingress["spec"]["tls"] == [
+            {"hosts": ["atende.example.com"], "secretName": "atende-tls"}
+        ]
+        backends = {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"]
+                    for p in r["http"]["paths"]}  # fmt: skip
+        assert backends == {"atende-api"}
+
+
+def test_edge_limits_are_values_and_zero_leaves_one_out(tmp_path: Path) -> None:
+    values = values_file("keda-values.yaml") | {"migrations": {"hook": False}}
+    values["api"] = {
+        "ingress": {
+            "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+            "limits": {"rps": 0, "connections": 5, "bodySize": ""},
+            "hooks": {"accessLog": True, "limits": {"rps": 300}},
+        }
+    }
+    ingresses = {i["metadata"]["name"]: i for i in of_kind(render(values, tmp_path), "Ingress")}
+    assert ingresses["atende"]["metadata"]["annotations"] == {
+        "cert-manager.io/cluster-issuer": "letsencrypt",
+        "nginx.ingress.kubernetes.io/limit-connections": "5",
+    }
+    assert ingresses["atende-hooks"]["metadata"]["annotations"] == {
+        "cert-manager.io/cluster-issuer": "letsencrypt",
+        "nginx.ingress.kubernetes.io/limit-rps": "300",
+        "nginx.ingress.kubernetes.io/limit-connections": "100",
+        "nginx.ingress.kubernetes.io/proxy-body-size": "1m",
+    }
+
+
+def test_helm_test_checks_the_api_from_inside_the_release(keda: Manifests) -> None:
+    [pod] = of_kind(keda, "Pod")
+    assert pod["metadata"]["name"] == "atende-test"
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    [container] = pod["spec"]["containers"]
+    assert container["env"] == [
+        {"name": "ATENDE_TEST_API_URL", "value": "http://atende-api.atende.svc:80"}
+    ]
+    # The api's NetworkPolicy lets this pod in (it admits only the ingress and Prometheus else).
+    [rule] = named(keda, "NetworkPolicy", "atende-api")["spec"]["ingress"]
+    [admitted] = [p["podSelector"]["matchLabels"] for p in rule["from"] if "podSelector" in p]
+    assert admitted.items() <= pod["metadata"]["labels"].items()
+    assert admitted["app.kubernetes.io/component"] == "test"
