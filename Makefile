@@ -18,14 +18,17 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-# Debian packages: redis-server (started by the tests and `make dev`), promtool and amtool (the
-# chart's alert rules and routing are tested with them), wrk (drives `make bench`).
+# Debian packages: redis-server (started by the tests and `make dev`), prometheus and
+# prometheus-alertmanager (the chart's alerts run on the real servers; promtool and amtool test
+# the rules and routing), wrk (drives `make bench`).
 APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 system-deps:
 	@command -v redis-server >/dev/null || { echo "installing redis-server"; $(APT_INSTALL) redis-server >/dev/null; }
-	@command -v promtool >/dev/null && command -v amtool >/dev/null || { echo "installing promtool, amtool"; \
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null \
+	  && { command -v prometheus-alertmanager || command -v alertmanager; } >/dev/null \
+	  || { echo "installing prometheus, alertmanager (and promtool, amtool)"; \
 	  $(APT_INSTALL) --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
 
 # Debian's Chromium for the panel's browser tests (Playwright cannot download its own here).

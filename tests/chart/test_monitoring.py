@@ -178,25 +178,52 @@ EXPECTED = [
 ]  # fmt: skip
 
 
-def rule_tests(rules: dict[str, Any]) -> dict[str, Any]:
-    """promtool's unit-test file: alerts firing (or not) with their labels and annotations."""
+# A counter appears at its first increment (the client creates it then): the first event of a
+# series must fire its alert too, though increase() alone sees 1 -> 1.
+FIRST_EVENT_SERIES = [
+    _series("atende_fallbacks_total", 'tenant="acme", channel="sms", reason="down"', "_ _ 1x20"),
+    _series("atende_handoff_sla_breaches_total", 'tenant="acme"', "_ _ 1x20"),
+    _series("atende_dead_letters_total", 'tenant="acme", stage="send"', "_ _ 11x20"),
+]
+FIRST_EVENT = [
+    ("AtendeRepliesFallingBack", "9m", {"tenant": "acme", "channel": "sms"},
+     "Replies of acme go by sms because WhatsApp cannot deliver them"),
+    ("AtendeHandoffSlaBreached", "3m", {"tenant": "acme"},
+     "A customer of acme waits for a person past the SLA"),
+    ("AtendeDeadLettersRising", "3m", {}, "Turns are failing into dead letters"),
+]  # fmt: skip
+
+
+def _cases(rules: dict[str, Any], expected: list[Any]) -> list[dict[str, Any]]:
     by_name = {r["alert"]: r for group in rules["groups"] for r in group["rules"] if "alert" in r}
     cases = []
-    for alert, when, labels, summary in EXPECTED:
-        expected = []
+    for alert, when, labels, summary in expected:
+        alerts = []
         if labels is not None:
             rule = by_name[alert]
             annotations = {"summary": summary, "runbook": rule["annotations"]["runbook"]}
             exp_labels = rule["labels"] | {"namespace": "atende"} | labels
-            expected = [{"exp_labels": exp_labels, "exp_annotations": annotations}]
-        cases.append({"eval_time": when, "alertname": alert, "exp_alerts": expected})
-    test = {
-        "interval": "1m",
-        "input_series": SERIES,
-        "alert_rule_test": cases,
-        "promql_expr_test": [VOLUME_BY_SLOT],
-    }
-    return {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [test]}
+            alerts = [{"exp_labels": exp_labels, "exp_annotations": annotations}]
+        cases.append({"eval_time": when, "alertname": alert, "exp_alerts": alerts})
+    return cases
+
+
+def rule_tests(rules: dict[str, Any]) -> dict[str, Any]:
+    """promtool's unit-test file: alerts firing (or not) with their labels and annotations."""
+    tests = [
+        {
+            "interval": "1m",
+            "input_series": SERIES,
+            "alert_rule_test": _cases(rules, EXPECTED),
+            "promql_expr_test": [VOLUME_BY_SLOT],
+        },
+        {
+            "interval": "1m",
+            "input_series": FIRST_EVENT_SERIES,
+            "alert_rule_test": _cases(rules, FIRST_EVENT),
+        },
+    ]
+    return {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
