@@ -59,7 +59,7 @@ def _build_state(settings: Settings) -> AppState:
     )
     cipher = CredentialCipher.from_settings(settings)
     tenants = TenantDirectory(sessionmaker, cipher, settings.tenant_cache_seconds)
-    spool = Spool(settings.spool_dir)
+    spool = Spool(redis, settings.spool_dir)
     guard = FailedAuthGuard(
         RateLimiter(cache),
         per_minute=settings.webhook_ip_failures_per_minute,
@@ -109,6 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            try:  # what this process was replaying goes back to the others now
+                await state.spool.release()
+            except Exception as exc:  # Redis down: the others take it once its key expires
+                log.warning("spool.release_failed", error=type(exc).__name__)
             await state.redis.aclose()
             if state.cache is not state.redis:
                 await state.cache.aclose()

@@ -11,7 +11,21 @@ WEBHOOKS = Counter(
     "(accepted, duplicate, ignored, spooled, unauthorized, unknown_tenant, invalid).",
     ["tenant", "outcome"],
 )
-SPOOL_PENDING = Gauge("atende_spool_files", "Spool files waiting to be replayed into Postgres.")
+SPOOL_PENDING = Gauge(
+    "atende_spool_pending",
+    "Webhooks in the Redis spool waiting to be stored in Postgres (one list: every api pod "
+    "reports it, read it with max).",
+)
+SPOOL_LOCAL = Gauge(
+    "atende_spool_files",
+    "Webhooks spooled on this pod's own disk because Redis was unreachable too: lost if the pod "
+    "is deleted before they are replayed.",
+)
+SPOOL_REPLAY_FAILURES = Counter(
+    "atende_spool_replay_failures_total",
+    "Spooled webhooks whose replay failed for another reason than Postgres being down (kept, "
+    "retried every round).",
+)
 QUEUE_READY = Gauge("atende_queue_ready_jobs", "arq jobs due now and not yet picked up.")
 QUEUE_OLDEST_READY = Gauge(
     "atende_queue_oldest_ready_seconds", "How long the oldest job due now has been waiting."

@@ -27,7 +27,7 @@ from services.api import main as api_main
 from services.cli.admin import apply_file
 from services.core import jobs
 from services.core.db import SessionMaker
-from services.core.inbound.spool import Spool
+from services.core.inbound.spool import PENDING, Spool
 from services.core.logging import configure_logging
 from services.core.redis import deserialize_job
 from tests.api.webhook_app import (
@@ -419,7 +419,7 @@ async def test_healthz_and_readyz(hook: RunningApp) -> None:
     assert body["status"] == "ready"
     assert body["checks"]["postgres"] == "ok"
     assert body["checks"]["redis"] == "ok"
-    assert body["checks"]["spool"] == {"writable": True, "files": 0}
+    assert body["checks"]["spool"] == {"pending": 0, "local_writable": True, "local_records": 0}
 
 
 async def test_metrics_count_webhooks_by_tenant_and_outcome(hook: RunningApp) -> None:
@@ -458,21 +458,19 @@ async def test_redis_down_still_stores_and_answers_accepted(
     assert tuple(row) == ("MSG-NO-REDIS", None)
 
 
-def spool_text(directory: Path) -> str:
-    """Every spooled record, whatever the replayer is doing to the files meanwhile."""
-    texts = []
-    for path in sorted(directory.glob("*")) if directory.is_dir() else []:
-        try:
-            texts.append(path.read_text())
-        except FileNotFoundError:
-            continue
-    return "".join(texts)
+async def spool_text(redis: aioredis.Redis, spool: Spool) -> str:
+    """Every record in the Redis spool, waiting or being replayed (read at one instant)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.lrange(PENDING, 0, -1)
+        pipe.lrange(f"atende:spool:replaying:{spool.replayer}", 0, -1)
+        waiting, claimed = await pipe.execute()
+    return b"".join([*waiting, *claimed]).decode()
 
 
 async def spool_drained(spool: Spool) -> None:
     """Wait for the background replayer (every 0.25 s in these tests), at most 5 s."""
     for _ in range(100):
-        if spool.pending() == 0:
+        if await spool.pending() == 0 and spool.local.pending() == 0:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the spool was not replayed within 5 s")
@@ -506,14 +504,14 @@ async def test_postgres_down_spools_and_replays(
             assert ready.status_code == 200  # the spool keeps the pod able to accept webhooks
             assert ready.json()["checks"]["postgres"].startswith("down")
 
-            spool_dir = tmp_path / "spool"
-            assert app.state.spool.pending() >= 1
-            text_ = spool_text(spool_dir)
+            assert await app.state.spool.pending() == 2
+            text_ = await spool_text(redis_client, app.state.spool)
             assert "MSG-DURING" in text_
             assert "mensagem na queda" in text_
             assert SECRET not in text_
+            assert app.state.spool.local.pending() == 0  # Redis took them, not this disk
             await asyncio.sleep(0.6)  # the replayer tries (and fails) a couple of times
-            assert app.state.spool.pending() >= 1
+            assert await app.state.spool.pending() == 2
 
             proxy.restore()
 
@@ -524,7 +522,7 @@ async def test_postgres_down_spools_and_replays(
                 "mensagem na queda"
             )
             assert sorted(await queued(redis_client)) == sorted(f"in:{r['id']}" for r in rows)
-            assert spool_text(spool_dir) == ""
+            assert await spool_text(redis_client, app.state.spool) == ""
 
 
 async def test_postgres_down_before_the_tenant_was_ever_seen_spools_and_checks_later(
@@ -550,7 +548,8 @@ async def test_postgres_down_before_the_tenant_was_ever_seen_spools_and_checks_l
             )
             assert (genuine.status_code, genuine.json()) == (200, {"status": "spooled"})
             assert (forged.status_code, forged.json()) == (200, {"status": "spooled"})
-            spooled = spool_text(tmp_path / "spool")
+            spooled = await spool_text(redis_client, app.state.spool)
+            assert "MSG-GENUINE" in spooled
             assert SECRET not in spooled
             assert "not-the-secret-of-this-tenant" not in spooled
 

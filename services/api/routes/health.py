@@ -1,8 +1,9 @@
 """Liveness, readiness and metrics.
 
-Readiness means "this pod can durably accept a webhook": Postgres reachable, or failing that a
-writable spool. Redis being down does not make the pod unready — the message is still stored and
-the sweeper enqueues it later — so a Redis blip never turns webhooks away at the ingress.
+Readiness means "this pod can durably accept a webhook": Postgres reachable, or failing that the
+Redis spool, or failing both this pod's disk (``spool.local_records`` then says how much would be
+lost with the pod). Redis being down does not make the pod unready — the message is still stored
+and the sweeper enqueues it later — so a Redis blip never turns webhooks away at the ingress.
 """
 
 from __future__ import annotations
@@ -42,14 +43,19 @@ async def readyz(state: StateDep) -> JSONResponse:
     pg_ok, pg_detail = await _check(postgres())
     redis_ok, redis_detail = await _check(state.redis.ping())
     backlog_ok, backlog = await _check(jobs.ready_backlog(state.redis))
-    spool_ok = state.spool.writable()
-    ready = pg_ok or spool_ok
+    pending_ok, pending = await _check(state.spool.pending())
+    local_ok = state.spool.local.writable()
+    ready = pg_ok or redis_ok or local_ok
     body = {
         "status": "ready" if ready else "unready",
         "checks": {
             "postgres": "ok" if pg_ok else f"down: {pg_detail}",
             "redis": "ok" if redis_ok else f"down: {redis_detail}",
-            "spool": {"writable": spool_ok, "files": state.spool.pending()},
+            "spool": {
+                "pending": pending if pending_ok else None,
+                "local_writable": local_ok,
+                "local_records": state.spool.local.pending(),
+            },
             "queue_ready_jobs": backlog if backlog_ok else None,
         },
     }

@@ -3,10 +3,11 @@
 Order matters: a source IP that keeps failing authentication is refused (429) first, from
 memory (:mod:`services.core.ratelimit.failed_auth`); authentication needs only the path, so a
 wrong secret costs nothing and reveals nothing; the message is committed before the caller
-answers; the enqueue after commit is a fast path the sweeper backs up. When Postgres is
-unreachable the message is spooled instead — even before authentication, if this process
-cannot look the tenant up: the spool then keeps a hash of the offered secret, and the replay
-checks it before storing anything.
+answers; the enqueue after commit is a fast path the sweeper backs up. When the message cannot
+be stored — Postgres unreachable, or any other failure past authentication — it is spooled
+(:mod:`.spool`) and answered 200 instead: Whaticket does not retry, so a 5xx would lose it. That
+holds even before authentication if this process cannot look the tenant up: the spool then
+keeps a hash of the offered secret, and the replay checks it before storing anything.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from services.core.errors import (
 )
 from services.core.handoff.presence import note_business_message
 from services.core.logging import get_logger
-from services.core.metrics import SPOOL_PENDING, WEBHOOKS
+from services.core.metrics import WEBHOOKS
 from services.core.outbound import statuses
 from services.core.ratelimit.failed_auth import FailedAuthGuard
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
@@ -44,11 +45,12 @@ from . import cloud_api
 from .baileys import Ignored, NormalizedMessage, business_message, normalize
 from .batcher import PendingMessage, ingest_batch, payload_text, received_event
 from .service import ingest
-from .spool import Spool, SpooledWebhook
+from .spool import Spool, SpooledWebhook, describe
 
 Outcome = Literal["accepted", "duplicate", "ignored", "spooled"]
 log = get_logger(__name__)
-# Connection-level failures mean "Postgres is unreachable": spool. Anything else is a bug.
+# Connection-level failures mean "Postgres is unreachable". Anything else is a bug: spooled
+# just the same (and logged as one), since the sender will not send it again.
 _DB_DOWN = (OperationalError, InterfaceError, OSError, asyncio.TimeoutError, ConnectionError)
 
 
@@ -128,9 +130,8 @@ class WebhookReceiver:
             try:
                 tenant = await self._tenants.by_slug(slug)
             except Exception as exc:
-                if not _is_db_down(exc):
-                    raise
-                return self._spool_unverified(
+                _log_failure("webhook.spooled_unverified", slug, exc)
+                return await self._spool_unverified(
                     slug, connection, secret, await read_body(), correlation_id
                 )
             tenant = self._authorize(tenant, connection, secret_hash)
@@ -165,24 +166,21 @@ class WebhookReceiver:
             raise NotFound(f"unknown connection {connection!r} for this tenant")
         return tenant
 
-    def _spool_unverified(
+    async def _spool_unverified(
         self, slug: str, connection: str, secret: str, body: bytes, correlation_id: str
     ) -> Received:
         payload = parse_json(body)
         normalized = normalize(payload)
         if isinstance(normalized, Ignored):
             return Received("ignored", reason=normalized.reason)
-        log.error("webhook.spooled_unverified", tenant=slug)
         record = SpooledWebhook(
             slug, connection, payload, correlation_id, secret_hash=hash_webhook_secret(secret)
         )
-        return self._spool_record(record)
+        return await self._spool_record(record)
 
-    def _spool_record(self, record: SpooledWebhook, *, count: bool = True) -> Received:
-        self._spool.append(record)
-        SPOOL_PENDING.set(self._spool.pending())
-        if count:
-            WEBHOOKS.labels(record.tenant, "spooled").inc()
+    async def _spool_record(self, record: SpooledWebhook) -> Received:
+        await self._spool.append(record)
+        WEBHOOKS.labels(record.tenant, "spooled").inc()
         return Received("spooled")
 
     async def receive(
@@ -194,7 +192,8 @@ class WebhookReceiver:
         *,
         replaying: bool = False,
     ) -> Received:
-        """Normalize and store an authenticated request's body."""
+        """Normalize and store an authenticated request's body. Replaying, a failure to store
+        raises (the spool keeps the record); otherwise the message is spooled."""
         try:
             payload = parse_json(body)
             normalized = normalize(payload)
@@ -209,12 +208,17 @@ class WebhookReceiver:
         try:
             inbound_id = await self._store(tenant, connection, normalized, payload, correlation_id)
         except Exception as exc:
-            if not _is_db_down(exc):
+            if replaying:
                 raise
-            log.error("webhook.spooled", tenant=tenant.slug, error=type(exc).__name__)
-            record = SpooledWebhook(tenant.slug, connection, payload, correlation_id)
-            return self._spool_record(record, count=not replaying)
-        return await self._schedule(tenant, inbound_id, correlation_id)
+            _log_failure("webhook.spooled", tenant.slug, exc)
+            return await self._spool_record(
+                SpooledWebhook(tenant.slug, connection, payload, correlation_id)
+            )
+        try:
+            return await self._schedule(tenant, inbound_id, correlation_id)
+        except Exception as exc:  # stored and committed: the sweeper enqueues it
+            log.error("webhook.schedule_failed", tenant=tenant.slug, **describe(exc))
+            return Received("accepted", inbound_id=inbound_id)
 
     async def cloud_api(
         self, slug: str, body: bytes, signature: str | None, correlation_id: str
@@ -339,49 +343,39 @@ class WebhookReceiver:
         return ingested.inbound_id
 
     async def replay_spool(self) -> int:
-        """Move spooled webhooks into Postgres; stops at the first sign Postgres is still down.
-
-        Replaying is idempotent (the unique message id drops what was already stored), so a
-        crash halfway through a file only costs a second look at its first records."""
-        replayed = 0
-        try:
-            for path in self._spool.claim():
-                try:
-                    records = Spool.read(path)
-                except FileNotFoundError:  # another replayer finished it
-                    continue
-                for index, record in enumerate(records):
-                    if not await self._replay(record):  # still down: keep the rest for later
-                        for rest in records[index + 1 :]:
-                            self._spool.append(rest)
-                        path.unlink(missing_ok=True)
-                        return replayed
-                    replayed += 1
-                path.unlink(missing_ok=True)
-        finally:
-            SPOOL_PENDING.set(self._spool.pending())
-        return replayed
+        """One round of moving spooled webhooks into Postgres (a background task's work)."""
+        return (await self._spool.replay(self._replay)).replayed
 
     async def _replay(self, record: SpooledWebhook) -> bool:
-        """False when Postgres is still down (the record was spooled again)."""
+        """True once the record is dealt with; False while Postgres is down; raises when
+        storing it fails otherwise (the spool keeps it and tries again)."""
         try:
             tenant = await self._tenants.by_slug(record.tenant)
-        except Exception as exc:
-            if not _is_db_down(exc):
-                raise
-            self._spool_record(record, count=False)
-            return False
-        if record.secret_hash is not None:  # spooled before it could be authenticated
-            try:
-                tenant = self._authorize(tenant, record.connection, record.secret_hash)
-            except (NotFound, Unauthorized):
-                log.warning("spool.rejected", tenant=record.tenant)
+            if record.secret_hash is not None:  # spooled before it could be authenticated
+                try:
+                    tenant = self._authorize(tenant, record.connection, record.secret_hash)
+                except (NotFound, Unauthorized):
+                    log.warning("spool.rejected", tenant=record.tenant)
+                    return True
+            if tenant is None:
+                log.error("spool.unknown_tenant", tenant=record.tenant)
                 return True
-        if tenant is None:
-            log.error("spool.unknown_tenant", tenant=record.tenant)
+            body = json.dumps(record.payload).encode()
+            await self.receive(
+                tenant, record.connection, body, record.correlation_id, replaying=True
+            )
+        except InvalidInput:
+            log.error("spool.invalid", tenant=record.tenant)
             return True
-        body = json.dumps(record.payload).encode()
-        received = await self.receive(
-            tenant, record.connection, body, record.correlation_id, replaying=True
-        )
-        return received.outcome != "spooled"
+        except Exception as exc:
+            if _is_db_down(exc):
+                return False
+            raise
+        return True
+
+
+def _log_failure(event: str, slug: str, exc: BaseException) -> None:
+    if _is_db_down(exc):
+        log.error(event, tenant=slug, error=type(exc).__name__)
+    else:  # a bug: where it happened, never the error's text (it may quote the message)
+        log.error(event, tenant=slug, unexpected=True, **describe(exc))

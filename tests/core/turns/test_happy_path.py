@@ -56,7 +56,10 @@ async def test_one_message_one_answer(harness: Harness, whaticket_variant: str) 
 async def test_webhook_to_reply_with_one_correlation_id(harness: Harness, tmp_path: Path) -> None:
     """The receiver stores and enqueues; the job it enqueued answers, under one correlation id."""
     receiver = WebhookReceiver(
-        harness.sessionmaker, harness.deps.redis, harness.deps.tenants, Spool(tmp_path)
+        harness.sessionmaker,
+        harness.deps.redis,
+        harness.deps.tenants,
+        Spool(harness.deps.redis, tmp_path),
     )
     body = {
         "key": {"id": "3EB0WEBHOOK0001", "remoteJid": f"{PHONE}@s.whatsapp.net", "fromMe": False},
