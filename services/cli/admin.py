@@ -25,6 +25,7 @@ from services.core.tenants import switches
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import load_manifests
 from services.core.tenants.notify import tenant_changed
+from services.core.tenants.plan import Plan, plan_tenant
 from services.core.tenants.service import ApplyResult, apply_tenant
 from services.core.tenants.service import list_tenants as _list
 from services.core.tenants.spec import BotTenantSpec
@@ -67,6 +68,14 @@ async def apply_file(settings: Settings, text: str) -> list[ApplyResult]:
         results = [await apply_tenant(session, m, secrets, cipher) for m in manifests]
     await _announce(settings, [r.name for r in results if r.outcome != "unchanged"])
     return results
+
+
+async def plan_file(settings: Settings, text: str) -> list[Plan]:
+    """What :func:`apply_file` would do, read in a transaction that is rolled back."""
+    manifests, secrets = load_manifests(text)
+    cipher = CredentialCipher.from_settings(settings)
+    async with _database(settings) as sessionmaker, sessionmaker() as session:
+        return [await plan_tenant(session, m, secrets, cipher) for m in manifests]
 
 
 async def pause_tenant(

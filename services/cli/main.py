@@ -12,28 +12,47 @@ import click
 
 from services.core.auth.roles import Role
 from services.core.config import get_settings
-from services.core.errors import AtendeError
 from services.core.logging import configure_logging
 
 from . import admin
+from .failures import CommandFailed, explain
+from .output import Column, emit, output_option
 
 
 def _run[T](work: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return asyncio.run(_await(work))
-    except AtendeError as exc:
-        for line in getattr(exc, "problems", None) or [exc.message]:
-            click.echo(f"error: {line}", err=True)
-        sys.exit(2)
+    return asyncio.run(_await(work))
 
 
 async def _await[T](work: Callable[[], Awaitable[T]]) -> T:
     return await work()
 
 
-@click.group()
-def cli() -> None:
+_SERVERS = {"api", "worker", "operator", "dev"}  # they configure their own logs
+
+
+class _Atende(click.Group):
+    """Failures a user can fix print as one ``error:`` line each, exit code 1 (failures.py)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            lines = explain(exc)
+            if lines is None:
+                raise
+            raise CommandFailed(lines) from None
+
+
+@click.group(cls=_Atende)
+@click.version_option(package_name="atende", message="atende %(version)s")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Atende: an AI attendant for WhatsApp helpdesks that run Whaticket."""
+    if ctx.invoked_subcommand not in _SERVERS:
+        # Warnings of a one-off command go to stderr, so stdout stays what the command prints.
+        configure_logging("console", "WARNING")
 
 
 @cli.command()
@@ -119,22 +138,42 @@ def tenants() -> None:
 
 @tenants.command("apply")
 @click.option("-f", "--filename", "path", required=True, type=click.Path(path_type=Path))
-def tenants_apply(path: Path) -> None:
+@click.option(
+    "--dry-run", is_flag=True, help="validate and show the spec diff against what is stored; "
+    "write nothing",
+)  # fmt: skip
+def tenants_apply(path: Path, dry_run: bool) -> None:
     """Create or update tenants from a YAML file of BotTenants and Secrets."""
     try:
         text = sys.stdin.read() if str(path) == "-" else path.read_text()
     except OSError as exc:
-        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+        raise CommandFailed([f"cannot read {path}: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise CommandFailed([f"cannot read {path}: not UTF-8 text"]) from None
+    if dry_run:
+        for plan in _run(lambda: admin.plan_file(get_settings(), text)):
+            note = f": {plan.note}" if plan.note else ""
+            click.echo(f"bottenant/{plan.name} {plan.outcome} (dry run){note}")
+            click.echo("".join(plan.diff), nl=False)
+        return
     for result in _run(lambda: admin.apply_file(get_settings(), text)):
         click.echo(f"bottenant/{result.name} {result.outcome} (version {result.version})")
 
 
 @tenants.command("list")
-def tenants_list() -> None:
+@output_option
+def tenants_list(output: str) -> None:
     rows = _run(lambda: admin.list_tenants(get_settings()))
-    click.echo(f"{'NAME':<24} {'ENABLED':<8} {'VERSION':<8} DISPLAY NAME")
-    for row in rows:
-        click.echo(f"{row.slug:<24} {row.enabled!s:<8} {row.version:<8} {row.display_name}")
+    columns = [
+        Column("name", "NAME", 24, value=lambda t: t.slug),
+        Column("enabled", "ENABLED", 8),
+        Column("paused", "PAUSED", 7),
+        Column("version", "VERSION", 8),
+        Column("display_name", "DISPLAY NAME"),
+        Column("source"),
+        Column("model_override"),
+    ]
+    emit(rows, columns, output)
 
 
 @tenants.command("pause")
@@ -178,15 +217,20 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.option("--all", "show_all", is_flag=True, help="include replayed and discarded")
-def dlq_list(show_all: bool) -> None:
+@output_option
+def dlq_list(show_all: bool, output: str) -> None:
     rows = _run(lambda: admin.list_dead_letters(get_settings(), show_all=show_all))
-    click.echo(f"{'ID':<6} {'TENANT':<16} {'STAGE':<6} {'ERROR':<28} {'TRIES':<6} {'STATUS':<9} AT")
-    for row in rows:
-        click.echo(
-            f"{row.id:<6} {row.context.get('tenant', '?'):<16} {row.stage:<6} "
-            f"{row.error_class:<28} {row.attempts:<6} {row.status:<9} "
-            f"{row.created_at:%Y-%m-%d %H:%M:%S}"
-        )
+    columns = [
+        Column("id", "ID", 6),
+        Column("tenant", "TENANT", 16, value=lambda d: d.context.get("tenant", "?")),
+        Column("stage", "STAGE", 6),
+        Column("error_class", "ERROR", 28),
+        Column("attempts", "TRIES", 6),
+        Column("status", "STATUS", 9),
+        Column("created_at", "AT"),
+        Column("resolved_at"),
+    ]
+    emit(rows, columns, output)
 
 
 @dlq.command("replay")
@@ -218,12 +262,17 @@ def users_create(email: str, role: str, tenant: str | None, password_stdin: bool
 
 
 @users.command("list")
-def users_list() -> None:
-    click.echo(f"{'ID':<5} {'E-MAIL':<36} {'ROLE':<15} {'TENANT':<16} ACTIVE")
-    for user, tenant in _run(lambda: admin.list_users(get_settings())):
-        click.echo(
-            f"{user.id:<5} {user.email:<36} {user.role:<15} {tenant or '-':<16} {user.active}"
-        )
+@output_option
+def users_list(output: str) -> None:
+    rows = _run(lambda: admin.list_users(get_settings()))
+    columns = [
+        Column("id", "ID", 5, value=lambda r: r[0].id),
+        Column("email", "E-MAIL", 36, value=lambda r: r[0].email),
+        Column("role", "ROLE", 15, value=lambda r: r[0].role),
+        Column("tenant", "TENANT", 16, value=lambda r: r[1]),
+        Column("active", "ACTIVE", value=lambda r: r[0].active),
+    ]
+    emit(rows, columns, output)
 
 
 @cli.group()
@@ -233,17 +282,21 @@ def handoffs() -> None:
 
 @handoffs.command("list")
 @click.option("--all", "show_all", is_flag=True, help="include resolved handoffs")
-def handoffs_list(show_all: bool) -> None:
+@output_option
+def handoffs_list(show_all: bool, output: str) -> None:
     rows = _run(lambda: admin.list_handoffs(get_settings(), show_all=show_all))
-    click.echo(f"{'ID':<6} {'CONV':<7} {'TRIGGER':<9} {'STATUS':<12} {'TICKET':<7} {'SLA':<4} AT")
-    for row in rows:
-        breached = "late" if row.sla_breached_at else "ok"
-        click.echo(
-            f"{row.id:<6} {row.conversation_id:<7} {row.trigger:<9} {row.status:<12} "
-            f"{row.ticket_id or '-'!s:<7} {breached:<4} {row.created_at:%Y-%m-%d %H:%M:%S}"
-        )
-        if row.summary.get("intent"):
-            click.echo(f"       {row.summary['intent']}")
+    columns = [
+        Column("id", "ID", 6),
+        Column("conversation_id", "CONV", 7),
+        Column("trigger", "TRIGGER", 9),
+        Column("status", "STATUS", 12),
+        Column("ticket_id", "TICKET", 7),
+        Column("sla", "SLA", 4, value=lambda h: "late" if h.sla_breached_at else "ok"),
+        Column("created_at", "AT"),
+        Column("resolved_at"),
+        Column("summary"),
+    ]
+    emit(rows, columns, output, note=lambda record: record["summary"].get("intent"))
 
 
 @handoffs.command("resume")
@@ -262,16 +315,22 @@ def events_group() -> None:
 
 @events_group.command("list")
 @click.argument("tenant")
-def events_list(tenant: str) -> None:
+@output_option
+def events_list(tenant: str, output: str) -> None:
     """The tenant's latest deliveries, newest first."""
     rows = _run(lambda: admin.list_event_deliveries(get_settings(), tenant))
-    click.echo(f"{'ID':<8} {'EVENT':<22} {'SUBSCRIPTION':<16} {'STATUS':<10} {'TRIES':<6} "
-               "HTTP  AT")  # fmt: skip
-    for row in rows:
-        click.echo(
-            f"{row.id:<8} {row.event_type:<22} {row.subscription:<16} {row.status:<10} "
-            f"{row.attempts:<6} {row.last_status or '-':<5} {row.created_at:%Y-%m-%d %H:%M:%S}"
-        )
+    columns = [
+        Column("id", "ID", 8),
+        Column("event", "EVENT", 22, value=lambda e: e.event_type),
+        Column("subscription", "SUBSCRIPTION", 16),
+        Column("status", "STATUS", 10),
+        Column("attempts", "TRIES", 6),
+        Column("http_status", "HTTP", 5, value=lambda e: e.last_status),
+        Column("created_at", "AT"),
+        Column("last_error"),
+        Column("delivered_at"),
+    ]
+    emit(rows, columns, output)
 
 
 @events_group.command("enable")
@@ -283,6 +342,8 @@ def events_enable(tenant: str, subscription: str) -> None:
         click.echo(f"{tenant}/{subscription} enabled; its waiting deliveries go out now")
     else:
         click.echo(f"{tenant}/{subscription} was not switched off")
+
+
 
 
 @cli.command()

@@ -1,0 +1,86 @@
+"""Failures a user can act on, as one ``error: …`` line each, instead of a traceback.
+
+A down Postgres, an unreachable Redis, a bad file or setting is not a bug: the command says what
+failed and where, once, and exits 1. Anything else keeps its traceback (it is a bug to report).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import asyncpg  # type: ignore[import-untyped]
+import click
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from services.core.errors import AtendeError
+
+
+class CommandFailed(click.ClickException):
+    """Printed by click as ``error: <line>`` per line, exit code 1."""
+
+    exit_code = 1
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+    def show(self, file: object = None) -> None:
+        for line in self.lines:
+            click.echo(f"error: {line}", err=True)
+
+
+def _database_where() -> str:
+    from services.core.config import get_settings
+
+    try:
+        url = make_url(get_settings().database_url)
+    except (ValidationError, ArgumentError):
+        return "Postgres"
+    where = f"{url.host}:{url.port or 5432}" if url.host else url.query.get("host", "local")
+    return f"Postgres at {where}/{url.database}"
+
+
+def _redis_where() -> str:
+    from services.core.config import get_settings
+
+    try:
+        parts = urlsplit(get_settings().redis_url)
+    except ValidationError:
+        return "Redis"
+    return f"Redis at {parts.hostname}:{parts.port or 6379}"
+
+
+def _setting(loc: tuple[int | str, ...]) -> str:
+    return "ATENDE_" + "_".join(str(part) for part in loc).upper()
+
+
+def _postgres_reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionError) and exc.errno:
+        return os.strerror(exc.errno)  # asyncpg's text is "Connect call failed (…)"
+    if isinstance(exc, DBAPIError):
+        # The driver's own exception, without SQLAlchemy's statement dump and links.
+        exc = exc.orig.__cause__ or exc.orig if exc.orig is not None else exc
+    return str(exc).strip() or type(exc).__name__
+
+
+def explain(exc: BaseException) -> list[str] | None:
+    """The lines to print for ``exc``, or None when it is a bug."""
+    if isinstance(exc, AtendeError):
+        return list(getattr(exc, "problems", None) or [exc.message])
+    if isinstance(exc, ValidationError):
+        return [
+            (f"{_setting(err['loc'])}: " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors(include_url=False)
+        ]
+    if isinstance(exc, RedisError):
+        return [f"cannot reach {_redis_where()}: {exc}"]
+    if isinstance(exc, OSError):  # asyncpg's connect: refused, unknown host, timed out
+        return [f"cannot reach {_database_where()}: {_postgres_reason(exc)}"]
+    if isinstance(exc, asyncpg.PostgresError | DBAPIError):
+        return [f"{_database_where()}: {_postgres_reason(exc)}"]
+    return None
