@@ -235,9 +235,14 @@ def test_helm_test_checks_the_api_from_inside_the_release(keda: Manifests) -> No
     assert pod["metadata"]["name"] == "atende-test"
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     [container] = pod["spec"]["containers"]
-    assert container["env"] == [
-        {"name": "ATENDE_TEST_API_URL", "value": "http://atende-api.atende.svc:80"}
-    ]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env == {
+        "ATENDE_TEST_API_URL": "http://atende-api.atende.svc:80",
+        # Under KEDA it also runs the trigger's query where KEDA will.
+        "ATENDE_TEST_PROMETHEUS_URL": "http://prometheus-operated.monitoring:9090",
+        "ATENDE_TEST_PROMETHEUS_QUERY": 'max(atende_queue_ready_jobs{namespace="atende"})',
+        "ATENDE_TEST_PROMETHEUS_WAIT_SECONDS": "180",
+    }
     # The api's NetworkPolicy lets this pod in (it admits only the ingress and Prometheus else).
     [rule] = named(keda, "NetworkPolicy", "atende-api")["spec"]["ingress"]
     [admitted] = [p["podSelector"]["matchLabels"] for p in rule["from"] if "podSelector" in p]

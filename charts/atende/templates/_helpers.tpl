@@ -265,3 +265,8 @@ spec:
           {{- include "atende.volumeMounts" (dict "root" $root "scratch" (dict "tmp" "/tmp")) | nindent 10 }}
       {{- include "atende.volumes" (dict "root" $root "scratch" (dict "tmp" "/tmp")) | nindent 6 }}
 {{- end -}}
+
+{{/* KEDA's trigger query (the helm test pod runs it too): the ready-job backlog of this namespace. */}}
+{{- define "atende.kedaQuery" -}}
+max(atende_queue_ready_jobs{namespace="{{ .Release.Namespace }}"})
+{{- end -}}
