@@ -1,19 +1,40 @@
-"""Alembic environment: the URL comes from settings (or the caller), the schema from the models."""
+"""Alembic environment: the URL comes from settings (or the caller), the schema from the models.
+
+Online runs take an advisory lock (two `helm upgrade`s, or a hook and a developer, never migrate
+at once) and, in the same transaction as the migrations, record the script of every revision the
+schema then has, so an older image can later downgrade through revisions it does not ship
+(services/core/schema.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import context
+from alembic.script import ScriptDirectory
+from alembic.util import to_tuple
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from services.core.config import get_settings
 from services.core.models import Base
+from services.core.schema import SCRIPTS_TABLE, include_name
 
 config = context.config
 target_metadata = Base.metadata
+LOCK_KEY = 0x61746E64  # "atnd": one migration run at a time per database
+
+scripts_table = sa.Table(
+    SCRIPTS_TABLE,
+    sa.MetaData(),
+    sa.Column("revision", sa.String(64), primary_key=True),
+    sa.Column("down_revision", sa.String(200)),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
 
 
 def _url() -> str:
@@ -26,10 +47,43 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _record_scripts(connection: Connection) -> None:
+    """Upsert the source of every revision now applied (ours: the image that just ran)."""
+    heads = context.get_context().get_current_heads()
+    scripts = ScriptDirectory.from_config(config)
+    rows = [
+        {
+            "revision": script.revision,
+            "down_revision": " ".join(to_tuple(script.down_revision, default=())) or None,
+            "source": Path(script.path).read_text(),
+        }
+        for head in heads
+        for script in scripts.iterate_revisions(head, "base")
+        if script is not None
+    ]
+    if not rows:
+        return
+    insert = sa.dialects.postgresql.insert(scripts_table).values(rows)
+    connection.execute(
+        insert.on_conflict_do_update(
+            index_elements=["revision"],
+            set_={"down_revision": insert.excluded.down_revision, "source": insert.excluded.source},
+        )
+    )
+
+
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_name=include_name,
+    )
     with context.begin_transaction():
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        scripts_table.create(connection, checkfirst=True)
         context.run_migrations()
+        _record_scripts(connection)
 
 
 async def run_migrations_online() -> None:

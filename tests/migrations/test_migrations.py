@@ -6,7 +6,6 @@ Runs on its own database so the session's ``atende_test`` keeps its schema for o
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,27 +19,28 @@ from sqlalchemy.pool import NullPool
 
 from services.core import schema
 from services.core.models import Base
-from tests.fixtures.servers import PostgresHandle, create_database, drop_database
+from tests.fixtures.servers import PostgresHandle, scratch_database
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def fresh_url(postgres: PostgresHandle) -> AsyncIterator[str]:
     """An empty database of its own, dropped afterwards."""
-    name = f"atende_migrations_{uuid.uuid4().hex[:8]}"
-    await create_database(postgres.admin_url, name)
-    try:
-        yield postgres.url(name)
-    finally:
-        await drop_database(postgres.admin_url, name)
+    async with scratch_database(postgres, "atende_migrations") as url:
+        yield url
 
 
 def _table_names(connection: Connection) -> set[str]:
-    return set(inspect(connection).get_table_names())
+    return set(inspect(connection).get_table_names()) - {schema.SCRIPTS_TABLE}
 
 
 def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "target_metadata": Base.metadata}
+        connection,
+        opts={
+            "compare_type": True,
+            "target_metadata": Base.metadata,
+            "include_name": schema.include_name,
+        },
     )
     return list(compare_metadata(context, Base.metadata))
 
