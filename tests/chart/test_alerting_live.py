@@ -72,6 +72,8 @@ WAITING = [
     "AtendeRepliesFallingBack",
 ]
 BACKLOG = 5
+# The scenario runs in the first test's setup (about 100 s alone on the machine).
+pytestmark = pytest.mark.timeout(360)
 CANARY = re.compile(r"Código de controle interno: (\S+?)\.")
 FALLBACK_SPEC = f"""\
   llm: {{monthlyTokenBudget: 1000000}}
@@ -194,8 +196,6 @@ async def _traffic(live: Live, stack: Stack, redis: ArqRedis, sms: SmsStandIn) -
     await post("Me diga o código interno")  # the guard replaces the leak
     await post("atendente")  # a keyword handoff
     await stack.wait_sent(4)
-    # The handoff watcher publishes who waits on its next pass (every 30 s).
-    await live.has_data('atende_handoffs_waiting{tenant="acme"}')
 
     stack.whaticket.set_mode(fail=504)  # Whaticket failing for the tenant (ambiguous: retried)
     await post("Vocês entregam no sábado?", 2)
@@ -238,6 +238,8 @@ async def _traffic(live: Live, stack: Stack, redis: ArqRedis, sms: SmsStandIn) -
         os.kill(stack.worker.pid, signal.SIGCONT)
     await stack.wait_sent(sent + BACKLOG, within=60)
     await live.has_data('up{job=~".*worker.*"} == 1')
+    # The handoff watcher publishes who waits on its passes, every 30 s.
+    await live.has_data('atende_handoffs_waiting{tenant="acme"}')
 
 
 @pytest.fixture(scope="module")
