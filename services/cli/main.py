@@ -11,10 +11,10 @@ from typing import Any
 import click
 
 from services.core.auth.roles import Role
-from services.core.config import get_settings
+from services.core.config import get_settings, serving_settings
 from services.core.logging import configure_logging
 
-from . import admin
+from . import admin, secrets
 from .failures import CommandFailed, explain
 from .output import Column, emit, output_option
 
@@ -63,7 +63,7 @@ def api(host: str, port: int, workers: int) -> None:
     """Serve webhooks, health and metrics."""
     import uvicorn
 
-    settings = get_settings()
+    settings = serving_settings()
     configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(
         "services.api.main:create_app",
@@ -85,7 +85,7 @@ def worker() -> None:
     """Run turns, sends and the sweeper (arq)."""
     from services.worker.main import run
 
-    run()
+    run(serving_settings())
 
 
 @cli.command()
@@ -98,7 +98,7 @@ def operator(namespaces: tuple[str, ...], liveness_port: int) -> None:
     """Reconcile BotTenant resources into tenants (kopf, standalone)."""
     from atende_operator.main import run
 
-    run(get_settings(), namespaces=namespaces, liveness_port=liveness_port)
+    run(serving_settings(), namespaces=namespaces, liveness_port=liveness_port)
 
 
 @cli.group()
@@ -346,6 +346,7 @@ def events_enable(tenant: str, subscription: str) -> None:
         click.echo(f"{tenant}/{subscription} was not switched off")
 
 
+cli.add_command(secrets.group)
 
 
 @cli.command()
