@@ -48,12 +48,15 @@ The ConfigMap's data, shared by the release's ConfigMap and the migration hook's
 pre-install the release's does not exist yet). Every key of `config` is a setting of
 services/core/config.py in camelCase: turnGiveUpAfterSeconds → ATENDE_TURN_GIVE_UP_AFTER_SECONDS.
 Numbers go through toJson: Helm reads them as floats, and %v would print 16777216 as 1.6777216e+07.
+The chart sets the metrics port and the worker's shutdown grace (its pod's
+terminationGracePeriodSeconds) from worker values, and the data directory.
 */}}
 {{- define "atende.configData" -}}
 {{- range $key, $value := .Values.config }}
 ATENDE_{{ $key | snakecase | upper }}: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ toJson $value | quote }}{{ end }}
 {{- end }}
 ATENDE_WORKER_METRICS_PORT: {{ .Values.worker.metricsPort | toJson | quote }}
+ATENDE_WORKER_SHUTDOWN_GRACE_SECONDS: {{ .Values.worker.terminationGracePeriodSeconds | toJson | quote }}
 ATENDE_DATA_DIR: /var/lib/atende
 {{- end -}}
 
