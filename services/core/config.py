@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # Worker.
     worker_max_jobs: int = 256
     worker_metrics_port: int = 9100
+    # /healthz on the metrics port answers 503 once the event loop or arq's job loop has not
+    # turned for this long. SIGTERM: in-flight jobs get the grace (the pod's
+    # terminationGracePeriodSeconds) less a few seconds to hand the rest back to the queue.
+    worker_stall_seconds: float = Field(default=30.0, gt=0)
+    worker_shutdown_grace_seconds: float = Field(default=200.0, ge=0)
     turn_max_attempts: int = 4
     turn_give_up_after_seconds: float = 180.0
     send_max_attempts: int = 5

@@ -1,16 +1,27 @@
 """The arq worker process: turn, handoff, event and workflow-action jobs, the sweeper, the
-handoff watcher and the event dispatcher, /metrics."""
+handoff watcher and the event dispatcher, /metrics and /healthz (health.py).
+
+On SIGTERM arq stops taking jobs and waits for the ones in flight; what is still running when
+the grace (ATENDE_WORKER_SHUTDOWN_GRACE_SECONDS, the pod's terminationGracePeriodSeconds) is
+nearly spent is cancelled, which hands it back: arq leaves a cancelled job in the queue and
+drops its in-progress key, and the turn releases its conversation lease on the way out, so
+another worker takes it at once. A turn cancelled before its reply was stored is generated
+again there; one cancelled after, only re-sent (see turns/service.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 import socket
+import sys
 from typing import Any
 
 import uvloop
 from arq import func
 from arq.worker import Worker
-from prometheus_client import start_http_server
 
 from services.core import jobs
 from services.core.config import Settings, get_settings
@@ -18,6 +29,7 @@ from services.core.logging import configure_logging, get_logger
 from services.core.redis import create_redis, deserialize_job, redis_settings, serialize_job
 
 from .context import build_deps
+from .health import Health, serve
 from .tasks.events import deliver_event, dispatch_forever
 from .tasks.handoffs import transfer_handoff, watch_forever
 from .tasks.outbound import close_ticket, send_workflow_message
@@ -27,6 +39,40 @@ from .tasks.turns import process_inbound
 log = get_logger(__name__)
 # A job covers debounce, one model call and one send; the lease (renewed) guards the rest.
 JOB_TIMEOUT_SECONDS = 180
+# Kept from the shutdown grace for cancelling what still runs, handing it back and closing.
+HAND_BACK_SECONDS = 10.0
+
+
+class AtendeWorker(Worker):
+    """arq's worker, stamping the job loop's heartbeat and saying when it drains."""
+
+    def __init__(self, *args: Any, health: Health, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.health = health
+        self.on_stop = self._handing_back
+
+    async def heart_beat(self) -> None:
+        await super().heart_beat()
+        self.health.polled()
+
+    def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
+        log.info(
+            "worker.draining",
+            signal=signal.Signals(signum).name,
+            in_flight=len(self.tasks),
+            wait_seconds=self._job_completion_wait,
+        )
+        super().handle_sig_wait_for_completion(signum)
+
+    def _handing_back(self, signum: signal.Signals) -> None:
+        """arq calls this once it cancelled what was still running (if anything)."""
+        log.info("worker.stopping", handed_back=sum(not t.done() for t in self.tasks.values()))
+
+
+def drain_seconds(grace: float) -> float:
+    """How long in-flight jobs may run on after SIGTERM: the grace less the hand-back time
+    (a quarter of a short grace)."""
+    return max(grace - min(HAND_BACK_SECONDS, grace / 4), 0.0)
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
@@ -34,6 +80,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     deps, http = build_deps(settings)
     ctx["deps"], ctx["http"] = deps, http
     ctx["background"] = [
+        asyncio.create_task(ctx["health"].beat_forever()),
         asyncio.create_task(sweep_forever(deps)),
         asyncio.create_task(watch_forever(deps)),
         asyncio.create_task(dispatch_forever(deps)),
@@ -59,8 +106,9 @@ def health_check_key() -> str:
     return f"arq:health:{socket.gethostname()}"
 
 
-def create_worker(settings: Settings) -> Worker:
-    return Worker(
+def create_worker(settings: Settings, health: Health | None = None) -> AtendeWorker:
+    health = health or Health(settings.worker_stall_seconds)
+    return AtendeWorker(
         functions=[
             func(process_inbound, name=jobs.PROCESS_INBOUND, max_tries=1000),
             func(transfer_handoff, name=jobs.TRANSFER_HANDOFF, max_tries=100),
@@ -75,16 +123,17 @@ def create_worker(settings: Settings) -> Worker:
         job_deserializer=deserialize_job,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
-        ctx={"settings": settings},
+        ctx={"settings": settings, "health": health},
         max_jobs=settings.worker_max_jobs,
         job_timeout=JOB_TIMEOUT_SECONDS,
         keep_result=0,
-        job_completion_wait=JOB_TIMEOUT_SECONDS,
+        job_completion_wait=drain_seconds(settings.worker_shutdown_grace_seconds),
         poll_delay=0.1,
         health_check_interval=10,
         health_check_key=health_check_key(),
         allow_abort_jobs=False,
         handle_signals=True,
+        health=health,
     )
 
 
@@ -93,6 +142,14 @@ def run(settings: Settings | None = None) -> None:
     # The event loop uvicorn gives the api; arq picks up whatever loop is current.
     asyncio.set_event_loop(uvloop.new_event_loop())
     configure_logging(settings.log_format, settings.log_level)
+    health = Health(settings.worker_stall_seconds)
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr="0.0.0.0")  # noqa: S104
-    create_worker(settings).run()
+        serve(health, settings.worker_metrics_port)
+    create_worker(settings, health).run()
+    log.info("worker.stopped")
+    # Everything is closed. The interpreter's own teardown of this import graph takes seconds
+    # on a busy node, seconds the shutdown grace should not spend.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
