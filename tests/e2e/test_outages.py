@@ -115,7 +115,7 @@ async def test_postgres_outage_during_webhook_traffic(
         await asyncio.sleep(0.5)  # past the tenant cache
         during = numbers("1173", 6)
         responses = await post_all(stack, "PD", during)
-        # Accepted to the disk spool: Whaticket does not resend, so a 5xx would lose them.
+        # Accepted to the spool: Whaticket does not resend, so a 5xx would lose them.
         assert [(r.status_code, r.json()) for r in responses] == [
             (200, {"status": "spooled"})
         ] * len(during)
