@@ -33,6 +33,12 @@ class CommandFailed(click.ClickException):
             click.echo(f"error: {line}", err=True)
 
 
+def usage_line(exc: click.UsageError) -> str:
+    """click's usage error in one line, pointing at the command's --help."""
+    where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+    return exc.format_message().rstrip(".") + where
+
+
 def _database_where() -> str:
     from services.core.config import get_settings
 

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from services.core.auth.roles import Role
 from services.core.config import get_settings, serving_settings
 from services.core.logging import configure_logging
 
 from . import admin, secrets
-from .failures import CommandFailed, explain
+from .failures import CommandFailed, explain, usage_line
 from .output import Column, emit, output_option
 
 
@@ -31,11 +32,28 @@ _SERVERS = {"api", "worker", "operator", "dev"}  # they configure their own logs
 
 
 class _Atende(click.Group):
-    """Failures a user can fix print as one ``error:`` line each, exit code 1 (failures.py)."""
+    """Failures a user can fix print as one ``error:`` line each, exit code 1 (failures.py);
+    a wrong option or argument too, naming the help to read. Subcommands' failures all pass
+    through this group's invoke."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:  # fmt: skip
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except NoArgsIsHelpError:
+            raise  # a bare group prints its help, as before
+        except click.UsageError as exc:
+            raise CommandFailed([usage_line(exc)]) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise CommandFailed([usage_line(exc)]) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:

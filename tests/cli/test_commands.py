@@ -311,3 +311,13 @@ async def test_an_unknown_tenant_is_one_line(atende: Cli, clean_db: SessionMaker
     ran = atende("tenants", "pause", "nobody", "--reason", "teste")
     assert _one_error(ran, "error: ") == "error: no tenant named 'nobody'"
     assert await _counts(clean_db) == (0, 0, 0)
+
+
+def test_a_wrong_option_is_one_line_naming_the_help(atende: Cli) -> None:
+    ran = atende("tenants", "list", "-o", "yaml")
+    line = _one_error(ran, "error: Invalid value for '-o' / '--output': 'yaml' is not one of ")
+    assert line.endswith("; see 'atende tenants list --help'")
+    ran = atende("tenants", "model", "acme")
+    assert _one_error(ran, "error: ") == (
+        "error: give either MODEL or --clear; see 'atende tenants model --help'"
+    )
