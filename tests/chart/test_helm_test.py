@@ -28,7 +28,7 @@ from tests.api.webhook_app import make_settings
 from tests.fixtures.live_api import serving
 
 from .conftest import Manifests
-from .render import NAMESPACE, of_kind
+from .render import NAMESPACE, of_kind, render, values_file
 
 ABSENT_TENANT_HOOK = "/hooks/whaticket/helm-test-no-such-tenant/main/not-a-secret"
 API_CHECKS = ["GET /readyz: 200 as expected", f"POST {ABSENT_TENANT_HOOK}: 404 as expected"]
@@ -146,3 +146,12 @@ async def test_the_helm_test_pod_fails_when_postgres_is_down(
     assert done.returncode == 1
     assert done.stdout.splitlines() == API_CHECKS[:1]
     assert re.fullmatch(rf"POST {ABSENT_TENANT_HOOK}: [1-5]\d\d, expected 404", done.stderr.strip())
+
+
+def test_the_prometheus_check_can_be_switched_off(tmp_path: Path) -> None:
+    values = values_file("keda-values.yaml") | {
+        "migrations": {"hook": False},
+        "helmTest": {"prometheusWaitSeconds": 0},
+    }
+    [pod] = of_kind(render(values, tmp_path), "Pod")
+    assert [e["name"] for e in pod["spec"]["containers"][0]["env"]] == ["ATENDE_TEST_API_URL"]
