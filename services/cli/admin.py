@@ -134,6 +134,14 @@ async def list_tenants(settings: Settings) -> list[Tenant]:
         return await _list(session)
 
 
+async def get_tenant(settings: Settings, name: str) -> Tenant:
+    async with _database(settings) as sessionmaker, sessionmaker() as session:
+        tenant = await session.scalar(select(Tenant).where(Tenant.slug == name))
+    if tenant is None:
+        raise NotFound(f"no tenant {name!r}")
+    return tenant
+
+
 async def list_dead_letters(settings: Settings, *, show_all: bool) -> list[DeadLetter]:
     async with _database(settings) as sessionmaker, sessionmaker() as session:
         return await dlq.list_dead_letters(session, status=None if show_all else "open")

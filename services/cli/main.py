@@ -17,7 +17,7 @@ from services.core.logging import configure_logging
 
 from . import admin, secrets
 from .failures import CommandFailed, explain, usage_line
-from .output import Column, emit, output_option
+from .output import Column, emit, emit_one, output_option
 
 
 def _run[T](work: Callable[[], Awaitable[T]]) -> T:
@@ -194,6 +194,26 @@ def tenants_list(output: str) -> None:
         Column("model_override"),
     ]
     emit(rows, columns, output)
+
+
+@tenants.command("show")
+@click.argument("name")
+@output_option
+def tenants_show(name: str, output: str) -> None:
+    """NAME as stored: its switches and the spec it was applied with (secrets only by name)."""
+    tenant = _run(lambda: admin.get_tenant(get_settings(), name))
+    record = {
+        "name": tenant.slug,
+        "display_name": tenant.display_name,
+        "enabled": tenant.enabled,
+        "paused": tenant.paused,
+        "pause_reason": tenant.pause_reason,
+        "model_override": tenant.model_override,
+        "version": tenant.version,
+        "source": tenant.source,
+        "spec": tenant.spec,
+    }
+    emit_one(record, output)
 
 
 @tenants.command("pause")

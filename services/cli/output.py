@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import click
+import yaml
 
 Record = Mapping[str, Any]
 Getter = Callable[[Any], Any]
@@ -55,6 +56,15 @@ def _json_default(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def emit_one(record: Record, output: str) -> None:
+    """One object (a ``show`` command): YAML for people, as ``kubectl get -o yaml`` reads."""
+    if output == "json":
+        click.echo(json.dumps(record, indent=2, ensure_ascii=False, default=_json_default))
+    else:
+        plain = json.loads(json.dumps(record, default=_json_default))
+        click.echo(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True), nl=False)
 
 
 def emit(

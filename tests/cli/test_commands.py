@@ -321,3 +321,26 @@ def test_a_wrong_option_is_one_line_naming_the_help(atende: Cli) -> None:
     assert _one_error(ran, "error: ") == (
         "error: give either MODEL or --clear; see 'atende tenants model --help'"
     )
+
+
+async def test_tenants_show_prints_the_stored_spec(
+    atende: Cli, clean_db: SessionMaker, applied: Path
+) -> None:
+    shown = json.loads(atende("tenants", "show", "acme", "-o", "json").out)
+    assert {k: v for k, v in shown.items() if k != "spec"} == {
+        "name": "acme",
+        "display_name": "ACME Telecom",
+        "enabled": True,
+        "paused": False,
+        "pause_reason": None,
+        "model_override": None,
+        "version": 1,
+        "source": "file",
+    }
+    assert shown["spec"]["displayName"] == "ACME Telecom"
+    assert shown["spec"]["webhook"]["secretRefs"] == [{"name": "acme", "key": "webhook-secret"}]
+    readable = atende("tenants", "show", "acme").out
+    assert readable.startswith("name: acme\ndisplay_name: ACME Telecom\n")
+    assert "whsec-cli" not in readable + json.dumps(shown)  # secrets only by reference
+    missing = atende("tenants", "show", "nobody")
+    assert _one_error(missing, "error: ") == "error: no tenant 'nobody'"
