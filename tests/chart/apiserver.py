@@ -138,7 +138,9 @@ class ApiServer(kmock.KubernetesEmulator):
             await asyncio.sleep(float(raw_request.query.get("timeoutSeconds", 60)))
         return response
 
-    async def write_status(self, resource: Any, namespace: str, name: str, status: Any) -> None:
+    async def write_status(
+        self, resource: Any, namespace: str | None, name: str, status: Any
+    ) -> None:
         """What a controller's status update does: the object changes and watchers hear it."""
         async with self._lock:
             obj = self.objects[resource, namespace, name]

@@ -603,11 +603,11 @@ class Kubelet:
         root.mkdir(parents=True, exist_ok=True)
 
         def host(value: str) -> str:
-            value = img.host_path(value)
+            """A container path as this machine's: a mount's directory, or the image's."""
             for path in sorted(mounts, key=len, reverse=True):
                 if value == path or value.startswith(path.rstrip("/") + "/"):
                     return str(mounts[path]) + value[len(path.rstrip("/")) :]
-            return value
+            return img.host_path(value)
 
         defined = container_environment(self.objects, pod, container)
         env = {name: host(value) for name, value in img.env.items()}

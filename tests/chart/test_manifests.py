@@ -130,14 +130,25 @@ def test_the_migration_hook_brings_what_it_needs_at_pre_install(hooks: Manifests
         ("Secret", "-20"),
         ("Job", "-10"),  # after what it uses
     }
+    jobs = {
+        "atende-migrate": "pre-install,pre-upgrade",
+        "atende-migrate-rollback": "pre-rollback",  # with the release's image: back to its head
+    }
     for manifest in hooked:
         annotations = manifest["metadata"]["annotations"]
-        assert annotations["test.atende/hook"] == "pre-install,pre-upgrade"
+        name = manifest["metadata"]["name"]
+        # What the Jobs read is a hook of every event a Job runs at.
+        expected = (
+            jobs[name] if manifest["kind"] == "Job" else "pre-install,pre-upgrade,pre-rollback"
+        )
+        assert annotations["test.atende/hook"] == expected
         assert annotations["test.atende/hook-delete-policy"] == (
             "before-hook-creation,hook-succeeded"
         )
     job = named(hooks, "Job", "atende-migrate")["spec"]["template"]["spec"]
     assert job["containers"][0]["args"] == ["migrate", "upgrade"]
+    rollback = named(hooks, "Job", "atende-migrate-rollback")["spec"]["template"]["spec"]
+    assert rollback["containers"][0]["args"] == ["migrate", "downgrade", "head"]
     assert job["serviceAccountName"] == "atende-migrate"
     assert job["containers"][0]["envFrom"] == [{"configMapRef": {"name": "atende-migrate-config"}}]
 
