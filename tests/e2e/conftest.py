@@ -137,6 +137,30 @@ async def eventually[T](
     return last
 
 
+async def run_atende(
+    env: dict[str, str], *args: str, within: float = 60.0, stdin: str | None = None
+) -> tuple[int, str, str]:
+    """Run ``atende <args>`` with exactly ``env`` to completion: (exit code, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        *ATENDE,
+        *args,
+        env=env,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        data = None if stdin is None else stdin.encode()
+        out, err = await asyncio.wait_for(process.communicate(data), within)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
 class Proc:
     """One ``atende`` subprocess with its stderr in a file."""
 
@@ -302,24 +326,7 @@ class Stack:
         self, *args: str, within: float = 60.0, stdin: str | None = None
     ) -> tuple[int, str, str]:
         """Run ``atende <args>`` to completion; returns (exit code, stdout, stderr)."""
-        process = await asyncio.create_subprocess_exec(
-            *ATENDE,
-            *args,
-            env=self.env,
-            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        try:
-            data = None if stdin is None else stdin.encode()
-            out, err = await asyncio.wait_for(process.communicate(data), within)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
-        assert process.returncode is not None
-        return process.returncode, out.decode(), err.decode()
+        return await run_atende(self.env, *args, within=within, stdin=stdin)
 
     async def apply_tenant(self, *, whaticket_url: str | None = None, **options: Any) -> None:
         path = self.tmp / "tenant.yaml"

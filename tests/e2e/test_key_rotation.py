@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -19,10 +18,9 @@ from services.cli.admin import apply_file
 from services.core.config import Settings
 from services.core.db import SessionMaker
 from services.core.models import InboundMessage
-from tests.fixtures.servers import PostgresHandle, create_database, drop_database, free_port
+from tests.fixtures.servers import PostgresHandle, free_port, scratch_database
 
 from .conftest import (
-    ATENDE,
     SECRET_KEY,
     TENANT,
     Proc,
@@ -30,6 +28,7 @@ from .conftest import (
     answer_for,
     baileys_text,
     eventually,
+    run_atende,
 )
 from .conftest import tenant_yaml as stack_tenant_yaml
 
@@ -40,34 +39,10 @@ WEAK_KEY_ERROR = (
 )
 
 
-async def run(env: dict[str, str], *args: str, within: float = 60.0) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        *ATENDE,
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), within)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def empty_database(postgres: PostgresHandle) -> AsyncIterator[str]:
-    name = f"atende_settings_{uuid.uuid4().hex[:8]}"
-    await create_database(postgres.admin_url, name)
-    try:
-        yield postgres.url(name)
-    finally:
-        await drop_database(postgres.admin_url, name)
+    async with scratch_database(postgres, "atende_settings") as url:
+        yield url
 
 
 async def test_migrate_runs_with_only_the_database_url_and_servers_refuse_a_weak_key(
@@ -80,16 +55,18 @@ async def test_migrate_runs_with_only_the_database_url_and_servers_refuse_a_weak
         "ATENDE_ENVIRONMENT": "production",
         "ATENDE_DATABASE_URL": empty_database,
     }
-    code, out, err = await run(minimal, "migrate", "upgrade")
+    code, out, err = await run_atende(minimal, "migrate", "upgrade")
     assert code == 0, err
     assert out.startswith("database at ")
     assert out.endswith(" (head)\n")
-    code, out, err = await run(minimal, "migrate", "current")
+    code, out, err = await run_atende(minimal, "migrate", "current")
     assert (code, err) == (0, "")
 
     commands = (["api", "--port", str(free_port())], ["worker"], ["operator"])
     envs = (minimal, minimal | {"ATENDE_SECRET_KEY": "too-short"})
-    answers = await asyncio.gather(*(run(env, *c, within=60) for env in envs for c in commands))
+    answers = await asyncio.gather(
+        *(run_atende(env, *c, within=60) for env in envs for c in commands)
+    )
     for code, out, err in answers:
         assert (code, err.strip()) == (1, WEAK_KEY_ERROR), (out, err)
 
@@ -126,14 +103,22 @@ async def test_reencrypt_rewrites_what_old_keys_hold_and_names_what_no_key_opens
         "ATENDE_SECRET_KEY": NEW_KEY,
         "ATENDE_PREVIOUS_SECRET_KEYS": json.dumps([SECRET_KEY]),
     }
-    assert await run(env, "secrets", "reencrypt") == (0, "1 rewritten, 1 already current\n", "")
-    assert await run(env, "secrets", "reencrypt") == (0, "0 rewritten, 2 already current\n", "")
+    assert await run_atende(env, "secrets", "reencrypt") == (
+        0,
+        "1 rewritten, 1 already current\n",
+        "",
+    )
+    assert await run_atende(env, "secrets", "reencrypt") == (
+        0,
+        "0 rewritten, 2 already current\n",
+        "",
+    )
 
     # The old key dropped, and a tenant stored under a key nobody kept.
     env.pop("ATENDE_PREVIOUS_SECRET_KEYS")
     unknown = _settings(database_url, redis_url, "a-key-nobody-kept-0123456789abcdef")
     await apply_file(unknown, _tenant_file("charlie"))
-    code, out, err = await run(env, "secrets", "reencrypt")
+    code, out, err = await run_atende(env, "secrets", "reencrypt")
     assert (code, out) == (1, "0 rewritten, 2 already current\n")
     assert len(err.splitlines()) == 1, err
     assert err.startswith("error: ")
