@@ -39,6 +39,8 @@ Where a process on this machine cannot be a container, it deviates, and says so 
   mount path (ATENDE_DATA_DIR=/var/lib/atende) are rewritten to it; a ``/tmp`` mount is given as
   TMPDIR; HOME is the pod's own directory. ``runAsUser`` and ``readOnlyRootFilesystem`` are
   not enforced: the process runs as the test's user.
+- A failed Job pod is retried at once, without the Job controller's back-off delay (10 s,
+  doubling); resource requests and limits are not applied.
 """
 
 from __future__ import annotations
