@@ -73,6 +73,15 @@ def _postgres_reason(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
 
 
+def _raised_in_asyncpg(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def explain(exc: BaseException) -> list[str] | None:
     """The lines to print for ``exc``, or None when it is a bug."""
     if isinstance(exc, AtendeError):
@@ -85,8 +94,10 @@ def explain(exc: BaseException) -> list[str] | None:
         ]
     if isinstance(exc, RedisError):
         return [f"cannot reach {_redis_where()}: {exc}"]
-    if isinstance(exc, OSError):  # asyncpg's connect: refused, unknown host, timed out
-        return [f"cannot reach {_database_where()}: {_postgres_reason(exc)}"]
+    if isinstance(exc, OSError):
+        if _raised_in_asyncpg(exc):  # its connect: refused, unknown host, timed out
+            return [f"cannot reach {_database_where()}: {_postgres_reason(exc)}"]
+        return [str(exc)]  # e.g. the worker's metrics port already taken
     if isinstance(exc, asyncpg.PostgresError | DBAPIError):
         return [f"{_database_where()}: {_postgres_reason(exc)}"]
     return None

@@ -87,6 +87,10 @@ def serve(health: Health, port: int, addr: str = "0.0.0.0") -> WSGIServer:  # no
     """``/healthz`` and ``/metrics`` on ``port`` from a daemon thread, like prometheus_client's
     own ``start_http_server``."""
     _Server.address_family = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM)[0][0]
-    server = make_server(addr, port, _app(health), _Server, handler_class=_Quiet)
+    try:
+        server = make_server(addr, port, _app(health), _Server, handler_class=_Quiet)
+    except OSError as exc:
+        reason = f"cannot serve /metrics and /healthz on port {port} (ATENDE_WORKER_METRICS_PORT)"
+        raise OSError(exc.errno, f"{reason}: {exc.strerror}") from None
     threading.Thread(target=server.serve_forever, name="worker-http", daemon=True).start()
     return server

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from importlib.metadata import version
 from pathlib import Path
 
@@ -344,3 +345,13 @@ async def test_tenants_show_prints_the_stored_spec(
     assert "whsec-cli" not in readable + json.dumps(shown)  # secrets only by reference
     missing = atende("tenants", "show", "nobody")
     assert _one_error(missing, "error: ") == "error: no tenant 'nobody'"
+
+
+def test_a_taken_metrics_port_stops_the_worker_with_one_line(atende: Cli) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))  # where the worker binds
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = atende("worker", ATENDE_WORKER_METRICS_PORT=str(port))
+    line = _one_error(ran, "error: [Errno 98] cannot serve /metrics and /healthz on port ")
+    assert line.endswith(f"{port} (ATENDE_WORKER_METRICS_PORT): Address already in use")
