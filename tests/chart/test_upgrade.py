@@ -18,6 +18,7 @@ ship the newer revision: it finds its script where ``atende migrate upgrade`` re
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -186,3 +187,41 @@ async def test_a_failed_migration_fails_the_upgrade_and_leaves_the_previous_head
     assert rollback["error"] is None, rollback
     assert jobs(rollback) == [("atende-migrate-rollback", True)]
     assert await schema_state(database) == (head, False, False)
+
+
+def atende(executable: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(executable), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+async def test_an_unrecorded_newer_revision_is_refused_in_one_line(
+    database: str, images: dict[str, str]
+) -> None:
+    """A schema migrated by an image that recorded nothing (or whose record was lost): the older
+    image's downgrade says which revision it cannot reach, and changes nothing."""
+    env = {"PATH": "/usr/bin:/bin", "ATENDE_DATABASE_URL": database, "ATENDE_LOG_FORMAT": "json"}
+    newer = Path(images[f"{REPOSITORY}:v2"]) / "atende"
+    older = Path(images[f"{REPOSITORY}:v1"]) / "atende"
+    head = schema.own_head()
+    for executable, args in (
+        (newer, ["upgrade"]),
+        (older, ["downgrade", "head"]),
+        (newer, ["upgrade"]),
+    ):
+        done = await asyncio.to_thread(atende, executable, env, "migrate", *args)
+        assert done.returncode == 0, done.stderr
+    engine = create_async_engine(database, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            forget = f"DELETE FROM {schema.SCRIPTS_TABLE} WHERE revision = :rev"
+            await conn.execute(sa.text(forget), {"rev": f"{head}_next"})
+    finally:
+        await engine.dispose()
+
+    done = await asyncio.to_thread(atende, older, env, "migrate", "downgrade", "head")
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert f"{head}_next" in line
+    assert "does not ship that revision" in line
+    assert (await schema_state(database))[:2] == (f"{head}_next", True)
