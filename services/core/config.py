@@ -24,6 +24,15 @@ class InsecureSecretKey(AtendeError):
     code = "insecure_secret_key"
 
 
+def asyncpg_url(url: str) -> str:
+    """A database URL for asyncpg: the plain ``postgresql://`` form operators usually have at
+    hand gets the driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url.removeprefix(prefix)
+    return url
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ATENDE_", extra="ignore", populate_by_name=True)
 
@@ -105,11 +114,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _asyncpg_driver(cls, value: str) -> str:
-        """Accept the plain ``postgresql://`` form operators usually have at hand."""
-        for prefix in ("postgresql://", "postgres://"):
-            if value.startswith(prefix):
-                return "postgresql+asyncpg://" + value.removeprefix(prefix)
-        return value
+        return asyncpg_url(value)
 
     def secret_keys(self) -> list[str]:
         """The keyring, current key first; :class:`InsecureSecretKey` outside development when

@@ -26,6 +26,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from services.core.config import asyncpg_url
 from services.core.errors import AtendeError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -126,7 +127,7 @@ def _with_recorded(
 
 async def _read_state(database_url: str) -> tuple[tuple[str, ...], dict[str, str]]:
     """The database's current heads and its recorded revision scripts."""
-    engine = create_async_engine(_async_url(database_url), poolclass=NullPool)
+    engine = create_async_engine(asyncpg_url(database_url), poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
@@ -141,10 +142,3 @@ async def _read_state(database_url: str) -> tuple[tuple[str, ...], dict[str, str
             return heads, recorded
     finally:
         await engine.dispose()
-
-
-def _async_url(url: str) -> str:
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url.removeprefix(prefix)
-    return url
