@@ -9,13 +9,12 @@ stored needs the old key any more.
 from __future__ import annotations
 
 import asyncio
-import sys
 from dataclasses import dataclass, field
-from typing import NoReturn
 
 import click
 from sqlalchemy import select
 
+from services.cli.failures import CommandFailed
 from services.core.config import Settings, get_settings
 from services.core.db import create_engine, create_sessionmaker, transaction
 from services.core.models import Tenant
@@ -66,13 +65,10 @@ def reencrypt_command() -> None:
     done = asyncio.run(reencrypt(get_settings()))
     click.echo(f"{done.rewritten} rewritten, {done.current} already current")
     if done.undecryptable:
-        _fail(
-            "no key in ATENDE_SECRET_KEY or ATENDE_PREVIOUS_SECRET_KEYS decrypts the credentials "
-            f"of tenant {', '.join(done.undecryptable)}: re-apply it (its BotTenant, or "
-            "atende tenants apply -f) to store them again"
+        raise CommandFailed(
+            [
+                "no key in ATENDE_SECRET_KEY or ATENDE_PREVIOUS_SECRET_KEYS decrypts the "
+                f"credentials of tenant {', '.join(done.undecryptable)}: re-apply it (its "
+                "BotTenant, or atende tenants apply -f) to store them again"
+            ]
         )
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
