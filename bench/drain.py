@@ -17,9 +17,9 @@ from sqlalchemy import func, select, text
 from bench.harness import WORKER_MAX_JOBS, process
 from bench.reference.run import clear_queue, enqueue_backlog, rq_worker
 from services.core import jobs
+from services.core.channels.baileys import NormalizedMessage
 from services.core.config import Settings
 from services.core.db import create_engine, create_sessionmaker, transaction
-from services.core.inbound.baileys import NormalizedMessage
 from services.core.inbound.service import ingest
 from services.core.models import Turn
 from services.core.redis import create_redis

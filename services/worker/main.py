@@ -28,7 +28,7 @@ from services.core.config import Settings, get_settings
 from services.core.logging import configure_logging, get_logger
 from services.core.redis import create_redis, deserialize_job, redis_settings, serialize_job
 
-from .context import build_deps
+from .context import build_runtime, typed
 from .health import Health, serve
 from .tasks.events import deliver_event, dispatch_forever
 from .tasks.handoffs import transfer_handoff, watch_forever
@@ -76,29 +76,31 @@ def drain_seconds(grace: float) -> float:
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
-    settings: Settings = ctx["settings"]
-    deps, http = build_deps(settings)
-    ctx["deps"], ctx["http"] = deps, http
-    ctx["background"] = [
-        asyncio.create_task(ctx["health"].beat_forever()),
-        asyncio.create_task(sweep_forever(deps)),
-        asyncio.create_task(watch_forever(deps)),
-        asyncio.create_task(dispatch_forever(deps)),
+    context = typed(ctx)
+    settings = context["settings"]
+    runtime = context["runtime"] = build_runtime(settings)
+    context["background"] = [
+        asyncio.create_task(context["health"].beat_forever()),
+        asyncio.create_task(sweep_forever(runtime)),
+        asyncio.create_task(watch_forever(runtime)),
+        asyncio.create_task(dispatch_forever(runtime)),
         # Tenant changes reach the next turn within moments (TTL fallback while Redis is down).
-        asyncio.create_task(deps.tenants.follow_changes(settings.redis_url)),
+        asyncio.create_task(runtime.tenants.follow_changes(settings.redis_url)),
     ]
     log.info("worker.started", max_jobs=settings.worker_max_jobs)
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
-    for task in ctx.get("background", []):
+    context = typed(ctx)
+    for task in context.get("background", []):
         task.cancel()
-    if "deps" in ctx:
-        await ctx["deps"].gemini.aclose_all()
-        await ctx["http"].aclose()
-        await ctx["deps"].redis.aclose()
-        if ctx["deps"].cache_redis is not None:
-            await ctx["deps"].cache_redis.aclose()
+    if "runtime" in context:
+        runtime = context["runtime"]
+        await runtime.gemini.aclose_all()
+        await runtime.http.aclose()
+        await runtime.redis.aclose()
+        if runtime.cache_redis is not None:
+            await runtime.cache_redis.aclose()
 
 
 def health_check_key() -> str:

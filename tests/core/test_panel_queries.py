@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from services.core.channels.baileys import NormalizedMessage
 from services.core.conversations.queries import conversation_detail, list_conversations
 from services.core.db import SessionMaker, transaction
-from services.core.inbound.baileys import NormalizedMessage
 from services.core.inbound.service import ingest
 from services.core.stats.service import overview
 from services.core.tenants.overview import tenant_overviews

@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.core.channels.baileys import Ignored, NormalizedMessage, normalize, parse_timestamp
 from services.core.errors import SchemaViolation
-from services.core.inbound.baileys import Ignored, NormalizedMessage, normalize, parse_timestamp
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -10,8 +10,8 @@ from fastapi.responses import PlainTextResponse
 
 from services.api.client_ip import client_ip
 from services.api.deps import StateDep
+from services.core.channels.meta_webhook import SIGNATURE_HEADER, verification_challenge
 from services.core.errors import Forbidden, NotFound
-from services.core.inbound import cloud_api
 
 router = APIRouter(prefix="/hooks", tags=["webhooks"])
 
@@ -64,7 +64,7 @@ async def meta_verification(tenant: str, request: Request, state: StateDep) -> P
     if found is None or not found.enabled or found.spec.meta is None:
         raise NotFound("unknown tenant")
     params = dict(request.query_params)
-    challenge = cloud_api.verification_challenge(params, found.credentials.meta_verify_token)
+    challenge = verification_challenge(params, found.credentials.meta_verify_token)
     if challenge is None:
         raise Forbidden("the verify token does not match")
     return PlainTextResponse(challenge)
@@ -88,7 +88,7 @@ async def meta_webhook(tenant: str, request: Request, state: StateDep) -> dict[s
     counts = await state.receiver.cloud_api(
         tenant,
         await request.body(),
-        request.headers.get(cloud_api.SIGNATURE_HEADER),
+        request.headers.get(SIGNATURE_HEADER),
         correlation_id,
     )
     return {"status": "ok", **counts}

@@ -27,7 +27,6 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.core import hours
 from services.core.db import SessionMaker, transaction
-from services.core.handoff.service import tickets_movable
 from services.core.hours.schedule import language_key
 from services.core.llm.offline import NO_MATCH, OfflineResponder
 from services.core.llm.types import HandoffRequest, LlmReply, LlmRequest
@@ -169,7 +168,7 @@ async def knowledge_only_reply(
     LLM_BUDGET_EXHAUSTED.labels(tenant.slug).inc()
     log.warning("budget.exhausted", tenant=tenant.slug, turn_id=turn_id)
     answer = "" if found.text == NO_MATCH else found.text
-    if tickets_movable(tenant):
+    if tenant.spec.tickets_movable:
         return LlmReply(
             text=answer,
             model="offline",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.inbound.baileys import Referral, referral_of
+from services.core.channels.baileys import Referral, referral_of
 from services.core.logging import get_logger
 from services.core.metrics import CAMPAIGN_ARRIVALS
 from services.core.models import Conversation, InboundMessage

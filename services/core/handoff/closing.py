@@ -19,10 +19,9 @@ from services.core.logging import get_logger
 from services.core.metrics import TICKET_CLOSES
 from services.core.models import Contact, Conversation
 from services.core.retry import RetryLater, backoff
-from services.core.simulator import SIMULATOR_CONNECTION
+from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
-from services.core.tenants.spec import META_CONNECTION
-from services.core.turns.deps import TurnDeps
+from services.core.tenants.spec import META_CONNECTION, SIMULATOR_CONNECTION
 
 from .service import resume
 from .transfer import agent_login
@@ -46,7 +45,7 @@ async def close_conversation(
     return await resume(session, conversation_id, resolution="workflow", tenant_slug=tenant.slug)
 
 
-async def close_ticket(deps: TurnDeps, conversation_id: int, attempt: int) -> None:
+async def close_ticket(deps: Runtime, conversation_id: int, attempt: int) -> None:
     """The job: close the customer's open ticket; transient failures retry with backoff."""
     async with deps.sessionmaker() as session:
         row = (

@@ -16,7 +16,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.inbound.baileys import BusinessMessage
+from services.core.channels.baileys import BusinessMessage
 from services.core.metrics import HUMAN_MESSAGES
 from services.core.models import Contact, Conversation, OutboundMessage
 from services.core.tenants.directory import TenantConfig

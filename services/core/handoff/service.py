@@ -30,16 +30,6 @@ from .summary import build_summary
 log = get_logger(__name__)
 
 
-def tickets_movable(tenant: TenantConfig) -> bool:
-    """Handoffs are on and an agent user can move tickets. Automatic handoffs (a failed turn,
-    a spent budget) need it, so the promise that a person follows up is kept; a customer who
-    asks for a person is handed over regardless (the SLA alert covers a missing agent)."""
-    whaticket = tenant.spec.whaticket
-    return (
-        tenant.spec.features.handoff and whaticket.agent is not None and whaticket.url is not None
-    )
-
-
 async def request_handoff(
     session: AsyncSession,
     tenant: TenantConfig,

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from services.core.channels.whaticket.tickets import AgentLogin, handoff_body
 from services.core.db import transaction
 from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.logging import get_logger
 from services.core.metrics import HANDOFF_TRANSFERS
 from services.core.models import Contact, Conversation, Handoff
 from services.core.retry import RetryLater, backoff
-from services.core.simulator import SIMULATOR_CONNECTION
+from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
-from services.core.tenants.spec import META_CONNECTION
-from services.core.turns.deps import TurnDeps
-from services.core.whaticket.tickets import AgentLogin, handoff_body
+from services.core.tenants.spec import META_CONNECTION, SIMULATOR_CONNECTION
 
 log = get_logger(__name__)
 MAX_ATTEMPTS = 6
@@ -40,7 +39,7 @@ def agent_login(tenant: TenantConfig) -> AgentLogin | None:
     )
 
 
-async def transfer(deps: TurnDeps, handoff_id: int) -> None:
+async def transfer(deps: Runtime, handoff_id: int) -> None:
     async with deps.sessionmaker() as session:
         row = (
             await session.execute(
@@ -82,7 +81,7 @@ async def transfer(deps: TurnDeps, handoff_id: int) -> None:
 
 
 async def _transferred(
-    deps: TurnDeps,
+    deps: Runtime,
     tenant: TenantConfig,
     handoff_id: int,
     ticket_id: int | None,
@@ -105,7 +104,7 @@ async def _transferred(
 
 
 async def _failed(
-    deps: TurnDeps, tenant: TenantConfig, handoff_id: int, exc: DependencyError
+    deps: Runtime, tenant: TenantConfig, handoff_id: int, exc: DependencyError
 ) -> None:
     async with transaction(deps.sessionmaker) as session:
         attempts: int = (

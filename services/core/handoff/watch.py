@@ -30,9 +30,9 @@ from services.core.errors import DependencyError
 from services.core.logging import get_logger
 from services.core.metrics import HANDOFF_SLA_BREACHES, HANDOFFS_WAITING
 from services.core.models import ACTIVE_HANDOFF_STATES, Handoff
+from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
 from services.core.tenants.spec import EventType
-from services.core.turns.deps import TurnDeps
 
 from . import service
 from .transfer import agent_login
@@ -60,7 +60,7 @@ def working_start(tenant: TenantConfig, since: datetime) -> datetime:
     return opening if opening is not None else since
 
 
-async def watch(deps: TurnDeps) -> int:
+async def watch(deps: Runtime) -> int:
     """One pass; how many handoffs changed (0 when another watcher holds the lock)."""
     async with transaction(deps.sessionmaker) as session:
         locked = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})"))
@@ -110,7 +110,7 @@ def _publish_waiting(waiting: Counter[str]) -> None:
 
 
 async def _check(
-    deps: TurnDeps, tenant: TenantConfig, active: _Active, now: datetime, waiting: Counter[str]
+    deps: Runtime, tenant: TenantConfig, active: _Active, now: datetime, waiting: Counter[str]
 ) -> int:
     if active.status == "requested" and (now - active.created_at).total_seconds() > (
         LOST_JOB_SECONDS
@@ -143,7 +143,7 @@ async def _check(
     return 0
 
 
-async def _breach(deps: TurnDeps, tenant: TenantConfig, active: _Active) -> None:
+async def _breach(deps: Runtime, tenant: TenantConfig, active: _Active) -> None:
     async with transaction(deps.sessionmaker) as session:
         marked = await session.execute(
             update(Handoff)
@@ -173,7 +173,7 @@ async def _breach(deps: TurnDeps, tenant: TenantConfig, active: _Active) -> None
         )
 
 
-async def _resume(deps: TurnDeps, tenant: TenantConfig, active: _Active, resolution: str) -> int:
+async def _resume(deps: Runtime, tenant: TenantConfig, active: _Active, resolution: str) -> int:
     async with transaction(deps.sessionmaker) as session:
         changed = await service.resume(
             session, active.conversation_id, resolution=resolution, tenant_slug=tenant.slug

@@ -12,10 +12,9 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from services.core import events
+from services.core.channels.baileys import NormalizedMessage
 from services.core.db import SessionMaker, transaction
 from services.core.tenants.spec import EventType
-
-from .baileys import NormalizedMessage
 
 _DEADLOCK = "40P01"
 

@@ -23,6 +23,8 @@ from arq.connections import ArqRedis
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.core import events, jobs
+from services.core.channels import meta_webhook
+from services.core.channels.baileys import Ignored, NormalizedMessage, business_message, normalize
 from services.core.coalesce import Coalescer
 from services.core.db import SessionMaker, transaction
 from services.core.errors import (
@@ -41,8 +43,6 @@ from services.core.tenants.credentials import hash_webhook_secret, matches_any_h
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.tenants.spec import META_CONNECTION, EventType
 
-from . import cloud_api
-from .baileys import Ignored, NormalizedMessage, business_message, normalize
 from .batcher import PendingMessage, ingest_batch, payload_text, received_event
 from .service import ingest
 from .spool import Spool, SpooledWebhook, describe
@@ -231,11 +231,13 @@ class WebhookReceiver:
             if tenant is None or not tenant.enabled or tenant.spec.meta is None:
                 WEBHOOKS.labels("unknown", "unknown_tenant").inc()
                 raise NotFound("unknown tenant")
-            if not cloud_api.signed_by(tenant.credentials.meta_app_secret or "", body, signature):
+            if not meta_webhook.signed_by(
+                tenant.credentials.meta_app_secret or "", body, signature
+            ):
                 WEBHOOKS.labels(tenant.slug, "unauthorized").inc()
                 raise Unauthorized()
             try:
-                batch = cloud_api.parse(parse_json(body))
+                batch = meta_webhook.parse(parse_json(body))
             except InvalidInput:
                 WEBHOOKS.labels(tenant.slug, "invalid").inc()
                 raise

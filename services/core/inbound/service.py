@@ -8,11 +8,10 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.channels.baileys import NormalizedMessage
 from services.core.conversations.contacts import resolve_contact
 from services.core.conversations.service import touch_conversation
 from services.core.models import InboundMessage
-
-from .baileys import NormalizedMessage
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ the lookups (see :mod:`.service`)."""
 
 from .service import (
     CACHE_TTL_SECONDS,
+    QuestionAnswer,
     Snippet,
     cache_key,
     knowledge_version,
@@ -15,6 +16,7 @@ from .service import (
 
 __all__ = [
     "CACHE_TTL_SECONDS",
+    "QuestionAnswer",
     "Snippet",
     "cache_key",
     "knowledge_version",

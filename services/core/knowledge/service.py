@@ -1,8 +1,8 @@
 """Knowledge per tenant: index, search, and a cache of answers.
 
-* :func:`sync` mirrors ``spec.knowledge.entries`` into ``knowledge_entries`` (called by
-  ``apply_tenant``, in its transaction): the tenant's rows are replaced when the knowledge or the
-  language changed, and left alone otherwise.
+* :func:`sync` mirrors a tenant's question/answer pairs (``spec.knowledge.entries``) into
+  ``knowledge_entries`` (called by ``apply_tenant``, in its transaction): the tenant's rows are
+  replaced when the knowledge or the language changed, and left alone otherwise.
 * :func:`search` ranks the tenant's entries against a text with Postgres full-text search in the
   tenant's language (stemming; accents folded by ``unaccent``); the question words are ORed, so
   a natural question ("Quais são as formas de pagamento?") finds "Formas de pagamento aceitas".
@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -30,9 +30,6 @@ from services.core.db import SessionMaker
 from services.core.logging import get_logger
 from services.core.models import KnowledgeEntry as KnowledgeRow
 from services.core.models.knowledge_entry import UNACCENT_FUNCTION
-
-if TYPE_CHECKING:
-    from services.core.tenants.spec import BotTenantSpec, KnowledgeEntry
 
 log = get_logger(__name__)
 
@@ -51,6 +48,17 @@ _FILLERS = frozenset(
 _CONFIGS = {"pt": "portuguese", "en": "english", "es": "spanish"}
 
 
+class QuestionAnswer(Protocol):
+    """One entry as knowledge needs it: the spec's entries and the found snippets both are one,
+    so this domain never depends on the tenant spec."""
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def answer(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Snippet:
     """One knowledge entry found for a text: its row id, the entry, and its rank."""
@@ -59,11 +67,6 @@ class Snippet:
     question: str
     answer: str
     rank: float
-
-    def as_entry(self) -> KnowledgeEntry:
-        from services.core.tenants.spec import KnowledgeEntry
-
-        return KnowledgeEntry(question=self.question, answer=self.answer)
 
 
 def text_search_config(language: str) -> str:
@@ -82,7 +85,7 @@ def normalize_question(text: str) -> str:
     return " ".join(dict.fromkeys(words))
 
 
-def knowledge_version(language: str, entries: Sequence[KnowledgeEntry]) -> str:
+def knowledge_version(language: str, entries: Sequence[QuestionAnswer]) -> str:
     """A hash of what is indexed: the search configuration and the entries, in order."""
     material = json.dumps(
         [text_search_config(language), [[e.question, e.answer] for e in entries]],
@@ -92,7 +95,7 @@ def knowledge_version(language: str, entries: Sequence[KnowledgeEntry]) -> str:
 
 
 async def sync(
-    session: AsyncSession, tenant_id: int, language: str, entries: Sequence[KnowledgeEntry]
+    session: AsyncSession, tenant_id: int, language: str, entries: Sequence[QuestionAnswer]
 ) -> bool:
     """Make the tenant's rows mirror ``entries``; True when they were replaced."""
     version = knowledge_version(language, entries)
@@ -154,18 +157,18 @@ async def lookup(
     sessionmaker: SessionMaker,
     redis: Redis,
     tenant_id: int,
-    spec: BotTenantSpec,
+    language: str,
+    entries: Sequence[QuestionAnswer],
     text: str,
     limit: int = DEFAULT_LIMIT,
 ) -> list[Snippet]:
-    """The snippets a turn answers ``text`` from: [] when the tenant's knowledge is off.
+    """The snippets a turn answers ``text`` from the tenant's ``entries`` in ``language``: []
+    when there are none (the caller passes none while the tenant's knowledge is off).
 
     Cached in Redis for :data:`CACHE_TTL_SECONDS` under the knowledge version, so a change of
     knowledge invalidates every cached answer at once; Redis trouble only costs a search."""
-    entries = spec.knowledge.entries
-    if not spec.features.knowledge or not entries or not normalize_question(text):
+    if not entries or not normalize_question(text):
         return []
-    language = spec.persona.language
     key = cache_key(tenant_id, knowledge_version(language, entries), text, limit)
     try:
         cached = await redis.get(key)

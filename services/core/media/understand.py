@@ -20,19 +20,18 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 
 from services.core import budget
+from services.core.channels.baileys import media_of
+from services.core.channels.media import media_ref
+from services.core.conversations.messages import MessageRow
 from services.core.db import transaction
 from services.core.errors import DependencyError, TransientError
-from services.core.inbound.baileys import media_of
 from services.core.llm.types import MediaRequest
 from services.core.logging import get_logger
 from services.core.metrics import LLM_LATENCY, LLM_TOKENS, MEDIA_READ
 from services.core.models import InboundMessage
 from services.core.retry import RetryLater
+from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
-from services.core.turns.deps import TurnDeps
-from services.core.turns.store import MessageRow
-
-from .fetch import media_ref
 
 log = get_logger(__name__)
 # A transient failure is retried while the oldest message of the turn is younger than this.
@@ -56,7 +55,7 @@ def _wanted(tenant: TenantConfig) -> set[str]:
 
 
 async def read_media(
-    deps: TurnDeps, tenant: TenantConfig, messages: Sequence[MessageRow], age: float
+    deps: Runtime, tenant: TenantConfig, messages: Sequence[MessageRow], age: float
 ) -> list[MessageRow]:
     """The turn's messages with their voice notes and images as text, where they could be read."""
     todo = [m for m in messages if m.kind in _wanted(tenant)]
@@ -86,7 +85,7 @@ async def read_media(
 
 
 async def _read(
-    deps: TurnDeps, tenant: TenantConfig, message: MessageRow, payload: object, age: float
+    deps: Runtime, tenant: TenantConfig, message: MessageRow, payload: object, age: float
 ) -> str | None:
     """The media as text, or None (counted and logged) when it cannot be read now."""
     found = media_of(payload)

@@ -7,16 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.core.breaker import CircuitBreaker
+from services.core.channels import email
+from services.core.channels.whaticket.client import WhaticketClient
 from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.logging import get_logger
 from services.core.metrics import BREAKER_REJECTIONS, SEND_ERRORS
-from services.core.simulator import SIMULATOR_CONNECTION
+from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
-from services.core.tenants.spec import META_CONNECTION
-from services.core.turns.deps import TurnDeps
-from services.core.whaticket.client import WhaticketClient
-
-from . import email
+from services.core.tenants.spec import META_CONNECTION, SIMULATOR_CONNECTION
 
 log = get_logger(__name__)
 
@@ -93,7 +91,7 @@ async def breaker_wait(breaker: CircuitBreaker, channel: str) -> float | None:
 
 
 async def attempt(
-    deps: TurnDeps, tenant: TenantConfig, breaker: CircuitBreaker, message: Outgoing
+    deps: Runtime, tenant: TenantConfig, breaker: CircuitBreaker, message: Outgoing
 ) -> dict[str, object] | None:
     """One attempt at a stored message: the sandbox records it, its channel sends it; the
     breaker and the error counter learn how it went, and a failure is raised as it came."""
@@ -113,9 +111,7 @@ async def attempt(
     return response
 
 
-async def _send(
-    deps: TurnDeps, tenant: TenantConfig, message: Outgoing
-) -> dict[str, object] | None:
+async def _send(deps: Runtime, tenant: TenantConfig, message: Outgoing) -> dict[str, object] | None:
     fallback, credentials = tenant.spec.fallback, tenant.credentials
     if message.channel == "meta":
         if tenant.spec.meta is None or message.phone is None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.inbound.cloud_api import Status
+from services.core.channels.meta_webhook import Status
 from services.core.logging import get_logger
 from services.core.metrics import DELIVERY_STATUSES
 from services.core.models import OutboundMessage

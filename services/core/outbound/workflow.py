@@ -32,8 +32,8 @@ from services.core.logging import get_logger
 from services.core.metrics import AMBIGUOUS_SENDS, SENDS
 from services.core.models import Contact, Conversation, OutboundMessage
 from services.core.retry import RetryLater, backoff
+from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
-from services.core.turns.deps import TurnDeps
 
 from . import delivery
 
@@ -159,7 +159,7 @@ async def _pending(session: AsyncSession, message_id: int) -> _Pending | None:
     return None if row is None else _Pending(*row[:-1], waited_seconds=float(row[-1]))
 
 
-async def send(deps: TurnDeps, message_id: int) -> None:
+async def send(deps: Runtime, message_id: int) -> None:
     """The job: send the stored message once; safe to run twice or after a crash."""
     async with deps.sessionmaker() as session:
         pending = await _pending(session, message_id)
@@ -214,7 +214,7 @@ async def send(deps: TurnDeps, message_id: int) -> None:
     await memory.forget(deps.cache, pending.conversation_id)
 
 
-async def _claim(deps: TurnDeps, message_id: int) -> int | None:
+async def _claim(deps: Runtime, message_id: int) -> int | None:
     """Mark the attempt before the request leaves, unless another job holds a fresh claim; a
     claim older than ``stuck_after_seconds`` belongs to a job that died."""
     stale = func.now() - timedelta(seconds=deps.settings.stuck_after_seconds)
@@ -235,7 +235,7 @@ async def _claim(deps: TurnDeps, message_id: int) -> int | None:
 
 
 async def _failed_attempt(
-    deps: TurnDeps, tenant: TenantConfig, message_id: int, exc: DependencyError, attempts: int
+    deps: Runtime, tenant: TenantConfig, message_id: int, exc: DependencyError, attempts: int
 ) -> None:
     retry = isinstance(exc, TransientError) and attempts < deps.settings.send_max_attempts
     if retry and exc.ambiguous:  # the retry may deliver it a second time
@@ -259,7 +259,7 @@ async def _failed_attempt(
         raise RetryLater(max(backoff(attempts, base=2.0), exc.retry_after or 0), exc.error_class)
 
 
-async def _give_up(deps: TurnDeps, message_id: int, error_class: str) -> None:
+async def _give_up(deps: Runtime, message_id: int, error_class: str) -> None:
     async with transaction(deps.sessionmaker) as session:
         await session.execute(
             update(OutboundMessage)

@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.inbound.baileys import NormalizedMessage
+from services.core.channels.baileys import NormalizedMessage
 from services.core.inbound.service import ingest
 from services.core.models import Contact, Conversation, InboundMessage, OutboundMessage
-
-from . import SIMULATOR_CONNECTION
+from services.core.tenants.spec import SIMULATOR_CONNECTION
 
 MAX_TEXT = 4000
 

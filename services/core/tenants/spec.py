@@ -14,13 +14,22 @@ from typing import Annotated, Protocol
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from services.core.whaticket.variants import Variant
-
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# The connection name of conversations that come through the Meta WhatsApp Cloud API.
+# Reserved connection names: conversations that come through the Meta WhatsApp Cloud API, and
+# the panel's simulator, whose replies never leave Atende.
 META_CONNECTION = "meta"
+SIMULATOR_CONNECTION = "simulator"
 WAIT_MESSAGE = "Recebi sua mensagem! Só um momento, já te respondo."
 _HHMM_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+
+
+class Variant(StrEnum):
+    """The Whaticket fork a tenant runs: their send and ticket APIs differ (whaticket.md)."""
+
+    COMMUNITY = "community"  # canove/whaticket-community, whatsapp-web.js, global API token
+    SAAS = "saas"  # "saas-classic" (pgup-sistemas/Whaticket-Saas and copies), per-connection token
+    TICKETZ = "ticketz"  # ticketz-oss/ticketz: the API only enqueues
+    V6 = "v6"  # launcherbr/whaticket-flow ("v6"/"Plus"), per-connection token
 
 
 class SpecModel(BaseModel):
@@ -328,3 +337,16 @@ class BotTenantSpec(SpecModel):
 
     def connection(self, name: str) -> Connection | None:
         return next((c for c in self.whaticket.connections if c.name == name), None)
+
+    @property
+    def searchable_knowledge(self) -> list[KnowledgeEntry]:
+        """The entries a turn may search: none while the knowledge feature is off."""
+        return self.knowledge.entries if self.features.knowledge else []
+
+    @property
+    def tickets_movable(self) -> bool:
+        """Handoffs are on and an agent user can move tickets. Automatic handoffs (a failed turn,
+        a spent budget) need it, so the promise that a person follows up is kept; a customer who
+        asks for a person is handed over regardless (the SLA alert covers a missing agent)."""
+        whaticket = self.whaticket
+        return self.features.handoff and whaticket.agent is not None and whaticket.url is not None

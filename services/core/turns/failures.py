@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.db import SessionMaker, transaction
 from services.core.dlq.service import record_dead_letter
 from services.core.errors import DependencyError
-from services.core.handoff.service import hand_over_turn, tickets_movable
+from services.core.handoff.service import hand_over_turn
 from services.core.handoff.triggers import Trigger
 from services.core.logging import get_logger
 from services.core.metrics import DEAD_LETTERS, TURNS
@@ -25,7 +25,7 @@ log = get_logger(__name__)
 
 
 async def _hand_off(session: AsyncSession, tenant: TenantConfig, turn: Turn) -> int | None:
-    if not tickets_movable(tenant):
+    if not tenant.spec.tickets_movable:
         return None
     said = [m.text for m in await store.turn_messages(session, turn.id) if m.text]
     return await hand_over_turn(

@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from services.core.conversations.messages import MessageRow
 from services.core.handoff.triggers import Trigger, asks_for_human, repeats
 from services.core.llm.types import ChatMessage
 from services.core.tenants.spec import BotTenantSpec
-
-from .store import MessageRow
 
 # What the bot can read: typed words, and media read into words (services/core/media).
 TEXT_KINDS = frozenset({"text", "button", "list", "audio_text", "image_text"})

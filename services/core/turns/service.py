@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from services.core import budget, events, guard, hours, jobs, knowledge
 from services.core.conversations import campaigns, memory
+from services.core.conversations.messages import MessageRow
 from services.core.conversations.service import acquire_lease, release_lease
 from services.core.db import transaction
 from services.core.errors import DependencyError, PermanentError, TransientError
@@ -59,12 +60,12 @@ from services.core.metrics import (
 )
 from services.core.outbound import delivery, fallback
 from services.core.retry import RetryLater, backoff
+from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
-from services.core.tenants.spec import EventType
+from services.core.tenants.spec import EventType, KnowledgeEntry
 
 from . import failures, pacing, prompt, routing, store
-from .deps import TurnDeps
-from .store import MessageRow, Origin, PendingSend, TurnRef
+from .store import Origin, PendingSend, TurnRef
 
 log = get_logger(__name__)
 
@@ -78,7 +79,7 @@ _OUTCOME_BY_KIND = {"reply": "answered", "handoff": "handoff", "notice": "human"
 REMINDER_INTERVAL_SECONDS = 3600
 
 
-async def process_inbound(deps: TurnDeps, inbound_id: int, *, owner: str | None = None) -> None:
+async def process_inbound(deps: Runtime, inbound_id: int, *, owner: str | None = None) -> None:
     """Answer the conversation this message belongs to, with whatever else is unanswered."""
     owner = owner or uuid.uuid4().hex
     async with deps.sessionmaker() as session:
@@ -99,7 +100,7 @@ async def process_inbound(deps: TurnDeps, inbound_id: int, *, owner: str | None 
             await _run_turn(deps, tenant, turn, owner)
 
 
-async def _answering_tenant(deps: TurnDeps, tenant_id: int) -> TenantConfig | None:
+async def _answering_tenant(deps: Runtime, tenant_id: int) -> TenantConfig | None:
     """The tenant if its bot answers now; None when it is gone, disabled or paused (its
     messages stay stored; resuming queues them again)."""
     tenant = await deps.tenants.by_id(tenant_id)
@@ -113,7 +114,7 @@ async def _answering_tenant(deps: TurnDeps, tenant_id: int) -> TenantConfig | No
     return tenant
 
 
-async def _wait_for_quiet(deps: TurnDeps, tenant: TenantConfig, conversation_id: int) -> None:
+async def _wait_for_quiet(deps: Runtime, tenant: TenantConfig, conversation_id: int) -> None:
     """Debounce: wait until the customer paused for ``debounceSeconds`` (bounded in total)."""
     debounce = tenant.spec.conversation.debounce_seconds
     if debounce <= 0:
@@ -134,7 +135,7 @@ async def _wait_for_quiet(deps: TurnDeps, tenant: TenantConfig, conversation_id:
 
 
 @asynccontextmanager
-async def _leased(deps: TurnDeps, conversation_id: int, owner: str) -> AsyncIterator[None]:
+async def _leased(deps: Runtime, conversation_id: int, owner: str) -> AsyncIterator[None]:
     """Hold the conversation's lease, renewed in the background; a dead worker's lapses fast."""
     seconds = deps.settings.lease_seconds
     async with transaction(deps.sessionmaker) as session:
@@ -163,7 +164,7 @@ async def _leased(deps: TurnDeps, conversation_id: int, owner: str) -> AsyncIter
             log.warning("lease.release_failed", error=type(exc).__name__)
 
 
-async def _next_turn(deps: TurnDeps, tenant: TenantConfig, origin: Origin) -> TurnRef | None:
+async def _next_turn(deps: Runtime, tenant: TenantConfig, origin: Origin) -> TurnRef | None:
     """The conversation's unfinished turn, or a new one holding every unanswered message —
     started only within the rate limits (we hold the lease: nobody else starts one meanwhile)."""
     async with deps.sessionmaker() as session:
@@ -183,7 +184,7 @@ async def _next_turn(deps: TurnDeps, tenant: TenantConfig, origin: Origin) -> Tu
         return turn
 
 
-async def _within_rate_limits(deps: TurnDeps, tenant: TenantConfig, origin: Origin) -> None:
+async def _within_rate_limits(deps: Runtime, tenant: TenantConfig, origin: Origin) -> None:
     """Charge a new turn to the contact and the tenant, or defer the job (RetryLater)."""
     decision = await deps.limiter.hit(*pacing.turn_limits(tenant, origin.contact_id))
     if decision.allowed:
@@ -200,7 +201,7 @@ async def _within_rate_limits(deps: TurnDeps, tenant: TenantConfig, origin: Orig
     raise RetryLater(decision.retry_after + random.uniform(0.05, 0.5), f"rate limited: {dimension}")
 
 
-async def _send_wait_notice(deps: TurnDeps, tenant: TenantConfig, origin: Origin) -> None:
+async def _send_wait_notice(deps: Runtime, tenant: TenantConfig, origin: Origin) -> None:
     """Best effort: the real answer follows at the limited pace whatever happens here."""
     text = tenant.spec.persona.wait_message
     async with deps.sessionmaker() as session:
@@ -218,7 +219,7 @@ async def _send_wait_notice(deps: TurnDeps, tenant: TenantConfig, origin: Origin
     log.info("turn.wait_notice_sent")
 
 
-async def _run_turn(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, owner: str) -> None:
+async def _run_turn(deps: Runtime, tenant: TenantConfig, turn: TurnRef, owner: str) -> None:
     messages: list[MessageRow] | None = None
     if turn.status == "pending":
         messages = await _generate(deps, tenant, turn, owner)
@@ -236,7 +237,7 @@ def _age(messages: list[MessageRow], since: datetime | None = None) -> float:
 
 
 async def _generate(
-    deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, owner: str
+    deps: Runtime, tenant: TenantConfig, turn: TurnRef, owner: str
 ) -> list[MessageRow] | None:
     """Decide the turn's reply and store it; the turn's messages, or None when nothing is to
     be sent (superseded, or a person has the conversation)."""
@@ -273,7 +274,12 @@ async def _generate(
     # Only the knowledge that matches this turn's words goes to the model (and the offline
     # and over-budget answers come from the same search).
     found = await knowledge.lookup(
-        deps.sessionmaker, deps.cache, tenant.id, spec, "\n".join(m.text or "" for m in messages)
+        deps.sessionmaker,
+        deps.cache,
+        tenant.id,
+        spec.persona.language,
+        spec.searchable_knowledge,
+        "\n".join(m.text or "" for m in messages),
     )
     boundary = guard.new_boundary()  # one per request: all its customer turns, and the rules
     # Out of hours, the model is told when humans return, so a handoff promise is honest.
@@ -328,7 +334,7 @@ class _Answer:
 
     def __init__(
         self,
-        deps: TurnDeps,
+        deps: Runtime,
         tenant: TenantConfig,
         turn: TurnRef,
         owner: str,
@@ -405,7 +411,7 @@ class _Answer:
 
 
 async def _while_human(
-    deps: TurnDeps,
+    deps: Runtime,
     tenant: TenantConfig,
     turn: TurnRef,
     owner: str,
@@ -437,7 +443,7 @@ async def _while_human(
     return None
 
 
-async def _claim_reminder(deps: TurnDeps, conversation_id: int) -> bool:
+async def _claim_reminder(deps: Runtime, conversation_id: int) -> bool:
     try:
         claimed = await deps.cache.set(
             f"handoff:reminded:{conversation_id}", "1", nx=True, ex=REMINDER_INTERVAL_SECONDS
@@ -447,7 +453,7 @@ async def _claim_reminder(deps: TurnDeps, conversation_id: int) -> bool:
     return bool(claimed)
 
 
-async def _conversation_notes(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef) -> list[str]:
+async def _conversation_notes(deps: Runtime, tenant: TenantConfig, turn: TurnRef) -> list[str]:
     """What the model must know about this conversation's past: a person just had it, or the
     customer is back after the context expired (a new session)."""
     async with deps.sessionmaker() as session:
@@ -474,7 +480,7 @@ def _merge_roles(messages: list[ChatMessage]) -> list[ChatMessage]:
     return merged
 
 
-def _canary(deps: TurnDeps, tenant: TenantConfig) -> str:
+def _canary(deps: Runtime, tenant: TenantConfig) -> str:
     return guard.tenant_canary(deps.settings.secret_key.get_secret_value(), tenant.id)
 
 
@@ -485,7 +491,7 @@ def _log_input_flags(tenant: TenantConfig, texts: list[str]) -> None:
         log.info("guard.input_flagged", tenant=tenant.slug, flags=flags)
 
 
-async def _guard_reply(deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, text: str) -> str:
+async def _guard_reply(deps: Runtime, tenant: TenantConfig, turn: TurnRef, text: str) -> str:
     """The output guard (:mod:`services.core.guard.output`) on every reply before it is stored:
     a leak becomes the safe answer; the reason is logged and counted, never the text."""
     credentials = tenant.credentials
@@ -520,7 +526,7 @@ def _reply_text(reply: LlmReply) -> str:
 
 
 async def _call_llm(
-    deps: TurnDeps,
+    deps: Runtime,
     tenant: TenantConfig,
     turn: TurnRef,
     request: LlmRequest,
@@ -529,7 +535,7 @@ async def _call_llm(
 ) -> LlmReply | None:
     """The reply, or None after storing the fallback; raises RetryLater for another try."""
     now = deps.clock()
-    entries = [s.as_entry() for s in found]
+    entries = [KnowledgeEntry(question=s.question, answer=s.answer) for s in found]
     if (await budget.current(deps.sessionmaker, tenant, now)).exhausted:  # no model call
         return await budget.knowledge_only_reply(tenant, turn.id, request, now, snippets=entries)
     model_client, breaker_name = deps.llm_for(tenant)
@@ -579,7 +585,7 @@ async def _call_llm(
 
 
 async def _send(
-    deps: TurnDeps, tenant: TenantConfig, turn: TurnRef, messages: list[MessageRow] | None
+    deps: Runtime, tenant: TenantConfig, turn: TurnRef, messages: list[MessageRow] | None
 ) -> None:
     """Deliver the stored reply; retried sends re-use its text. When Whaticket surely could
     not deliver it, the tenant's fallback channel gets the same stored reply."""
@@ -639,7 +645,7 @@ async def _send(
 
 
 async def _fall_back(
-    deps: TurnDeps, tenant: TenantConfig, pending: PendingSend, why: DependencyError | str
+    deps: Runtime, tenant: TenantConfig, pending: PendingSend, why: DependencyError | str
 ) -> bool:
     """Move a Whaticket reply that surely was not delivered to the tenant's fallback channel;
     False when there is none for this contact (or it already moved)."""
@@ -654,7 +660,7 @@ async def _fall_back(
 
 
 async def _send_failed(
-    deps: TurnDeps,
+    deps: Runtime,
     tenant: TenantConfig,
     turn_id: int,
     exc: DependencyError,
@@ -670,14 +676,14 @@ async def _send_failed(
         raise RetryLater(max(backoff(attempts, base=2.0), exc.retry_after or 0), exc.error_class)
 
 
-async def _enqueue_handoff(deps: TurnDeps, handoff_id: int | None) -> None:
+async def _enqueue_handoff(deps: Runtime, handoff_id: int | None) -> None:
     """After the commit that created it; a lost enqueue is re-done by the handoff watcher."""
     if handoff_id is not None:
         await jobs.enqueue_handoff(deps.redis, handoff_id)
 
 
 async def _finish(
-    deps: TurnDeps,
+    deps: Runtime,
     tenant: TenantConfig,
     turn: TurnRef,
     pending: PendingSend,

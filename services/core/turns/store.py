@@ -15,6 +15,7 @@ from sqlalchemy import Executable, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.conversations.messages import MessageRow
 from services.core.db import execute
 from services.core.models import (
     OPEN_TURN_STATES,
@@ -40,14 +41,6 @@ class TurnRef:
     attempts: int
     correlation_id: str
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRow:
-    id: int
-    kind: str
-    text: str
-    received_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

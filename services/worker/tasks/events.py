@@ -8,17 +8,20 @@ from typing import Any
 
 from services.core import events, jobs
 from services.core.logging import get_logger
-from services.core.turns.deps import TurnDeps
+from services.core.runtime import Runtime
+from services.worker.context import typed
 
 log = get_logger(__name__)
 
 
 async def deliver_event(ctx: dict[str, Any], delivery_id: int) -> None:
-    deps: TurnDeps = ctx["deps"]
-    await events.deliver(deps.sessionmaker, deps.tenants, ctx["http"], deps.settings, delivery_id)
+    runtime = typed(ctx)["runtime"]
+    await events.deliver(
+        runtime.sessionmaker, runtime.tenants, runtime.http, runtime.settings, delivery_id
+    )
 
 
-async def dispatch_forever(deps: TurnDeps) -> None:
+async def dispatch_forever(deps: Runtime) -> None:
     while True:
         try:
             for delivery_id in await events.due_deliveries(deps.sessionmaker):

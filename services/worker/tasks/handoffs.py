@@ -8,7 +8,8 @@ from typing import Any
 from services.core.handoff.transfer import transfer
 from services.core.handoff.watch import watch
 from services.core.logging import get_logger
-from services.core.turns.deps import TurnDeps
+from services.core.runtime import Runtime
+from services.worker.context import typed
 
 from .retries import retried
 
@@ -18,10 +19,10 @@ WATCH_INTERVAL_SECONDS = 30.0
 
 async def transfer_handoff(ctx: dict[str, Any], handoff_id: int) -> None:
     async with retried(ctx, "handoff", handoff_id=handoff_id):
-        await transfer(ctx["deps"], handoff_id)
+        await transfer(typed(ctx)["runtime"], handoff_id)
 
 
-async def watch_forever(deps: TurnDeps, interval: float = WATCH_INTERVAL_SECONDS) -> None:
+async def watch_forever(deps: Runtime, interval: float = WATCH_INTERVAL_SECONDS) -> None:
     while True:
         try:
             await watch(deps)

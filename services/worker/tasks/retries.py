@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from services.core.logging import get_logger
 from services.core.retry import RetryLater, backoff
+from services.worker.context import typed
 
 log = get_logger(__name__)
 _INFRASTRUCTURE = (OperationalError, InterfaceError, PoolTimeout, RedisError, OSError)
@@ -32,11 +33,11 @@ async def retried(ctx: dict[str, Any], job: str, **fields: Any) -> AsyncIterator
             f"{job}.retry_later",
             defer=round(later.defer, 2),
             reason=later.reason,
-            job_try=ctx.get("job_try"),
+            job_try=typed(ctx).get("job_try"),
             **fields,
         )
         raise Retry(defer=later.defer) from later
     except _INFRASTRUCTURE as exc:
-        defer = backoff(int(ctx.get("job_try", 1)), base=1.0, cap=30.0)
+        defer = backoff(typed(ctx).get("job_try", 1), base=1.0, cap=30.0)
         log.warning(f"{job}.infrastructure_error", error=type(exc).__name__, defer=round(defer, 2))
         raise Retry(defer=defer) from exc

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from services.core.logging import get_logger
-from services.core.turns.deps import TurnDeps
+from services.core.runtime import Runtime
 from services.core.turns.sweeper import sweep
 
 log = get_logger(__name__)
 
 
-async def sweep_forever(deps: TurnDeps) -> None:
+async def sweep_forever(deps: Runtime) -> None:
     interval = deps.settings.sweep_interval_seconds
     while True:
         try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.core.logging import bind_correlation_id
 from services.core.turns.service import process_inbound as run_turns
+from services.worker.context import typed
 
 from .retries import retried
 
@@ -15,6 +16,6 @@ async def process_inbound(
     ctx: dict[str, Any], inbound_id: int, correlation_id: str | None = None
 ) -> None:
     bind_correlation_id(correlation_id)
-    owner = f"{ctx.get('job_id', 'job')}:{uuid.uuid4().hex[:8]}"
+    owner = f"{typed(ctx).get('job_id', 'job')}:{uuid.uuid4().hex[:8]}"
     async with retried(ctx, "turn", inbound_id=inbound_id):
-        await run_turns(ctx["deps"], inbound_id, owner=owner)
+        await run_turns(typed(ctx)["runtime"], inbound_id, owner=owner)

@@ -16,13 +16,18 @@ from services.core.models import Tenant
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import SecretStore, TenantManifest
 from services.core.tenants.service import apply_tenant
-from services.core.tenants.spec import BotTenantSpec
+from services.core.tenants.spec import BotTenantSpec, KnowledgeEntry
 
 SECRETS = SecretStore({"s": {"hook": "hook-secret-0123456789abcdefgh"}})
 CIPHER = CredentialCipher("knowledge-tests-secret-key")
 PAYMENT = {"question": "Formas de pagamento aceitas", "answer": "Pix, boleto e cartão."}
 HOURS = {"question": "Horário de atendimento", "answer": "Seg a sex, 8h às 18h."}
 DELIVERY = {"question": "Prazo de entrega", "answer": "Até 5 dias úteis para todo o Brasil."}
+
+
+def searched(tenant: BotTenantSpec) -> tuple[str, list[KnowledgeEntry]]:
+    """What a turn hands :func:`knowledge.lookup`: the language and the searchable entries."""
+    return tenant.persona.language, tenant.searchable_knowledge
 
 
 def spec(entries: list[dict[str, str]], *, language: str = "pt-BR", **extra: Any) -> BotTenantSpec:
@@ -130,7 +135,7 @@ async def test_reapplying_changed_knowledge_replaces_the_index_and_the_cache(
     first = spec([HOURS, PAYMENT])
     tenant_id = await apply(clean_db, "loja", first)
     question = "Quais são as formas de pagamento?"
-    found = await knowledge.lookup(clean_db, redis_client, tenant_id, first, question)
+    found = await knowledge.lookup(clean_db, redis_client, tenant_id, *searched(first), question)
     assert [s.answer for s in found] == [PAYMENT["answer"]]
     old_key = knowledge.cache_key(
         tenant_id, knowledge.knowledge_version("pt-BR", first.knowledge.entries), question
@@ -163,7 +168,7 @@ async def test_reapplying_changed_knowledge_replaces_the_index_and_the_cache(
     assert await search(clean_db, tenant_id, "horário de atendimento") == []
 
     # The cached answer of the old knowledge is never served: the version is in the key.
-    found = await knowledge.lookup(clean_db, redis_client, tenant_id, second, question)
+    found = await knowledge.lookup(clean_db, redis_client, tenant_id, *searched(second), question)
     assert [s.answer for s in found] == ["Somente Pix."]
 
     # Emptying the knowledge empties the index.
@@ -186,4 +191,6 @@ async def test_lookup_is_empty_when_the_knowledge_feature_is_off(
 ) -> None:
     off = spec([PAYMENT], features={"knowledge": False})
     tenant_id = await apply(clean_db, "loja", off)
-    assert await knowledge.lookup(clean_db, redis_client, tenant_id, off, "pagamento") == []
+    assert (
+        await knowledge.lookup(clean_db, redis_client, tenant_id, *searched(off), "pagamento") == []
+    )

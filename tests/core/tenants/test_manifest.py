@@ -13,7 +13,7 @@ import pytest
 from services.core.errors import ManifestError
 from services.core.tenants.manifest import SecretStore, load_manifests
 from services.core.tenants.service import resolve_credentials
-from services.core.whaticket.variants import Variant
+from services.core.tenants.spec import Variant
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "k8s" / "examples"
 WEBHOOK_SECRET = "a-webhook-secret-of-32-characters"

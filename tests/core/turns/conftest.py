@@ -1,6 +1,6 @@
 """A real turn pipeline in one process: Postgres, Redis, the Gemini and Whaticket stand-ins.
 
-``Harness`` builds a real :class:`TurnDeps` (the worker's own pieces: real google-genai client,
+``Harness`` builds a real :class:`Runtime` (the worker's own pieces: real google-genai client,
 real httpx Whaticket client, shared breakers in Redis), applies a tenant pointing at a Whaticket
 stand-in, ingests customer messages the way the webhook does, and drives
 ``process_inbound`` the way the arq job boundary does (``RetryLater`` → run again later).
@@ -20,22 +20,21 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from services.core.channels.baileys import NormalizedMessage
 from services.core.config import Settings
 from services.core.db import SessionMaker, transaction
-from services.core.inbound.baileys import NormalizedMessage
 from services.core.inbound.service import ingest
 from services.core.llm.factory import GeminiClientFactory
 from services.core.models import DeadLetter, InboundMessage, OutboundMessage, Turn
 from services.core.redis import create_redis
 from services.core.retry import RetryLater
+from services.core.runtime import Runtime
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.tenants.manifest import SecretStore, TenantManifest
 from services.core.tenants.service import apply_tenant
 from services.core.tenants.spec import BotTenantSpec
-from services.core.turns.deps import TurnDeps
 from services.core.turns.service import process_inbound
-from services.core.whaticket.client import WhaticketClient
 from tests.standins.gemini import GeminiStandin
 from tests.standins.whaticket import WhaticketStandIn
 
@@ -79,11 +78,11 @@ def tenant_spec(whaticket_url: str | None, variant: str, **overrides: Any) -> di
 
 
 class Harness:
-    """One tenant, one Whaticket stand-in, one Gemini stand-in, and a real ``TurnDeps``."""
+    """One tenant, one Whaticket stand-in, one Gemini stand-in, and a real ``Runtime``."""
 
     def __init__(
         self,
-        deps: TurnDeps,
+        deps: Runtime,
         gemini: GeminiStandin,
         whaticket: WhaticketStandIn,
         redis: aioredis.Redis,
@@ -281,7 +280,7 @@ async def make_harness(
         )
         redis = create_redis(redis_url)
         factory = GeminiClientFactory.from_settings(settings)
-        deps = TurnDeps(
+        deps = Runtime(
             settings=settings,
             sessionmaker=clean_db,
             redis=redis,
@@ -289,7 +288,7 @@ async def make_harness(
                 clean_db, CredentialCipher(SECRET_KEY), settings.tenant_cache_seconds
             ),
             gemini=factory,
-            whaticket=WhaticketClient(http),
+            http=http,
         )
         closers.append((factory, http, redis))
         return Harness(deps, gemini, whaticket, redis_client)

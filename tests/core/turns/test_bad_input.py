@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.core.inbound.baileys import Ignored, normalize
+from services.core.channels.baileys import Ignored, normalize
 from services.core.turns.prompt import TRUNCATED
 from tests.standins.gemini import Reply
 

@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from services.core.inbound.baileys import referral_of
+from services.core.channels.baileys import referral_of
 from services.core.models import Conversation
 from services.core.stats.service import campaign_breakdown
 from tests.standins.gemini import Reply

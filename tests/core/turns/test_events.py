@@ -60,7 +60,7 @@ async def deliver_due(harness: Harness, config: Settings | None = None) -> list[
         outcome = await events.deliver(
             harness.sessionmaker,
             harness.deps.tenants,
-            harness.deps.whaticket.http,
+            harness.deps.http,
             config or harness.deps.settings,
             delivery_id,
         )

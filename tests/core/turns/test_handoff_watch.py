@@ -12,12 +12,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 from structlog.testing import capture_logs
 
+from services.core.channels.baileys import BusinessMessage
 from services.core.conversations.memory import HUMAN_WAS_HERE, NEW_SESSION
 from services.core.db import transaction
 from services.core.handoff.presence import note_business_message
 from services.core.handoff.transfer import transfer
 from services.core.handoff.watch import watch
-from services.core.inbound.baileys import BusinessMessage
 from services.core.models import Conversation, Handoff
 from tests.standins.gemini import Reply
 from tests.standins.whaticket import User, WhaticketStandIn

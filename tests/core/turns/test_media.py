@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
 
+from services.core.channels.media import media_ref
+from services.core.channels.media_crypto import MediaIntegrityError, decrypt
 from services.core.handoff.messages import text_only_message
-from services.core.media.crypto import MediaIntegrityError, decrypt
-from services.core.media.fetch import media_ref
 from tests.standins.gemini import Reply
 from tests.standins.whatsapp_media import WhatsAppMediaStandIn, encrypt
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.core.channels.email import EmailClient, compose
+from services.core.channels.sms import MAX_SMS_CHARS, SmsClient
 from services.core.errors import PermanentError, TransientError
-from services.core.outbound.email import EmailClient, compose
-from services.core.outbound.sms import MAX_SMS_CHARS, SmsClient
 from services.core.tenants.spec import EmailFallback, SecretRef, SmsFallback
 from tests.standins.sms import SmsStandIn
 from tests.standins.smtp import SmtpStandIn

@@ -1,4 +1,8 @@
-"""What a turn needs from the process that runs it, built once at worker start-up."""
+"""What the worker's jobs share, built once at start-up: settings, database, Redis, the tenant
+directory, the model clients and one HTTP pool for every outside call.
+
+It sits below every domain that runs inside a job (turns, handoffs, outbound, media) and above
+the ones it holds, so none of them has to reach into another for a client."""
 
 from __future__ import annotations
 
@@ -7,32 +11,34 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import httpx
 from arq.connections import ArqRedis
 
 from services.core.breaker import CircuitBreaker
+from services.core.channels.email import EmailClient
+from services.core.channels.media import MediaFetcher
+from services.core.channels.meta_graph import CloudApiClient
+from services.core.channels.sms import SmsClient
+from services.core.channels.whaticket.client import WhaticketClient
+from services.core.channels.whaticket.tickets import TicketDesk
 from services.core.config import Settings
 from services.core.db import SessionMaker
 from services.core.guard import OutputGuards
 from services.core.llm.factory import GeminiClientFactory
 from services.core.llm.types import LlmClient
-from services.core.media.fetch import MediaFetcher
-from services.core.outbound.cloud_api import CloudApiClient
-from services.core.outbound.email import EmailClient
-from services.core.outbound.sms import SmsClient
 from services.core.ratelimit.limiter import RateLimiter
 from services.core.tenants.directory import TenantConfig, TenantDirectory
-from services.core.whaticket.client import WhaticketClient
-from services.core.whaticket.tickets import TicketDesk
 
 
 @dataclass(slots=True)
-class TurnDeps:
+class Runtime:
     settings: Settings
     sessionmaker: SessionMaker
     redis: ArqRedis
     tenants: TenantDirectory
     gemini: GeminiClientFactory
-    whaticket: WhaticketClient
+    # One connection pool for Whaticket, Meta, SMS gateways, media and event subscribers.
+    http: httpx.AsyncClient
     # TTL'd state (context, caches, limits, breakers); None: the queue's Redis serves it too.
     cache_redis: ArqRedis | None = None
     _breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
@@ -41,6 +47,7 @@ class TurnDeps:
     # "Now" for business hours and the budget month; tests inject a fixed instant.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     limiter: RateLimiter = field(init=False)
+    whaticket: WhaticketClient = field(init=False)
     desk: TicketDesk = field(init=False)
     cloud_api: CloudApiClient = field(init=False)  # the Meta channel
     sms: SmsClient = field(init=False)  # fallback channels
@@ -49,12 +56,13 @@ class TurnDeps:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.cache)
-        self.desk = TicketDesk(self.whaticket.http)
-        self.cloud_api = CloudApiClient(self.whaticket.http)
-        self.sms = SmsClient(self.whaticket.http)
+        self.whaticket = WhaticketClient(self.http)
+        self.desk = TicketDesk(self.http)
+        self.cloud_api = CloudApiClient(self.http)
+        self.sms = SmsClient(self.http)
         self.email = EmailClient(self.settings.whaticket_timeout_seconds)
         self.media = MediaFetcher(
-            self.whaticket.http, self.settings.media_base_url, self.settings.media_max_bytes
+            self.http, self.settings.media_base_url, self.settings.media_max_bytes
         )
 
     @property

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from services.core.errors import PermanentError, TransientError
-from services.core.whaticket.variants import Variant
+from services.core.tenants.spec import Variant
 
 _AUTH_STATUSES = frozenset({401, 403})
 _OPEN_STATUSES = ("open", "pending")

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.core.channels.whaticket.tickets import AgentLogin, TicketDesk
 from services.core.errors import PermanentError
-from services.core.whaticket.tickets import AgentLogin, TicketDesk
 from tests.standins.whaticket import WhaticketStandIn
 
 NUMBER = "5511999998888"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from services.core.channels.baileys import Ignored, NormalizedMessage, normalize, parse_timestamp
 from services.core.errors import SchemaViolation
-from services.core.inbound.baileys import Ignored, NormalizedMessage, normalize, parse_timestamp
 
 PHONE = "5511999998888"
 JID = f"{PHONE}@s.whatsapp.net"

@@ -1,24 +1,18 @@
 """What differs between the Whaticket forks we talk to, kept as data.
 
 Whaticket is a family of diverging forks (research: ``whaticket.md`` §0-§1, §4). Every install is
-configured with one :class:`Variant`; the client reads everything variant-specific from
-:data:`SPECS` so a new fork is one more table row, not new branches in the client.
+configured with one :class:`~services.core.tenants.spec.Variant`; the client reads everything
+variant-specific from :data:`SPECS` so a new fork is one more table row, not new branches in the
+client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
 
-
-class Variant(StrEnum):
-    COMMUNITY = "community"  # canove/whaticket-community, whatsapp-web.js, global API token
-    SAAS = "saas"  # "saas-classic" (pgup-sistemas/Whaticket-Saas and copies), per-connection token
-    TICKETZ = "ticketz"  # ticketz-oss/ticketz: the API only enqueues
-    V6 = "v6"  # launcherbr/whaticket-flow ("v6"/"Plus"), per-connection token
-
+from services.core.tenants.spec import Variant
 
 INVALID_TOKEN = "Invalid token. We'll try to assign a new one on next request"  # noqa: S105 (a message)
 SAAS_GENERIC_ERROR = "Não foi possível enviar a mensagem, tente novamente em alguns instantes"

@@ -15,16 +15,16 @@ from typing import Any
 
 import httpx
 
-from services.core.errors import PermanentError, TransientError
-from services.core.logging import get_logger
-from services.core.outbound.http_errors import retry_after
-from services.core.whaticket.variants import (
+from services.core.channels.http_errors import retry_after
+from services.core.channels.whaticket.variants import (
     ALL_SESSION_DOWN_MARKERS,
     INVALID_CONTACT_MARKERS,
     SPECS,
-    Variant,
     VariantSpec,
 )
+from services.core.errors import PermanentError, TransientError
+from services.core.logging import get_logger
+from services.core.tenants.spec import Variant
 
 log = get_logger(__name__)
 

@@ -16,7 +16,7 @@ import httpx
 
 from services.core.errors import PermanentError, TransientError
 
-from . import crypto
+from . import media_crypto as crypto
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
+from services.core.channels.http_errors import json_object, transport_error
 from services.core.errors import DependencyError, PermanentError, TransientError
-from services.core.outbound.http_errors import json_object, transport_error
 from services.core.tenants.spec import MetaSpec
 
 MAX_TEXT_CHARS = 4096  # the Cloud API's text body limit

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
+from services.core.channels.http_errors import json_object, retry_after, transport_error
 from services.core.errors import DependencyError, PermanentError, TransientError
-from services.core.outbound.http_errors import json_object, retry_after, transport_error
 from services.core.tenants.spec import SmsFallback
 
 MAX_SMS_CHARS = 1600  # longer bodies are refused (Twilio error 21617)

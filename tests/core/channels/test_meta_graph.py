@@ -9,8 +9,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.core.channels.meta_graph import CloudApiClient
 from services.core.errors import PermanentError, TransientError
-from services.core.outbound.cloud_api import CloudApiClient
 from services.core.tenants.spec import MetaSpec, SecretRef
 from tests.standins.meta_graph import GraphStandIn
 

@@ -14,14 +14,15 @@ import pytest
 import pytest_asyncio
 
 from services.cli.embedded import free_port
-from services.core.errors import DependencyError, PermanentError, TransientError
-from services.core.whaticket.client import (
+from services.core.channels.whaticket.client import (
     SendResult,
     WhaticketClient,
     normalize_number,
     protect_mustache,
 )
-from services.core.whaticket.variants import SAAS_GENERIC_ERROR, SPECS, Variant
+from services.core.channels.whaticket.variants import SAAS_GENERIC_ERROR, SPECS
+from services.core.errors import DependencyError, PermanentError, TransientError
+from services.core.tenants.spec import Variant
 from tests.standins.whaticket import Scripted, WhaticketStandIn, render_mustache
 
 TOKEN = "tok-9f1c2e7b4d"
