@@ -1,5 +1,6 @@
-"""Layering: core never depends on a process adapter or a web framework, api and worker stay
-independent (the import-linter contracts in pyproject.toml), and nothing shadows ``operator``."""
+"""Layering: core never depends on a process adapter or a web framework, its domains import each
+other without cycles and stand on floors, api and worker stay independent (the import-linter
+contracts in pyproject.toml), and nothing shadows ``operator``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,42 @@ def lint_imports(*args: str) -> subprocess.CompletedProcess[str]:
 def declared_contracts() -> list[str]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     return [c["name"] for c in config["tool"]["importlinter"]["contracts"]]
+
+
+# Every contract by name: deleting or renaming one fails here, not silently in review.
+PINNED_CONTRACTS = (
+    "core never imports a process adapter or a web framework",
+    "core domains import each other without cycles",
+    "core domains stand on floors, top to bottom",
+    "api and worker are independent",
+    "the operator imports nothing from services.api or services.worker",
+)
+
+
+def contract(name: str) -> dict[str, object]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return next(c for c in config["tool"]["importlinter"]["contracts"] if c["name"] == name)
+
+
+def test_every_pinned_contract_is_declared() -> None:
+    assert set(PINNED_CONTRACTS) <= set(declared_contracts())
+
+
+def test_core_is_acyclic_and_every_child_stands_on_a_floor() -> None:
+    acyclic = contract("core domains import each other without cycles")
+    assert acyclic["type"] == "acyclic_siblings"
+    assert acyclic["ancestors"] == ["services.core"]
+    floors = contract("core domains stand on floors, top to bottom")
+    assert floors["type"] == "layers"
+    assert floors["containers"] == ["services.core"]
+    assert floors["exhaustive"] is True
+    layers = floors["layers"]
+    assert isinstance(layers, list)
+    placed = {name.strip() for layer in layers for name in layer.replace(":", "|").split("|")}
+    core = ROOT / "services" / "core"
+    children = {p.stem for p in core.glob("*.py") if p.stem != "__init__"}
+    children |= {p.name for p in core.iterdir() if (p / "__init__.py").exists()}
+    assert placed == children
 
 
 def test_the_pinned_contracts_are_declared() -> None:
