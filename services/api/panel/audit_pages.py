@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from services.api.deps import StateDep
-from services.core.audit.service import verify
+from services.core.audit.service import recent_events, verify
 from services.core.auth.roles import Action
-from services.core.models import AuditEvent
 
 from .context import render
 from .security import PageUser, ensure
@@ -26,13 +24,8 @@ async def audit_page(
 ) -> HTMLResponse:
     scope = principal.tenant_scope()
     ensure(principal, Action.VIEW_AUDIT, scope)
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(200)
-    if scope is not None:
-        query = query.where(AuditEvent.tenant_id == scope)
-    if action:
-        query = query.where(AuditEvent.action == action)
     async with state.sessionmaker() as session:
-        events = list(await session.scalars(query))
+        events = await recent_events(session, tenant_id=scope, action=action, limit=200)
         chain = await verify(session) if scope is None else None
     return render(
         request,

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from services.api.state import AppState
 from services.core.auth.roles import Action, Principal
 from services.core.models import Tenant
+from services.core.tenants.queries import visible_tenants as tenant_rows
 
 from .security import csrf_token
 from .templating import templates
@@ -23,12 +23,8 @@ def scope_of(principal: Principal) -> list[int] | None:
 
 
 async def visible_tenants(state: AppState, principal: Principal) -> list[Tenant]:
-    scope = scope_of(principal)
-    query = select(Tenant).order_by(Tenant.slug)
-    if scope is not None:
-        query = query.where(Tenant.id.in_(scope))
     async with state.sessionmaker() as session:
-        return list(await session.scalars(query))
+        return await tenant_rows(session, scope_of(principal))
 
 
 def render(

@@ -11,12 +11,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Path, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.api.deps import StateDep
 from services.core import jobs
 from services.core.conversations import contacts
+from services.core.conversations.queries import conversation_connection
 from services.core.conversations.service import latest_conversation
 from services.core.db import transaction
 from services.core.errors import NotFound, Unauthorized, Unavailable
@@ -25,7 +25,6 @@ from services.core.handoff import service as handoffs
 from services.core.handoff.summary import build_summary
 from services.core.handoff.triggers import Trigger
 from services.core.logging import get_logger
-from services.core.models import Conversation
 from services.core.outbound import workflow
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig
@@ -201,11 +200,9 @@ async def close(body: ContactRef, tenant: Acting, state: StateDep) -> Closed:
     by the tenant's agent user. Repeating it is harmless."""
     async with transaction(state.sessionmaker) as session:
         conversation_id = await _conversation(session, tenant, body.phone)
-        connection = await session.scalar(
-            select(Conversation.connection).where(Conversation.id == conversation_id)
-        )
+        connection = await conversation_connection(session, conversation_id)
         was_human = await closing.close_conversation(session, tenant, conversation_id)
-    plan = closing.ticket_plan(tenant, str(connection))
+    plan = closing.ticket_plan(tenant, connection)
     if plan == "closing" and not await jobs.enqueue_ticket_close(state.redis, conversation_id):
         raise Unavailable("the conversation is back with the bot; repeat to close the ticket")
     log.info("action.close", tenant=tenant.slug, ticket=plan)

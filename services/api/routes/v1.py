@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from services.api.client_ip import client_ip
 from services.api.deps import RowId, StateDep
@@ -21,11 +20,11 @@ from services.api.panel.context import scope_of, visible_tenants
 from services.api.panel.conversation_pages import open_conversation
 from services.api.panel.security import ApiUser, ensure
 from services.api.panel.simulator_pages import say, simulated_tenant
+from services.core.audit.service import recent_events
 from services.core.auth.roles import Action
 from services.core.auth.throttle import LoginThrottle
 from services.core.conversations.queries import list_conversations
 from services.core.errors import NotFound, TooManyRequests, Unauthorized
-from services.core.models import AuditEvent
 from services.core.simulator.service import transcript
 from services.core.tenants.overview import tenant_overviews
 
@@ -187,11 +186,8 @@ async def audit(
 ) -> list[dict[str, Any]]:
     scope = principal.tenant_scope()
     ensure(principal, Action.VIEW_AUDIT, scope)
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if scope is not None:
-        query = query.where(AuditEvent.tenant_id == scope)
     async with state.sessionmaker() as session:
-        events = list(await session.scalars(query))
+        events = await recent_events(session, tenant_id=scope, limit=limit)
     return [
         {
             "id": e.id,

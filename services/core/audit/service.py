@@ -105,3 +105,15 @@ async def verify(session: AsyncSession) -> ChainCheck:
             return ChainCheck(count, event.id)
         prev = event.hash
     return ChainCheck(count, None)
+
+
+async def recent_events(
+    session: AsyncSession, *, tenant_id: int | None, action: str | None = None, limit: int
+) -> list[AuditEvent]:
+    """Newest first; ``tenant_id`` None means every tenant's (and the platform's) events."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if tenant_id is not None:
+        query = query.where(AuditEvent.tenant_id == tenant_id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    return list(await session.scalars(query))

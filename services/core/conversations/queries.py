@@ -186,3 +186,12 @@ async def conversation_detail(
         for h in handoff_rows
     ]
     return ConversationDetail(conversation, items, handoffs)
+
+
+async def conversation_connection(session: AsyncSession, conversation_id: int) -> str:
+    """The connection a conversation came in on (which ticket plan closing it needs)."""
+    return str(
+        await session.scalar(
+            select(Conversation.connection).where(Conversation.id == conversation_id)
+        )
+    )
