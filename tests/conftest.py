@@ -33,6 +33,9 @@ from tests.fixtures.servers import (
     start_redis,
 )
 
+# The turn harness (Harness, make_harness, the stand-in fixtures) for every domain's tests.
+pytest_plugins = ["tests.fixtures.turns"]
+
 TEST_DATABASE = "atende_test"
 
 

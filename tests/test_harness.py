@@ -10,6 +10,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -33,7 +34,7 @@ def _open_fds() -> int:
 
 
 def _parent_pid(pid: int) -> int:
-    stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115 - a one-shot read of a procfs file
+    stat = Path(f"/proc/{pid}/stat").read_text()
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 

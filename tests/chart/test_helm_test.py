@@ -68,19 +68,22 @@ def prometheus(workdir: Path, scrape: str | None) -> Iterator[str]:
     port = free_port()
     args = [PROMETHEUS, "--config.file=prometheus.yml", f"--web.listen-address=127.0.0.1:{port}",
             f"--storage.tsdb.path={workdir / 'data'}", "--log.level=warn"]  # fmt: skip
-    server = subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            time.sleep(0.1)
-        yield url
-    finally:
-        os.kill(server.pid, signal.SIGTERM)
-        server.wait(10)
+    # The with closes the stderr pipe once the server is gone.
+    with subprocess.Popen(
+        args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    ) as server:
+        try:
+            for _ in range(300):
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                        break
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                time.sleep(0.1)
+            yield url
+        finally:
+            os.kill(server.pid, signal.SIGTERM)
+            server.wait(10)
 
 
 async def test_the_helm_test_pod_passes_on_a_healthy_release(

@@ -497,13 +497,13 @@ def standin_process() -> Iterator[str]:
     """``python -m tests.standins.whaticket`` as another process would run it; yields its URL."""
     command = [sys.executable, "-m", "tests.standins.whaticket", "--port", "0", "--variant"]
     command += ["saas", "--token", TOKEN, "--token", "second-token"]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        yield str(json.loads(proc.stdout.readline())["url"])
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=5) == 0  # SIGTERM is a clean shutdown
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as proc:
+        try:  # the with closes the stdout pipe
+            assert proc.stdout is not None
+            yield str(json.loads(proc.stdout.readline())["url"])
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=5) == 0  # SIGTERM is a clean shutdown
 
 
 async def test_stand_in_driven_from_another_process(

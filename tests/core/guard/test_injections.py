@@ -27,7 +27,7 @@ from services.core import guard
 from services.core.guard.output import SAFE_REPLIES
 from services.core.tenants.credentials import hash_webhook_secret
 from services.core.turns.prompt import house_rules
-from tests.core.turns.conftest import (
+from tests.fixtures.turns import (
     FALLBACK,
     KNOWLEDGE,
     PLATFORM_KEY,

@@ -272,21 +272,21 @@ async def test_factory_caches_per_key_and_base_url(gemini: GeminiStandin) -> Non
 @pytest.fixture(scope="module")
 def standin_process() -> Iterator[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost"}
-    proc = subprocess.Popen(
+    with subprocess.Popen(  # the with closes its stdout pipe
         [sys.executable, "-m", "tests.standins.gemini", "--port", "0"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("READY "), line
-        yield line.removeprefix("READY ")
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=5) == 0
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            assert line.startswith("READY "), line
+            yield line.removeprefix("READY ")
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=5) == 0
 
 
 async def test_separate_process_driven_over_http(standin_process: str) -> None:

@@ -6,9 +6,8 @@ import pytest
 
 from services.core.channels.baileys import Ignored, normalize
 from services.core.turns.prompt import TRUNCATED
+from tests.fixtures.turns import Harness
 from tests.standins.gemini import Reply
-
-from .conftest import Harness
 
 
 @pytest.mark.parametrize("body", ["", "   ", "\u200b\u200b"])

@@ -6,9 +6,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from tests.fixtures.turns import Harness
 from tests.standins.gemini import Reply, text_body
-
-from .conftest import Harness
 
 BURST = ("oi", "minha internet caiu", "desde ontem à noite")
 

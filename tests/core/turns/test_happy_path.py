@@ -10,9 +10,8 @@ import pytest
 from services.core import jobs
 from services.core.inbound.receiver import WebhookReceiver
 from services.core.inbound.spool import Spool
+from tests.fixtures.turns import KNOWLEDGE, PERSONA, PHONE, WEBHOOK_SECRET, Harness
 from tests.standins.gemini import Reply
-
-from .conftest import KNOWLEDGE, PERSONA, PHONE, WEBHOOK_SECRET, Harness
 
 
 @pytest.mark.parametrize("whaticket_variant", ["community", "saas", "ticketz", "v6"])

@@ -7,9 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from services.core.turns.service import BLOCKED_REPLY
+from tests.fixtures.turns import KNOWLEDGE, Harness
 from tests.standins.gemini import Reply
-
-from .conftest import KNOWLEDGE, Harness
 
 
 @pytest.mark.parametrize("prompt_block", [True, False], ids=["prompt", "candidate"])

@@ -11,9 +11,8 @@ from services.core import jobs
 from services.core.db import transaction
 from services.core.models import Conversation, InboundMessage, Turn
 from services.core.turns.sweeper import sweep
+from tests.fixtures.turns import Harness
 from tests.standins.gemini import Reply
-
-from .conftest import Harness
 
 STUCK_AFTER = 60.0
 

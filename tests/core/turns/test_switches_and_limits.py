@@ -14,8 +14,7 @@ from services.core.db import transaction
 from services.core.tenants import switches
 from services.core.tenants.spec import WAIT_MESSAGE
 from services.core.turns.backlog import gather_backlog
-
-from .conftest import Harness
+from tests.fixtures.turns import Harness
 
 OTHER_PHONE = "5511977776666"
 

@@ -15,10 +15,9 @@ from prometheus_client import REGISTRY
 from services.core.channels.media import media_ref
 from services.core.channels.media_crypto import MediaIntegrityError, decrypt
 from services.core.handoff.messages import text_only_message
+from tests.fixtures.turns import Harness
 from tests.standins.gemini import Reply
 from tests.standins.whatsapp_media import WhatsAppMediaStandIn, encrypt
-
-from .conftest import Harness
 
 VOICE = b"OggS\x00\x02" + bytes(range(256)) * 8  # an opus voice note's bytes, as far as we care
 PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(200)) * 4

@@ -13,11 +13,10 @@ from sqlalchemy import select
 from services.core.conversations.contacts import set_email
 from services.core.db import transaction
 from services.core.models import Handoff
+from tests.fixtures.turns import PHONE, Harness
 from tests.standins.gemini import Reply
 from tests.standins.sms import SmsStandIn
 from tests.standins.smtp import SmtpStandIn
-
-from .conftest import PHONE, Harness
 
 SID, SMS_TOKEN = "AC0123456789abcdef0123456789abcdef", "sms-auth-token-0123456789"
 SMTP_USER, SMTP_PASSWORD = "bot@acme.com.br", "smtp-password-0123"

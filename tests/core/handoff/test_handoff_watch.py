@@ -19,10 +19,9 @@ from services.core.handoff.presence import note_business_message
 from services.core.handoff.transfer import transfer
 from services.core.handoff.watch import watch
 from services.core.models import Conversation, Handoff
+from tests.fixtures.turns import PHONE, WHATICKET_TOKEN, Harness
 from tests.standins.gemini import Reply
 from tests.standins.whaticket import User, WhaticketStandIn
-
-from .conftest import PHONE, WHATICKET_TOKEN, Harness
 
 PEOPLE_QUEUE = 3
 PERSON = User(2, "Joana", "joana@example.com", "joana-password", profile="user")

@@ -9,9 +9,8 @@ from sqlalchemy import select
 
 from services.core.llm.offline import NO_MATCH
 from services.core.models import KnowledgeEntry as KnowledgeRow
+from tests.fixtures.turns import KNOWLEDGE, Harness
 from tests.standins.gemini import Reply
-
-from .conftest import KNOWLEDGE, Harness
 
 HOURS, PAYMENT = KNOWLEDGE
 

@@ -17,9 +17,8 @@ from services.core.models import OutboundMessage
 from services.core.outbound import workflow
 from services.core.retry import RetryLater
 from services.core.turns.sweeper import sweep
+from tests.fixtures.turns import PHONE, Harness
 from tests.standins.gemini import Reply
-
-from .conftest import PHONE, Harness
 
 AGENT_PASSWORD = "bot-password"
 NOTICE = "Seu pedido 4711 saiu para entrega hoje."

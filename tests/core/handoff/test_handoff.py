@@ -17,10 +17,9 @@ from services.core.db import transaction
 from services.core.handoff.service import request_handoff
 from services.core.handoff.transfer import transfer
 from services.core.models import Conversation, Handoff
+from tests.fixtures.turns import PHONE, WHATICKET_TOKEN, Harness
 from tests.standins.gemini import Reply
 from tests.standins.whaticket import WhaticketStandIn
-
-from .conftest import PHONE, WHATICKET_TOKEN, Harness
 
 AGENT_PASSWORD = "bot-password"
 BOT_QUEUE, PEOPLE_QUEUE = 1, 3

@@ -7,9 +7,8 @@ import pytest
 from services.core.db import transaction
 from services.core.dlq.service import replay
 from services.core.errors import InvalidInput
+from tests.fixtures.turns import PHONE, Harness
 from tests.standins.gemini import Reply
-
-from .conftest import PHONE, Harness
 
 ANSWER = "Seu boleto vence dia 10."
 

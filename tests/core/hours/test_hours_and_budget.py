@@ -13,9 +13,8 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from services.core.models import LlmUsage
+from tests.fixtures.turns import PERSONA, Harness
 from tests.standins.gemini import Reply
-
-from .conftest import PERSONA, Harness
 
 WORKWEEK = {
     "timezone": "America/Sao_Paulo",

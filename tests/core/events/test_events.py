@@ -18,10 +18,9 @@ from services.core.config import Settings
 from services.core.errors import ManifestError
 from services.core.events import DeliveryOutcome
 from services.core.models import EventDelivery
+from tests.fixtures.turns import FALLBACK, Harness
 from tests.standins.gemini import Reply
 from tests.standins.receiver import ReceiverStandIn
-
-from .conftest import FALLBACK, Harness
 
 SIGNING_SECRET = "whsec_" + base64.b64encode(b"n8n-signing-key-0123456789abcdef").decode()
 ALL_EVENTS = ["message.received", "turn.answered", "handoff.requested", "dlq.added"]

@@ -12,9 +12,8 @@ from sqlalchemy import select
 from services.core.channels.baileys import referral_of
 from services.core.models import Conversation
 from services.core.stats.service import campaign_breakdown
+from tests.fixtures.turns import Harness
 from tests.standins.gemini import Reply
-
-from .conftest import Harness
 
 CAMPAIGNS = [
     {"name": "black-friday", "adIds": ["120210000000001"], "keywords": ["BF2026"]},

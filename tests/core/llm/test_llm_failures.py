@@ -12,9 +12,8 @@ import pytest
 from services.core.db import transaction
 from services.core.dlq.service import replay
 from services.core.errors import InvalidInput
+from tests.fixtures.turns import FALLBACK, PHONE, Harness
 from tests.standins.gemini import Reply
-
-from .conftest import FALLBACK, PHONE, Harness
 
 LEAKS = ("503", "UNAVAILABLE", "overloaded", "Gemini", "gemini", "error", "API key")
 

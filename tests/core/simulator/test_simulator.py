@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from services.core.db import transaction
 from services.core.simulator.service import send_as_customer, simulator_phone, transcript
+from tests.fixtures.turns import Harness
 from tests.standins.gemini import Reply
-
-from .conftest import Harness
 
 
 async def test_a_simulated_customer_is_answered_in_the_sandbox(harness: Harness) -> None:

@@ -7,9 +7,8 @@ import re
 from services.core.conversations import memory
 from services.core.llm.types import ChatMessage
 from services.core.redis import create_redis
+from tests.fixtures.turns import Harness
 from tests.standins.gemini import RecordedRequest, Reply
-
-from .conftest import Harness
 
 
 def _wrapped(text: str) -> str:
