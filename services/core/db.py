@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable
+from sqlalchemy import CursorResult, Executable, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -50,3 +50,9 @@ async def execute(
     (identity map, synchronizing updated objects): for paths every message takes."""
     connection = await session.connection()
     return await connection.execute(statement, params)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip on a pooled connection: readiness asks whether Postgres answers."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -14,10 +14,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from services.api.deps import StateDep
 from services.core import jobs
+from services.core.db import ping
 
 router = APIRouter(tags=["health"])
 
@@ -36,11 +36,7 @@ async def _check(coro: Any) -> tuple[bool, Any]:
 
 @router.get("/readyz", summary="Dependencies reachable; the pod can accept webhooks")
 async def readyz(state: StateDep) -> JSONResponse:
-    async def postgres() -> None:
-        async with state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
-    pg_ok, pg_detail = await _check(postgres())
+    pg_ok, pg_detail = await _check(ping(state.engine))
     redis_ok, redis_detail = await _check(state.redis.ping())
     backlog_ok, backlog = await _check(jobs.ready_backlog(state.redis))
     pending_ok, pending = await _check(state.spool.pending())
