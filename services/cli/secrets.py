@@ -9,49 +9,25 @@ stored needs the old key any more.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 import click
-from sqlalchemy import select
 
 from services.cli.failures import CommandFailed
 from services.core.config import Settings, get_settings
 from services.core.db import create_engine, create_sessionmaker, transaction
-from services.core.models import Tenant
-from services.core.tenants.credentials import CredentialCipher, UndecryptableCredentials
-
-
-@dataclass(slots=True)
-class Reencrypted:
-    rewritten: int = 0
-    current: int = 0
-    # Tenants whose credentials no key opens: re-apply them from their BotTenant or file.
-    undecryptable: list[str] = field(default_factory=list)
+from services.core.tenants.credentials import CredentialCipher
+from services.core.tenants.rekey import Reencrypted, reencrypt_all
 
 
 async def reencrypt(settings: Settings) -> Reencrypted:
-    """Every tenant's stored credentials under the current key, in one transaction; what is
-    already current is left alone, so running it again rewrites nothing."""
+    """Every tenant's stored credentials under the current key, in one transaction."""
     cipher = CredentialCipher.from_settings(settings)
-    done = Reencrypted()
     engine = create_engine(settings.database_url, pool_size=1)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            rows = await session.scalars(select(Tenant).order_by(Tenant.slug).with_for_update())
-            for tenant in rows:
-                if cipher.is_current(tenant.credentials):
-                    done.current += 1
-                    continue
-                try:
-                    tenant.credentials = cipher.rotate(tenant.credentials)
-                except UndecryptableCredentials:
-                    done.undecryptable.append(tenant.slug)
-                    continue
-                done.rewritten += 1
-            await session.flush()
+            return await reencrypt_all(session, cipher)
     finally:
         await engine.dispose()
-    return done
 
 
 @click.group("secrets")
