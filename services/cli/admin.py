@@ -8,16 +8,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.core import events, jobs
+from services.core import events
 from services.core.auth import sessions
 from services.core.auth.roles import Role
+from services.core.auth.users import user_exists, users_with_tenants
 from services.core.config import Settings
 from services.core.db import SessionMaker, create_engine, create_sessionmaker, transaction
+from services.core.dlq import audited
 from services.core.dlq import service as dlq
-from services.core.errors import AtendeError, InvalidInput, NotFound
+from services.core.errors import AtendeError, InvalidInput
 from services.core.handoff import service as handoffs
 from services.core.models import DeadLetter, EventDelivery, Handoff, Tenant, User
 from services.core.redis import create_redis
@@ -26,10 +25,11 @@ from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import load_manifests
 from services.core.tenants.notify import tenant_changed
 from services.core.tenants.plan import Plan, plan_tenant
+from services.core.tenants.queries import tenant_by_slug, tenant_id_of
 from services.core.tenants.service import ApplyResult, apply_tenant
 from services.core.tenants.service import list_tenants as _list
-from services.core.tenants.spec import BotTenantSpec
-from services.core.turns.backlog import Backlog, gather_backlog
+from services.core.turns import switches as turn_switches
+from services.core.turns.backlog import Backlog
 
 
 @asynccontextmanager
@@ -78,13 +78,23 @@ async def plan_file(settings: Settings, text: str) -> list[Plan]:
         return [await plan_tenant(session, m, secrets, cipher) for m in manifests]
 
 
+async def _switched(settings: Settings, result: switches.SwitchResult) -> None:
+    """After commit: announce it (best effort, like :func:`_announce`)."""
+    if result.outcome != "updated":
+        return
+    redis = create_redis(settings.redis_url, fail_fast=True)
+    try:
+        await switches.announce(redis, result)
+    finally:
+        await redis.aclose()
+
+
 async def pause_tenant(
     settings: Settings, name: str, reason: str, actor: str
 ) -> switches.SwitchResult:
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
         result = await switches.pause(session, name, reason=reason, actor=actor)
-    if result.outcome == "updated":
-        await _announce(settings, [name])
+    await _switched(settings, result)
     return result
 
 
@@ -98,25 +108,16 @@ class ResumeResult:
 async def resume_tenant(settings: Settings, name: str, actor: str) -> ResumeResult:
     """Resume, then queue what waited (one job per conversation, after the commit)."""
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
-        result = await switches.resume(session, name, actor=actor)
-        backlog = Backlog()
-        if result.outcome == "updated":
-            tenant = await session.get(Tenant, result.tenant_id)
-            assert tenant is not None
-            ttl = BotTenantSpec.model_validate(tenant.spec).conversation.context_ttl_minutes
-            backlog = await gather_backlog(session, result.tenant_id, context_ttl_minutes=ttl)
+        resumed = await turn_switches.resume(session, name, actor=actor)
+    await _switched(settings, resumed.switch)  # before the jobs: workers must see it resumed
     queued = 0
-    if result.outcome == "updated":
-        await _announce(settings, [name])  # before the jobs: workers must see it resumed
+    if resumed.backlog.queue:
         redis = create_redis(settings.redis_url)
         try:
-            for inbound_id in backlog.queue:
-                suffix = f"resume{result.version}"
-                if await jobs.enqueue_inbound(redis, inbound_id, suffix=suffix) != "failed":
-                    queued += 1
+            queued = await turn_switches.queue_backlog(redis, resumed)
         finally:
             await redis.aclose()
-    return ResumeResult(result, backlog, queued)
+    return ResumeResult(resumed.switch, resumed.backlog, queued)
 
 
 async def force_model(
@@ -124,8 +125,7 @@ async def force_model(
 ) -> switches.SwitchResult:
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
         result = await switches.force_model(session, name, model, actor=actor)
-    if result.outcome == "updated":
-        await _announce(settings, [name])
+    await _switched(settings, result)
     return result
 
 
@@ -136,10 +136,7 @@ async def list_tenants(settings: Settings) -> list[Tenant]:
 
 async def get_tenant(settings: Settings, name: str) -> Tenant:
     async with _database(settings) as sessionmaker, sessionmaker() as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.slug == name))
-    if tenant is None:
-        raise NotFound(f"no tenant {name!r}")
-    return tenant
+        return await tenant_by_slug(session, name)
 
 
 async def list_dead_letters(settings: Settings, *, show_all: bool) -> list[DeadLetter]:
@@ -148,6 +145,7 @@ async def list_dead_letters(settings: Settings, *, show_all: bool) -> list[DeadL
 
 
 async def replay_dead_letters(settings: Settings, ids: list[int]) -> list[str]:
+    """Each one its own transaction, audited as the operator who ran the command."""
     outcomes: list[str] = []
     redis = create_redis(settings.redis_url)
     try:
@@ -155,13 +153,11 @@ async def replay_dead_letters(settings: Settings, ids: list[int]) -> list[str]:
             for dead_letter_id in ids:
                 try:
                     async with transaction(sessionmaker) as session:
-                        replay = await dlq.replay(session, dead_letter_id)
+                        replay = await audited.replay(session, dead_letter_id, actor=os_actor())
                 except AtendeError as exc:
                     outcomes.append(f"dead letter {dead_letter_id}: {exc.message}")
                     continue
-                queued = await jobs.enqueue_inbound(
-                    redis, replay.inbound_id, suffix=f"replay{dead_letter_id}"
-                )
+                queued = await audited.queue_replay(redis, replay)
                 note = "stored; the sweeper will queue it" if queued == "failed" else "queued"
                 outcomes.append(f"dead letter {dead_letter_id}: replayed ({note})")
     finally:
@@ -177,28 +173,19 @@ async def list_handoffs(settings: Settings, *, show_all: bool) -> list[Handoff]:
 async def resume_contact(settings: Settings, name: str, phone: str) -> int:
     """Give a contact's conversations back to the bot (the explicit resume command)."""
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.slug == name))
-        if tenant is None:
-            raise NotFound(f"no tenant {name!r}")
+        tenant = await tenant_by_slug(session, name)
         return await handoffs.resume_contact(session, tenant.id, tenant.slug, phone)
-
-
-async def _tenant_id(session: AsyncSession, name: str) -> int:
-    tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == name))
-    if tenant_id is None:
-        raise NotFound(f"no tenant {name!r}")
-    return int(tenant_id)
 
 
 async def list_event_deliveries(settings: Settings, name: str) -> list[EventDelivery]:
     async with _database(settings) as sessionmaker, sessionmaker() as session:
-        return await events.recent_deliveries(session, await _tenant_id(session, name))
+        return await events.recent_deliveries(session, await tenant_id_of(session, name))
 
 
 async def enable_event_subscription(settings: Settings, name: str, subscription: str) -> bool:
     async with _database(settings) as sessionmaker:
         async with sessionmaker() as session:
-            tenant_id = await _tenant_id(session, name)
+            tenant_id = await tenant_id_of(session, name)
         return await events.enable_subscription(sessionmaker, tenant_id, subscription)
 
 
@@ -206,7 +193,7 @@ async def ensure_dev_admin(settings: Settings, email: str) -> str | None:
     """A platform admin for ``atende dev``, once; its new random password (None when the user
     already existed)."""
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
-        if await session.scalar(select(User.id).where(User.email == email)) is not None:
+        if await user_exists(session, email):
             return None
         password = secrets.token_urlsafe(18)
         await sessions.create_user(
@@ -224,11 +211,7 @@ async def create_user(
     settings: Settings, email: str, role: Role, tenant: str | None, password: str
 ) -> User:
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
-        tenant_id = None
-        if tenant is not None:
-            tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant))
-            if tenant_id is None:
-                raise NotFound(f"no tenant {tenant!r}")
+        tenant_id = None if tenant is None else await tenant_id_of(session, tenant)
         try:
             return await sessions.create_user(
                 session,
@@ -244,9 +227,4 @@ async def create_user(
 
 async def list_users(settings: Settings) -> list[tuple[User, str | None]]:
     async with _database(settings) as sessionmaker, sessionmaker() as session:
-        rows = await session.execute(
-            select(User, Tenant.slug)
-            .outerjoin(Tenant, Tenant.id == User.tenant_id)
-            .order_by(User.id)
-        )
-        return [(user, slug) for user, slug in rows.all()]
+        return await users_with_tenants(session)

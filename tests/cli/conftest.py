@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from services.core.db import SessionMaker
+
 ATENDE = Path(sys.executable).with_name("atende")
 SECRET_KEY = "cli-test-platform-secret-key-0123456789"
 
@@ -54,3 +56,44 @@ def atende(database_url: str, redis_url: str, tmp_path: Path) -> Cli:
         ATENDE_DATA_DIR=str(tmp_path / "data"),
     )
     return Cli(env)
+
+
+TENANT_FILE = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: acme}
+stringData:
+  whaticket-token: "wtok-cli-8c2b6e0f4a7d"
+  webhook-secret: "whsec-cli-5f1d0c7a9b3e4f21"
+---
+apiVersion: atende.dev/v1alpha1
+kind: BotTenant
+metadata: {name: acme}
+spec:
+  displayName: ACME Telecom
+  whaticket:
+    url: https://whaticket.acme.example
+    connections:
+      - name: main
+        apiTokenSecretRef: {name: acme, key: whaticket-token}
+  webhook:
+    secretRefs: [{name: acme, key: webhook-secret}]
+  persona:
+    language: pt-BR
+    systemPrompt: Você é a assistente virtual da ACME Telecom.
+"""
+
+
+@pytest.fixture
+def acme_file(tmp_path: Path) -> Path:
+    path = tmp_path / "acme.yaml"
+    path.write_text(TENANT_FILE)
+    return path
+
+
+@pytest.fixture
+def applied(atende: Cli, clean_db: SessionMaker, acme_file: Path) -> Path:
+    """The tenant file, applied (for real) to an empty database."""
+    ran = atende("tenants", "apply", "-f", str(acme_file))
+    assert ran.out == "bottenant/acme created (version 1)\n", ran
+    return acme_file

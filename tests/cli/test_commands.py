@@ -8,54 +8,14 @@ import socket
 from importlib.metadata import version
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from services.core.db import SessionMaker, transaction
-from services.core.models import AuditEvent, Contact, Conversation, DeadLetter, Tenant, Turn
+from services.core.db import SessionMaker
+from services.core.models import AuditEvent, Tenant
+from tests.core.dlq.test_audited import store_dead_letter
 from tests.fixtures.servers import free_port
 
-from .conftest import SECRET_KEY, Cli, Ran
-
-TENANT_FILE = """\
-apiVersion: v1
-kind: Secret
-metadata: {name: acme}
-stringData:
-  whaticket-token: "wtok-cli-8c2b6e0f4a7d"
-  webhook-secret: "whsec-cli-5f1d0c7a9b3e4f21"
----
-apiVersion: atende.dev/v1alpha1
-kind: BotTenant
-metadata: {name: acme}
-spec:
-  displayName: ACME Telecom
-  whaticket:
-    url: https://whaticket.acme.example
-    connections:
-      - name: main
-        apiTokenSecretRef: {name: acme, key: whaticket-token}
-  webhook:
-    secretRefs: [{name: acme, key: webhook-secret}]
-  persona:
-    language: pt-BR
-    systemPrompt: Você é a assistente virtual da ACME Telecom.
-"""
-
-
-@pytest.fixture
-def acme_file(tmp_path: Path) -> Path:
-    path = tmp_path / "acme.yaml"
-    path.write_text(TENANT_FILE)
-    return path
-
-
-@pytest.fixture
-def applied(atende: Cli, clean_db: SessionMaker, acme_file: Path) -> Path:
-    """The tenant file, applied (for real) to an empty database."""
-    ran = atende("tenants", "apply", "-f", str(acme_file))
-    assert ran.out == "bottenant/acme created (version 1)\n", ran
-    return acme_file
+from .conftest import SECRET_KEY, TENANT_FILE, Cli, Ran
 
 
 def _rewrite(path: Path, old: str, new: str) -> None:
@@ -211,7 +171,7 @@ async def test_lists_print_json_with_the_table_columns(
 async def test_dead_letter_json_carries_iso_timestamps(
     atende: Cli, clean_db: SessionMaker, applied: Path
 ) -> None:
-    await _store_dead_letter(clean_db)
+    await store_dead_letter(clean_db)
     (letter,) = json.loads(atende("dlq", "list", "-o", "json").out)
     assert letter["tenant"] == "acme"
     assert letter["error_class"] == "gemini_unavailable"
@@ -219,33 +179,6 @@ async def test_dead_letter_json_carries_iso_timestamps(
     assert letter["created_at"].endswith("+00:00")  # ISO 8601 with its offset
     table = atende("dlq", "list").out.splitlines()
     assert table[1].split()[:6] == ["1", "acme", "llm", "gemini_unavailable", "4", "open"]
-
-
-async def _store_dead_letter(sessionmaker: SessionMaker) -> None:
-    """A dead letter as the worker leaves it, with the rows it points at."""
-    async with transaction(sessionmaker) as session:
-        tenant = await session.scalar(select(Tenant))
-        assert tenant is not None
-        contact = Contact(tenant_id=tenant.id, phone="5511999990001")
-        session.add(contact)
-        await session.flush()
-        conversation = Conversation(tenant_id=tenant.id, contact_id=contact.id, connection="main")
-        session.add(conversation)
-        await session.flush()
-        turn = Turn(tenant_id=tenant.id, conversation_id=conversation.id, correlation_id="c" * 32)
-        session.add(turn)
-        await session.flush()
-        session.add(
-            DeadLetter(
-                tenant_id=tenant.id,
-                turn_id=turn.id,
-                stage="llm",
-                error_class="gemini_unavailable",
-                error="503 from Gemini",
-                attempts=4,
-                context={"tenant": "acme"},
-            )
-        )
 
 
 def test_down_postgres_is_one_line(atende: Cli) -> None:

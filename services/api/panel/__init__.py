@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.api.errors import atende_error
+from services.api.security import NeedsSignIn
 from services.core.errors import AtendeError
 
 from . import (
@@ -20,7 +21,6 @@ from . import (
     simulator_pages,
     tenant_pages,
 )
-from .security import NeedsSignIn
 from .templating import STATIC_DIR, templates
 
 router = APIRouter()

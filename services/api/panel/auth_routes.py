@@ -11,20 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.api.client_ip import client_ip
 from services.api.deps import StateDep
+from services.api.security import ACCESS_COOKIE, REFRESH_COOKIE, PageUser, check_form_csrf
+from services.api.sign_in import attempt_sign_in
 from services.api.state import AppState
-from services.core.auth.sessions import (
-    RefreshFailed,
-    SignedIn,
-    SignInFailed,
-    refresh,
-    sign_in,
-    sign_out,
-)
+from services.core.auth.sessions import RefreshFailed, SignedIn, refresh, sign_out
 from services.core.auth.throttle import LoginThrottle
 from services.core.auth.tokens import TokenKeys
 from services.core.db import transaction
 
-from .security import ACCESS_COOKIE, REFRESH_COOKIE, PageUser, check_form_csrf
 from .templating import templates
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
@@ -64,27 +58,6 @@ def set_session_cookies(response: Response, state: AppState, signed: SignedIn) -
 def clear_session_cookies(response: Response) -> None:
     response.delete_cookie(ACCESS_COOKIE, path="/")
     response.delete_cookie(REFRESH_COOKIE, path="/panel/refresh")
-
-
-async def attempt_sign_in(
-    state: AppState, email: str, password: str, ip: str | None
-) -> SignedIn | None:
-    """The session, or None; a failure is caught inside the transaction so that its audit
-    row is committed."""
-    keys = TokenKeys.from_settings(state.settings)
-    async with transaction(state.sessionmaker) as session:
-        try:
-            return await sign_in(
-                session,
-                keys,
-                state.settings,
-                email=email,
-                password=password,
-                ip=ip,
-                now=datetime.now(UTC),
-            )
-        except SignInFailed:
-            return None
 
 
 def _login_page(

@@ -6,19 +6,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from services.api.deps import RowId, StateDep
-from services.api.state import AppState
-from services.core.audit.service import record
-from services.core.auth.roles import Principal
-from services.core.conversations.queries import (
-    ConversationDetail,
-    conversation_detail,
-    list_conversations,
-)
-from services.core.db import transaction
-from services.core.errors import NotFound
+from services.api.operations import open_conversation
+from services.api.security import PageUser
+from services.core.auth.roles import scope_of
+from services.core.conversations.queries import list_conversations
 
-from .context import render, scope_of
-from .security import PageUser
+from .context import render
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
 STATES = ("bot", "human")
@@ -50,25 +43,6 @@ async def conversations_page(
         state_filter=conversation_state,
         states=STATES,
     )
-
-
-async def open_conversation(
-    state: AppState, principal: Principal, conversation_id: int
-) -> ConversationDetail:
-    """The thread, if in scope (else NotFound, as for a missing one); the view is audited."""
-    async with transaction(state.sessionmaker) as session:
-        detail = await conversation_detail(session, conversation_id, scope=scope_of(principal))
-        if detail is None:
-            raise NotFound("conversation not found")
-        # Reading a customer's conversation is itself recorded.
-        await record(
-            session,
-            actor=principal.email,
-            action="conversation.viewed",
-            tenant_id=detail.conversation.tenant_id,
-            details={"conversation_id": conversation_id},
-        )
-    return detail
 
 
 @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import Field
 
+from services.api import operations
 from services.api.deps import RowId, StateDep
+from services.api.security import PageUser, check_form_csrf
 from services.core.auth.roles import Action
 
-from . import dead_letters
-from .context import render, scope_of
-from .security import PageUser, check_form_csrf
+from .context import render
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
 
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/panel", include_in_schema=False)
 async def dead_letters_page(
     request: Request, state: StateDep, principal: PageUser, show: str = "open"
 ) -> HTMLResponse:
-    letters = await dead_letters.listed(state, scope_of(principal), show_all=show == "all")
+    letters = await operations.dead_letters(state, principal, show_all=show == "all")
     can_replay = principal.can(Action.REPLAY, principal.tenant_scope())
     return render(
         request,
@@ -46,7 +46,7 @@ async def replay(
     ids: Annotated[list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Form(max_length=200)],
 ) -> RedirectResponse:
     await check_form_csrf(state, request, principal)
-    outcomes = await dead_letters.replay(state, principal, ids)
+    outcomes = await operations.replay(state, principal, ids)
     return _back("; ".join(outcomes))
 
 
@@ -59,7 +59,7 @@ async def discard(
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> RedirectResponse:
     await check_form_csrf(state, request, principal)
-    outcome = await dead_letters.discard(state, principal, dead_letter_id, reason)
+    outcome = await operations.discard(state, principal, dead_letter_id, reason)
     return _back(outcome)
 
 

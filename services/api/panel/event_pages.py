@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from services.api.deps import StateDep
+from services.api.security import PageUser, ensure
 from services.core import events
 from services.core.auth.roles import Action
 
 from .context import render
-from .security import PageUser, ensure
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
 

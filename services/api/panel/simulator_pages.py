@@ -2,54 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.api.deps import StateDep
-from services.api.state import AppState
-from services.core import jobs
-from services.core.auth.roles import Action, Principal
-from services.core.db import transaction
-from services.core.errors import InvalidInput, NotFound
-from services.core.models import Tenant
-from services.core.simulator.service import send_as_customer, transcript
+from services.api.operations import say, simulated_tenant, visible_tenants
+from services.api.security import PageUser, check_form_csrf
+from services.core.auth.roles import Action
+from services.core.simulator.service import transcript
 
-from .context import render, visible_tenants
-from .security import PageUser, check_form_csrf, ensure
+from .context import render
 from .templating import templates
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
-
-
-async def simulated_tenant(state: AppState, principal: Principal, slug: str) -> Tenant:
-    tenant = next((t for t in await visible_tenants(state, principal) if t.slug == slug), None)
-    if tenant is None:
-        raise NotFound(f"no tenant {slug!r}")
-    ensure(principal, Action.SIMULATE, tenant.id)
-    return tenant
-
-
-async def say(state: AppState, principal: Principal, tenant: Tenant, text: str) -> int:
-    """Store the simulated customer's message and queue its turn (after the commit)."""
-    if not text.strip():
-        raise InvalidInput("type a message")
-    correlation_id = uuid.uuid4().hex
-    async with transaction(state.sessionmaker) as session:
-        inbound_id = await send_as_customer(
-            session,
-            tenant_id=tenant.id,
-            user_id=principal.user_id,
-            text=text,
-            correlation_id=correlation_id,
-        )
-    debounce = float(tenant.spec.get("conversation", {}).get("debounceSeconds", 0) or 0)
-    await jobs.enqueue_inbound(
-        state.redis, inbound_id, defer_seconds=debounce, correlation_id=correlation_id
-    )
-    return inbound_id
 
 
 @router.get("/simulator", response_class=HTMLResponse)

@@ -9,17 +9,16 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from services.api import operations
 from services.api.deps import StateDep
-from services.api.state import AppState
-from services.core.auth.roles import Action, Principal
-from services.core.errors import AtendeError, NotFound
+from services.api.security import PageUser, check_form_csrf
+from services.core.auth.roles import Action, scope_of
+from services.core.errors import AtendeError
 from services.core.stats.service import CAMPAIGN_DAYS, campaign_breakdown, overview
 from services.core.tenants.overview import tenant_overviews
 
-from . import switching
 from .charts import bar_chart
-from .context import render, scope_of
-from .security import PageUser, check_form_csrf, ensure
+from .context import render
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
 
@@ -63,15 +62,6 @@ async def tenants_page(request: Request, state: StateDep, principal: PageUser) -
     )
 
 
-async def _slug_in_scope(state: AppState, principal: Principal, slug: str) -> int:
-    async with state.sessionmaker() as session:
-        found = await tenant_overviews(session, scope=scope_of(principal))
-    tenant = next((t for t in found if t.slug == slug), None)
-    if tenant is None:
-        raise NotFound(f"no tenant {slug!r}")
-    return tenant.id
-
-
 @router.post("/tenants/{slug}/pause")
 async def pause(
     request: Request,
@@ -81,9 +71,9 @@ async def pause(
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> RedirectResponse:
     await check_form_csrf(state, request, principal)
-    ensure(principal, Action.SWITCH, await _slug_in_scope(state, principal, slug))
+    await operations.switchable_tenant(state, principal, slug)
     try:
-        await switching.pause(state, slug, reason=reason, actor=principal.email)
+        await operations.pause(state, slug, reason=reason, actor=principal.email)
     except AtendeError as exc:
         return _back(exc.message, error=True)
     return _back(f"{slug} paused")
@@ -94,8 +84,8 @@ async def resume(
     request: Request, state: StateDep, principal: PageUser, slug: str
 ) -> RedirectResponse:
     await check_form_csrf(state, request, principal)
-    ensure(principal, Action.SWITCH, await _slug_in_scope(state, principal, slug))
-    queued = await switching.resume(state, slug, actor=principal.email)
+    await operations.switchable_tenant(state, principal, slug)
+    queued = await operations.resume(state, slug, actor=principal.email)
     return _back(f"{slug} resumed; {queued} waiting conversation(s) queued")
 
 

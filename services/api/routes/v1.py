@@ -12,19 +12,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from services.api import operations
 from services.api.client_ip import client_ip
 from services.api.deps import RowId, StateDep
-from services.api.panel import dead_letters, switching
-from services.api.panel.auth_routes import attempt_sign_in
-from services.api.panel.context import scope_of, visible_tenants
-from services.api.panel.conversation_pages import open_conversation
-from services.api.panel.security import ApiUser, ensure
-from services.api.panel.simulator_pages import say, simulated_tenant
+from services.api.security import ApiUser, ensure
+from services.api.sign_in import attempt_sign_in
 from services.core.audit.service import recent_events
-from services.core.auth.roles import Action
+from services.core.auth.roles import Action, scope_of
 from services.core.auth.throttle import LoginThrottle
 from services.core.conversations.queries import list_conversations
-from services.core.errors import NotFound, TooManyRequests, Unauthorized
+from services.core.errors import TooManyRequests, Unauthorized
 from services.core.simulator.service import transcript
 from services.core.tenants.overview import tenant_overviews
 
@@ -95,24 +92,17 @@ async def tenants(state: StateDep, principal: ApiUser) -> list[dict[str, Any]]:
     ]
 
 
-async def _tenant_id(state: StateDep, principal: ApiUser, slug: str) -> int:
-    tenant = next((t for t in await visible_tenants(state, principal) if t.slug == slug), None)
-    if tenant is None:
-        raise NotFound(f"no tenant {slug!r}")
-    return tenant.id
-
-
 @router.post("/tenants/{slug}/pause")
 async def pause(state: StateDep, principal: ApiUser, slug: str, body: Reason) -> dict[str, str]:
-    ensure(principal, Action.SWITCH, await _tenant_id(state, principal, slug))
-    result = await switching.pause(state, slug, reason=body.reason, actor=principal.email)
+    await operations.switchable_tenant(state, principal, slug)
+    result = await operations.pause(state, slug, reason=body.reason, actor=principal.email)
     return {"tenant": slug, "outcome": result.outcome}
 
 
 @router.post("/tenants/{slug}/resume")
 async def resume(state: StateDep, principal: ApiUser, slug: str) -> dict[str, Any]:
-    ensure(principal, Action.SWITCH, await _tenant_id(state, principal, slug))
-    queued = await switching.resume(state, slug, actor=principal.email)
+    await operations.switchable_tenant(state, principal, slug)
+    queued = await operations.resume(state, slug, actor=principal.email)
     return {"tenant": slug, "queued": queued}
 
 
@@ -138,7 +128,7 @@ def _asdict(value: Any) -> dict[str, Any]:
 async def conversation(
     state: StateDep, principal: ApiUser, conversation_id: RowId
 ) -> dict[str, Any]:
-    detail = await open_conversation(state, principal, conversation_id)
+    detail = await operations.open_conversation(state, principal, conversation_id)
     return {
         "conversation": _asdict(detail.conversation),
         "items": [_asdict(item) for item in detail.items],
@@ -150,7 +140,7 @@ async def conversation(
 async def dead_letter_list(
     state: StateDep, principal: ApiUser, status: Literal["open", "all"] = "open"
 ) -> list[dict[str, Any]]:
-    letters = await dead_letters.listed(state, scope_of(principal), show_all=status == "all")
+    letters = await operations.dead_letters(state, principal, show_all=status == "all")
     return [
         {
             "id": d.id,
@@ -169,14 +159,14 @@ async def dead_letter_list(
 
 @router.post("/dead-letters/replay", response_model=Outcomes)
 async def dead_letter_replay(state: StateDep, principal: ApiUser, body: Ids) -> Outcomes:
-    return Outcomes(outcomes=await dead_letters.replay(state, principal, body.ids))
+    return Outcomes(outcomes=await operations.replay(state, principal, body.ids))
 
 
 @router.post("/dead-letters/{dead_letter_id}/discard", response_model=Outcomes)
 async def dead_letter_discard(
     state: StateDep, principal: ApiUser, dead_letter_id: RowId, body: Reason
 ) -> Outcomes:
-    outcome = await dead_letters.discard(state, principal, dead_letter_id, body.reason)
+    outcome = await operations.discard(state, principal, dead_letter_id, body.reason)
     return Outcomes(outcomes=[outcome])
 
 
@@ -205,13 +195,13 @@ async def audit(
 async def simulator_say(
     state: StateDep, principal: ApiUser, slug: str, body: Text
 ) -> dict[str, int]:
-    tenant = await simulated_tenant(state, principal, slug)
-    return {"inbound_id": await say(state, principal, tenant, body.text)}
+    tenant = await operations.simulated_tenant(state, principal, slug)
+    return {"inbound_id": await operations.say(state, principal, tenant, body.text)}
 
 
 @router.get("/simulator/{slug}/messages")
 async def simulator_lines(state: StateDep, principal: ApiUser, slug: str) -> list[dict[str, Any]]:
-    tenant = await simulated_tenant(state, principal, slug)
+    tenant = await operations.simulated_tenant(state, principal, slug)
     async with state.sessionmaker() as session:
         lines = await transcript(session, tenant_id=tenant.id, user_id=principal.user_id)
     return [_asdict(line) for line in lines]

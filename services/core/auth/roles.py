@@ -54,3 +54,9 @@ class Principal:
         if self.role is Role.PLATFORM_ADMIN:
             return True
         return tenant_id is not None and tenant_id == self.tenant_id
+
+
+def scope_of(principal: Principal) -> list[int] | None:
+    """The tenant ids a principal's queries are limited to; None means every tenant."""
+    tenant = principal.tenant_scope()
+    return None if tenant is None else [tenant]

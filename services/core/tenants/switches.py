@@ -2,7 +2,8 @@
 
 They are not part of the spec (the operator or a tenant file never reset them): each writes the
 tenant row, bumps ``version``, and appends a hash-chained audit event in the same transaction.
-The caller commits and then announces the change (:func:`.notify.tenant_changed`).
+The caller commits and then announces the change (:func:`announce`); a resume also queues
+what waited (:mod:`services.core.turns.switches`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import redis.asyncio as aioredis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.audit import service as audit
 from services.core.errors import InvalidInput, NotFound
 from services.core.models import Tenant
+
+from .notify import tenant_changed
 
 MAX_MODEL_LENGTH = 64
 MAX_REASON_LENGTH = 500
@@ -82,3 +86,10 @@ async def force_model(
     return await _changed(
         session, tenant, actor, "tenant.model", {"model": model, "previous": previous}
     )
+
+
+async def announce(redis: aioredis.Redis, result: SwitchResult) -> None:
+    """After the commit: every process drops its cached row, so the switch holds at once (an
+    unchanged switch has nothing to announce)."""
+    if result.outcome == "updated":
+        await tenant_changed(redis, result.name)
