@@ -1,6 +1,7 @@
 """Layering: core never depends on a process adapter or a web framework, its domains import each
-other without cycles and stand on floors, api and worker stay independent (the import-linter
-contracts in pyproject.toml), and nothing shadows ``operator``."""
+other without cycles and stand on floors, api and worker stay independent, /api/v1 never reaches
+into the panel's pages (the import-linter contracts in pyproject.toml), and nothing shadows
+``operator``."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ PINNED_CONTRACTS = (
     "core domains stand on floors, top to bottom",
     "api and worker are independent",
     "the operator imports nothing from services.api or services.worker",
+    "routes never import the panel's pages",
 )
 
 
@@ -75,6 +77,14 @@ def test_the_pinned_contracts_are_declared() -> None:
     )
     independence = next(c for c in contracts if c["type"] == "independence")
     assert set(independence["modules"]) == {"services.api", "services.worker"}
+
+
+def test_routes_reach_no_panel_page() -> None:
+    """/api/v1 shares the panel's operations through services.api.operations, not its pages."""
+    routes = contract("routes never import the panel's pages")
+    assert routes["type"] == "forbidden"
+    assert routes["source_modules"] == ["services.api.routes"]
+    assert routes["forbidden_modules"] == ["services.api.panel"]
 
 
 def test_import_contracts_are_kept() -> None:
