@@ -6,7 +6,7 @@ the grace (ATENDE_WORKER_SHUTDOWN_GRACE_SECONDS, the pod's terminationGracePerio
 nearly spent is cancelled, which hands it back: arq leaves a cancelled job in the queue and
 drops its in-progress key, and the turn releases its conversation lease on the way out, so
 another worker takes it at once. A turn cancelled before its reply was stored is generated
-again there; one cancelled after, only re-sent (see turns/service.py).
+again there; one cancelled after, only re-sent (see turns/runner.py).
 """
 
 from __future__ import annotations

@@ -28,13 +28,13 @@ from sqlalchemy.dialects.postgresql import insert
 from services.core import hours
 from services.core.db import SessionMaker, transaction
 from services.core.hours.schedule import language_key
+from services.core.knowledge import QuestionAnswer
 from services.core.llm.offline import NO_MATCH, OfflineResponder
 from services.core.llm.types import HandoffRequest, LlmReply, LlmRequest
 from services.core.logging import get_logger
 from services.core.metrics import LLM_BUDGET_EXHAUSTED, LLM_BUDGET_USED, LLM_BUDGET_WARNINGS
 from services.core.models import LlmUsage
 from services.core.tenants.directory import TenantConfig
-from services.core.tenants.spec import KnowledgeEntry
 
 log = get_logger(__name__)
 
@@ -153,7 +153,7 @@ async def knowledge_only_reply(
     request: LlmRequest,
     now: datetime,
     *,
-    snippets: Sequence[KnowledgeEntry] | None = None,
+    snippets: Sequence[QuestionAnswer] | None = None,
 ) -> LlmReply:
     """The answer of a turn over budget: the best knowledge entry (no model call), and an
     honest word that a human follows up — when, if business hours say humans are away.

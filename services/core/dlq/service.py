@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import events
 from services.core.errors import InvalidInput, NotFound
-from services.core.models import DeadLetter, InboundMessage, OutboundMessage, Turn
+from services.core.models import DeadLetter, InboundMessage, Turn
+from services.core.outbound import records
 from services.core.tenants.directory import TenantConfig
 from services.core.tenants.spec import EventType
 
@@ -97,11 +98,7 @@ async def replay(session: AsyncSession, dead_letter_id: int) -> Replay:
         raise InvalidInput(f"dead letter {dead_letter_id} has no message to replay")
     if letter.stage == "send":
         # The reply text is kept: the replay sends it, it does not generate another.
-        await session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.turn_id == turn.id)
-            .values(status="pending", attempts=0)
-        )
+        await records.reset_for_replay(session, turn.id)
         turn.status = "replying"
     else:
         # The customer got the fallback; give the messages to a new turn for a real answer.

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from services.core.errors import PermanentError
 from services.core.guard.delimit import unwrap
-from services.core.tenants.spec import KnowledgeEntry
+from services.core.knowledge import QuestionAnswer
 
 from .types import LlmReply, LlmRequest, MediaRequest
 
@@ -32,7 +32,7 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", folded) if w not in _STOPWORDS and len(w) > 1}
 
 
-def best_entry(question: str, entries: list[KnowledgeEntry]) -> KnowledgeEntry | None:
+def best_entry(question: str, entries: Sequence[QuestionAnswer]) -> QuestionAnswer | None:
     asked = _words(question)
     if not asked:
         return None
@@ -49,12 +49,12 @@ def best_entry(question: str, entries: list[KnowledgeEntry]) -> KnowledgeEntry |
 
 
 class OfflineResponder:
-    def __init__(self, entries: Sequence[KnowledgeEntry], *, ranked: bool = False) -> None:
+    def __init__(self, entries: Sequence[QuestionAnswer], *, ranked: bool = False) -> None:
         self._entries = list(entries)
         self._ranked = ranked
 
     @classmethod
-    def from_search(cls, entries: Sequence[KnowledgeEntry]) -> OfflineResponder:
+    def from_search(cls, entries: Sequence[QuestionAnswer]) -> OfflineResponder:
         """Answers with the first of ``entries``, already ranked by the knowledge search."""
         return cls(entries, ranked=True)
 

@@ -1,6 +1,6 @@
 """The last step of every message to a customer: one attempt on its channel — Whaticket, the
 Cloud API for conversations that came through Meta, or a fallback channel (SMS, e-mail) when
-the tenant has them and Whaticket could not deliver."""
+the tenant has them and Whaticket could not deliver. :mod:`.sending` decides when to try."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A stored message about to be tried, with everything its channel needs."""
+    """A message about to be tried, with everything its channel needs; a courtesy notice that
+    is not kept has no ids (and never goes by e-mail, whose headers thread by them)."""
 
-    outbound_id: int
-    conversation_id: int
+    outbound_id: int | None
+    conversation_id: int | None
     channel: str  # whaticket | meta | sandbox | sms | email
     connection: str
     phone: str | None
@@ -55,7 +56,7 @@ def breaker_name(tenant: TenantConfig, message: Outgoing) -> str:
     return f"{message.channel}:{tenant.slug}"
 
 
-async def deliver_text(
+async def _send_whaticket(
     whaticket: WhaticketClient,
     tenant: TenantConfig,
     connection: str,
@@ -128,6 +129,8 @@ async def _send(deps: Runtime, tenant: TenantConfig, message: Outgoing) -> dict[
     if message.channel == "email":
         if fallback.email is None or message.email is None:
             raise PermanentError("email_not_configured", "no fallback.email or no address")
+        if message.outbound_id is None or message.conversation_id is None:
+            raise PermanentError("email_not_stored", "an e-mail threads by stored ids")
         composed = email.compose(
             fallback.email,
             to=message.email,
@@ -137,6 +140,6 @@ async def _send(deps: Runtime, tenant: TenantConfig, message: Outgoing) -> dict[
             conversation_id=message.conversation_id,
         )
         return await deps.email.send(fallback.email, credentials.smtp_password, composed)
-    return await deliver_text(
+    return await _send_whaticket(
         deps.whaticket, tenant, message.connection, message.phone, message.text
     )

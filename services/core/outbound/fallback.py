@@ -11,14 +11,14 @@ is nothing left for it to send: the message is the same, its turn and conversati
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.logging import get_logger
 from services.core.metrics import FALLBACKS
-from services.core.models import OutboundMessage
 from services.core.tenants.directory import TenantConfig
 from services.core.tenants.spec import FallbackChannel
+
+from . import records
 
 log = get_logger(__name__)
 
@@ -41,13 +41,7 @@ async def switch(
 ) -> bool:
     """Move a stored Whaticket message to ``channel``, its attempts counted afresh; False if it
     had already moved (another job got there first)."""
-    moved = await session.scalar(
-        update(OutboundMessage)
-        .where(OutboundMessage.id == outbound_id, OutboundMessage.channel == "whaticket")
-        .values(channel=channel, status="pending", attempts=0, last_error=reason)
-        .returning(OutboundMessage.id)
-    )
-    if moved is None:
+    if not await records.switch_channel(session, outbound_id, channel, reason):
         return False
     FALLBACKS.labels(tenant.slug, channel, reason).inc()
     log.warning("send.fallback", outbound_id=outbound_id, channel=channel, reason=reason)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.channels.meta_webhook import Status
 from services.core.logging import get_logger
 from services.core.metrics import DELIVERY_STATUSES
-from services.core.models import OutboundMessage
+
+from . import records
 
 log = get_logger(__name__)
 _ORDER = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
@@ -30,16 +30,8 @@ async def record(
         if rank is None:
             continue
         behind = [name for name, order in _ORDER.items() if order < rank]
-        changed = await session.scalar(
-            update(OutboundMessage)
-            .where(
-                OutboundMessage.tenant_id == tenant_id,
-                OutboundMessage.provider_message_id == status.message_id,
-                OutboundMessage.delivery_status.is_(None)
-                | OutboundMessage.delivery_status.in_(behind),
-            )
-            .values(delivery_status=status.status)
-            .returning(OutboundMessage.id)
+        changed = await records.advance_delivery(
+            session, tenant_id, status.message_id, status.status, behind
         )
         if changed is None:
             continue

@@ -5,10 +5,12 @@ worker job enqueued after the commit:
 
 * the caller's request key makes a repeated request return the same message, never a second;
   the same key with another text is refused (409) rather than guessed at;
-* the job marks the attempt before the request leaves, so a duplicate job finds the message
-  sent; an attempt that may have reached Whaticket before a crash is counted as ambiguous;
+* the job sends it through the one send state machine (:mod:`.sending`), as a turn's reply is
+  sent: the attempt is marked before the request leaves, so a duplicate job finds the message
+  claimed or sent, and one that may have reached Whaticket before a crash counts as ambiguous;
 * transient failures retry with backoff behind the connection's breaker; then the message is
-  ``failed`` with its reason, which the caller reads back;
+  ``failed`` (or ``unknown`` when it may have been delivered) with its reason, which the caller
+  reads back;
 * the sweeper re-enqueues a message whose job Redis lost.
 
 A sent message joins the conversation's context, so the bot knows what the customer was told.
@@ -16,26 +18,24 @@ A sent message joins the conversation's context, so the bot knows what the custo
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.conversations import memory
 from services.core.conversations.service import latest_conversation
 from services.core.db import transaction
-from services.core.errors import Conflict, DependencyError, TransientError
+from services.core.errors import Conflict
 from services.core.logging import get_logger
-from services.core.metrics import AMBIGUOUS_SENDS, SENDS
 from services.core.models import Contact, Conversation, OutboundMessage
-from services.core.retry import RetryLater, backoff
 from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
 
-from . import delivery
+from . import delivery, records, sending
+from .sending import Stored, Unsent
 
 log = get_logger(__name__)
 KIND = "workflow"
@@ -126,29 +126,18 @@ async def message_status(
     return _view(row) if row is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    status: str
-    tenant_id: int
-    conversation_id: int
-    channel: str
-    text: str
-    connection: str
-    phone: str | None
-    waited_seconds: float
-
-
-async def _pending(session: AsyncSession, message_id: int) -> _Pending | None:
+async def _stored(session: AsyncSession, message_id: int) -> tuple[int, Stored] | None:
+    """The message's tenant and the message as the send needs it."""
     row = (
         await session.execute(
             select(
-                OutboundMessage.status,
                 OutboundMessage.tenant_id,
                 OutboundMessage.conversation_id,
+                OutboundMessage.status,
                 OutboundMessage.channel,
-                OutboundMessage.text,
                 Conversation.connection,
                 Contact.phone,
+                OutboundMessage.text,
                 func.extract("epoch", func.now() - OutboundMessage.created_at),
             )
             .join(Conversation, Conversation.id == OutboundMessage.conversation_id)
@@ -156,117 +145,53 @@ async def _pending(session: AsyncSession, message_id: int) -> _Pending | None:
             .where(OutboundMessage.id == message_id, OutboundMessage.kind == KIND)
         )
     ).one_or_none()
-    return None if row is None else _Pending(*row[:-1], waited_seconds=float(row[-1]))
+    if row is None:
+        return None
+    tenant_id, conversation_id, status, channel, connection, phone, text, waited = row
+    stored = Stored(
+        outbound_id=message_id,
+        conversation_id=conversation_id,
+        status=status,
+        channel=channel,
+        connection=connection,
+        phone=phone,
+        email=None,  # a workflow's message goes by WhatsApp only
+        text=text,
+        waited_seconds=float(waited),
+    )
+    return tenant_id, stored
 
 
 async def send(deps: Runtime, message_id: int) -> None:
     """The job: send the stored message once; safe to run twice or after a crash."""
     async with deps.sessionmaker() as session:
-        pending = await _pending(session, message_id)
-    if pending is None or pending.status in _SENT_OR_GIVEN_UP:
+        found = await _stored(session, message_id)
+    if found is None or found[1].status in _SENT_OR_GIVEN_UP:
         return
-    tenant = await deps.tenants.by_id(pending.tenant_id)
+    tenant_id, message = found
+    tenant = await deps.tenants.by_id(tenant_id)
     if tenant is None or not tenant.enabled:
-        await _give_up(deps, message_id, "tenant_disabled")
+        await _record_unsent(deps, message_id, "failed", "tenant_disabled")
         return
-    outgoing = delivery.Outgoing(
-        outbound_id=message_id,
-        conversation_id=pending.conversation_id,
-        channel=pending.channel,
-        connection=pending.connection,
-        phone=pending.phone,
-        email=None,  # a workflow's message goes by WhatsApp only
-        text=pending.text,
-    )
-    breaker = deps.breaker(delivery.breaker_name(tenant, outgoing))
-    wait = await delivery.breaker_wait(breaker, pending.channel)
-    if wait is not None:
-        if pending.waited_seconds > deps.settings.turn_give_up_after_seconds:
-            await _give_up(deps, message_id, "whaticket_breaker_open")
-            return
-        raise RetryLater(wait + random.uniform(0, 1), "whaticket breaker open")
-    attempts = await _claim(deps, message_id)
-    if attempts is None:
-        return  # another job is sending it right now, or it is done
-    if pending.status == "sending":  # a job died mid-send: it may have gone out already
-        AMBIGUOUS_SENDS.labels(tenant.slug).inc()
-        log.warning("workflow_message.ambiguous_retry", message_id=message_id)
-    try:
-        response = await delivery.attempt(deps, tenant, breaker, outgoing)
-    except DependencyError as exc:
-        await _failed_attempt(deps, tenant, message_id, exc, attempts)
+    outcome = await sending.send_stored(deps, tenant, message, holds_lease=False, falls_back=False)
+    if isinstance(outcome, Unsent):
+        await _record_unsent(deps, message_id, outcome.status, outcome.error.error_class)
+        if outcome.retry:
+            raise outcome.retry_later()
         return
+    if outcome is not None:
+        # The next turn rebuilds the context from Postgres, this message included (appending
+        # here would race a turn that holds the conversation's lease).
+        await memory.forget(deps.cache, message.conversation_id)
+
+
+async def _record_unsent(deps: Runtime, message_id: int, status: str, error_class: str) -> None:
+    """What the caller reads back: pending for a retry, or failed/unknown with the reason."""
     async with transaction(deps.sessionmaker) as session:
-        await session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == message_id)
-            .values(
-                status="sent",
-                sent_at=func.now(),
-                provider_response=response,
-                provider_message_id=delivery.provider_message_id(response),
-            )
-        )
-    SENDS.labels(tenant.slug, pending.channel).inc()
-    log.info("workflow_message.sent", message_id=message_id, attempt=attempts)
-    # The next turn rebuilds the context from Postgres, this message included (appending here
-    # would race a turn that holds the conversation's lease).
-    await memory.forget(deps.cache, pending.conversation_id)
-
-
-async def _claim(deps: Runtime, message_id: int) -> int | None:
-    """Mark the attempt before the request leaves, unless another job holds a fresh claim; a
-    claim older than ``stuck_after_seconds`` belongs to a job that died."""
-    stale = func.now() - timedelta(seconds=deps.settings.stuck_after_seconds)
-    async with transaction(deps.sessionmaker) as session:
-        attempts: int | None = await session.scalar(
-            update(OutboundMessage)
-            .where(
-                OutboundMessage.id == message_id,
-                or_(
-                    OutboundMessage.status == "pending",
-                    and_(OutboundMessage.status == "sending", OutboundMessage.updated_at < stale),
-                ),
-            )
-            .values(status="sending", attempts=OutboundMessage.attempts + 1)
-            .returning(OutboundMessage.attempts)
-        )
-    return attempts
-
-
-async def _failed_attempt(
-    deps: Runtime, tenant: TenantConfig, message_id: int, exc: DependencyError, attempts: int
-) -> None:
-    retry = isinstance(exc, TransientError) and attempts < deps.settings.send_max_attempts
-    if retry and exc.ambiguous:  # the retry may deliver it a second time
-        AMBIGUOUS_SENDS.labels(tenant.slug).inc()
-    # Given up after an outcome we could not know: "unknown", never "failed".
-    status = "pending" if retry else ("unknown" if exc.ambiguous else "failed")
-    async with transaction(deps.sessionmaker) as session:
-        await session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == message_id)
-            .values(status=status, last_error=exc.error_class)
-        )
+        await records.mark_unsent(session, message_id, status=status, error_class=error_class)
     log.warning(
-        "workflow_message.send_failed",
-        message_id=message_id,
-        error_class=exc.error_class,
-        attempt=attempts,
-        retry=retry,
+        "workflow_message.unsent", message_id=message_id, status=status, error_class=error_class
     )
-    if retry:
-        raise RetryLater(max(backoff(attempts, base=2.0), exc.retry_after or 0), exc.error_class)
-
-
-async def _give_up(deps: Runtime, message_id: int, error_class: str) -> None:
-    async with transaction(deps.sessionmaker) as session:
-        await session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == message_id, OutboundMessage.status != "sent")
-            .values(status="failed", last_error=error_class)
-        )
-    log.warning("workflow_message.given_up", message_id=message_id, error_class=error_class)
 
 
 async def stuck_messages(session: AsyncSession, stuck_after: float) -> list[int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core import jobs
 from services.core.db import SessionMaker, transaction
 from services.core.dlq.service import record_dead_letter
 from services.core.errors import DependencyError
@@ -16,7 +17,9 @@ from services.core.handoff.triggers import Trigger
 from services.core.logging import get_logger
 from services.core.metrics import DEAD_LETTERS, TURNS
 from services.core.models import Contact, Conversation, OutboundMessage, Turn
-from services.core.outbound import delivery
+from services.core.outbound import delivery, records
+from services.core.outbound.sending import Unsent
+from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
 
 from . import store
@@ -71,15 +74,11 @@ async def note_attempt(sessionmaker: SessionMaker, turn_id: int, exc: Dependency
 
 
 async def give_up_generating(
-    sessionmaker: SessionMaker,
-    tenant: TenantConfig,
-    turn_id: int,
-    error_class: str,
-    attempts: int,
-) -> int | None:
-    """Dead-letter the turn and store the tenant's fallback as its reply, to be sent next;
-    the id of the handoff to transfer, when the failure hands the conversation to a person."""
-    async with transaction(sessionmaker) as session:
+    deps: Runtime, tenant: TenantConfig, turn_id: int, error_class: str, attempts: int
+) -> None:
+    """Dead-letter the turn and store the tenant's fallback as its reply, to be sent next; when
+    the failure hands the conversation to a person, the transfer is enqueued after the commit."""
+    async with transaction(deps.sessionmaker) as session:
         turn = await session.get(Turn, turn_id, with_for_update=True)
         assert turn is not None
         context = await _context(session, tenant, turn)
@@ -106,31 +105,24 @@ async def give_up_generating(
         handoff_id = await _hand_off(session, tenant, turn)
     DEAD_LETTERS.labels(tenant.slug, "llm").inc()
     log.error("turn.dead_letter", turn_id=turn_id, stage="llm", error_class=error_class)
-    return handoff_id
+    await enqueue_handoff(deps, handoff_id)
 
 
 async def record_send_failure(
-    sessionmaker: SessionMaker,
-    tenant: TenantConfig,
-    turn_id: int,
-    exc: DependencyError,
-    attempts: int,
-    *,
-    retry: bool,
-) -> int | None:
+    deps: Runtime, tenant: TenantConfig, turn_id: int, outbound_id: int, unsent: Unsent
+) -> None:
     """Keep the reply for a retry, or dead-letter the turn when sending is given up (and hand
     the conversation to a person, who can reach the customer some other way)."""
+    exc = unsent.error
     handoff_id: int | None = None
-    async with transaction(sessionmaker) as session:
-        outbound = await session.scalar(
-            select(OutboundMessage).where(OutboundMessage.turn_id == turn_id).with_for_update()
+    async with transaction(deps.sessionmaker) as session:
+        await records.mark_unsent(
+            session, outbound_id, status=unsent.status, error_class=exc.error_class
         )
         turn = await session.get(Turn, turn_id, with_for_update=True)
-        assert outbound is not None
         assert turn is not None
-        outbound.status = "unknown" if exc.ambiguous else ("pending" if retry else "failed")
         turn.error_class, turn.last_error = exc.error_class, exc.message[:500]
-        if not retry:
+        if not unsent.retry:
             context = await _context(session, tenant, turn)
             await record_dead_letter(
                 session,
@@ -139,12 +131,18 @@ async def record_send_failure(
                 stage="send",
                 error_class=exc.error_class,
                 error=exc.message,
-                attempts=attempts,
+                attempts=unsent.attempts,
                 context=context,
             )
             turn.status = "dead"
             handoff_id = await _hand_off(session, tenant, turn)
-    if not retry:
+    if not unsent.retry:
         DEAD_LETTERS.labels(tenant.slug, "send").inc()
         TURNS.labels(tenant.slug, "dead").inc()
-    return handoff_id
+    await enqueue_handoff(deps, handoff_id)
+
+
+async def enqueue_handoff(deps: Runtime, handoff_id: int | None) -> None:
+    """After the commit that created it; a lost enqueue is re-done by the handoff watcher."""
+    if handoff_id is not None:
+        await jobs.enqueue_handoff(deps.redis, handoff_id)

@@ -4,19 +4,30 @@ model is called.
 A turn over a limit is not dropped: its job is deferred by the limiter's retry-after, the
 messages stay stored and keep gathering, and the turn that finally runs answers all of them.
 A contact kept waiting longer than a bound gets the tenant's ``persona.waitMessage`` once per
-episode, so a limited customer sees a sign of life rather than silence.
+episode, so a limited customer sees a sign of life rather than silence. The notice goes out on
+the conversation's own channel (Whaticket, the Cloud API, the sandbox) through the one path out,
+and is not stored: the real answer follows at the limited pace whatever happens to it.
 """
 
 from __future__ import annotations
 
+import random
 import time
 
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
+from services.core.errors import DependencyError
 from services.core.logging import get_logger
+from services.core.metrics import RATE_LIMIT_NOTICES, RATE_LIMITED
+from services.core.outbound.sending import send_unstored
 from services.core.ratelimit.limiter import Limit, default_burst
+from services.core.retry import RetryLater
+from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
+
+from . import store
+from .store import Origin
 
 log = get_logger(__name__)
 EPISODE_GRACE_SECONDS = 5.0
@@ -79,3 +90,32 @@ async def release_notice(redis: ArqRedis, tenant: TenantConfig, contact_id: int)
         await redis.delete(_episode_keys(tenant, contact_id)[1])
     except (RedisError, OSError) as exc:
         log.warning("ratelimit.notice_state_failed", error=type(exc).__name__)
+
+
+async def within_rate_limits(deps: Runtime, tenant: TenantConfig, origin: Origin) -> None:
+    """Charge a new turn to the contact and the tenant, or defer the job (RetryLater)."""
+    decision = await deps.limiter.hit(*turn_limits(tenant, origin.contact_id))
+    if decision.allowed:
+        return
+    dimension = decision.dimension or "unknown"
+    RATE_LIMITED.labels(tenant.slug, dimension).inc()
+    log.info("turn.rate_limited", dimension=dimension, retry_after=decision.retry_after)
+    bound = deps.settings.rate_limit_notice_after_seconds
+    if await claim_notice(deps.cache, tenant, origin.contact_id, decision.retry_after, bound):
+        await _send_wait_notice(deps, tenant, origin)
+    # A little jitter, so the jobs of one burst do not all come back at the same instant.
+    raise RetryLater(decision.retry_after + random.uniform(0.05, 0.5), f"rate limited: {dimension}")
+
+
+async def _send_wait_notice(deps: Runtime, tenant: TenantConfig, origin: Origin) -> None:
+    """Best effort; a notice that could not go out is claimed again by the next limited job."""
+    async with deps.sessionmaker() as session:
+        connection, phone = await store.recipient(session, origin.conversation_id)
+    try:
+        await send_unstored(deps, tenant, connection, phone, tenant.spec.persona.wait_message)
+    except DependencyError as exc:
+        await release_notice(deps.cache, tenant, origin.contact_id)
+        log.warning("turn.wait_notice_failed", error_class=exc.error_class)
+        return
+    RATE_LIMIT_NOTICES.labels(tenant.slug).inc()
+    log.info("turn.wait_notice_sent")

@@ -2,7 +2,8 @@
 
 A worker runs hundreds of turns at once, so the path every turn takes avoids the ORM's unit of
 work: each step is one statement (or two) whose ``WHERE`` clause is the state transition it
-makes. The rare paths (dead letters, replays) use the ORM in ``service.py`` and ``dlq/``.
+makes. The rare paths (dead letters, replays) use the ORM in ``failures.py`` and ``dlq/``; a stored
+reply's send status changes in ``outbound/records.py``, where every message's does.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from services.core.models import (
     OutboundMessage,
     Turn,
 )
-from services.core.outbound.delivery import provider_message_id
 
 
 async def _scalar(session: AsyncSession, statement: Executable) -> Any:
@@ -268,36 +268,6 @@ async def pending_send(session: AsyncSession, turn_id: int) -> PendingSend:
     ).one()
     values = dict(row._mapping)
     return PendingSend(**values | {"waited_seconds": float(values["waited_seconds"])})
-
-
-async def mark_sending(session: AsyncSession, outbound_id: int) -> int:
-    """Record the attempt before the request leaves: a crash after it is an ambiguous send."""
-    attempts: int = (
-        await execute(
-            session,
-            update(OutboundMessage)
-            .where(OutboundMessage.id == outbound_id)
-            .values(status="sending", attempts=OutboundMessage.attempts + 1)
-            .returning(OutboundMessage.attempts),
-        )
-    ).scalar_one()
-    return attempts
-
-
-async def mark_sent(
-    session: AsyncSession, outbound_id: int, response: dict[str, Any] | None
-) -> None:
-    await execute(
-        session,
-        update(OutboundMessage)
-        .where(OutboundMessage.id == outbound_id)
-        .values(
-            status="sent",
-            sent_at=func.now(),
-            provider_response=response,
-            provider_message_id=provider_message_id(response),
-        ),
-    )
 
 
 # The turn's final state by the kind of reply it sent: an answer (also the one that hands the

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from services.core.logging import bind_correlation_id
-from services.core.turns.service import process_inbound as run_turns
+from services.core.turns.runner import process_inbound as run_turns
 from services.worker.context import typed
 
 from .retries import retried

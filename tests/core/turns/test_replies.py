@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from services.core.turns.service import BLOCKED_REPLY
+from services.core.turns.model import BLOCKED_REPLY
 from tests.fixtures.turns import KNOWLEDGE, Harness
 from tests.standins.gemini import Reply
 
