@@ -54,6 +54,8 @@ def run_dev(port: int) -> None:
     env.setdefault("ATENDE_LOG_FORMAT", "console")
     # Plain http on this machine: Secure cookies would not come back in every browser.
     env.setdefault("ATENDE_PANEL_SECURE_COOKIES", "false")
+    # Local stand-ins (a Whaticket, an SMTP catcher) listen on loopback.
+    env.setdefault("ATENDE_EGRESS_ALLOWED_NETWORKS", '["127.0.0.0/8", "::1/128"]')
     env.setdefault("ATENDE_DATA_DIR", str(data_dir))
     postgres = EmbeddedPostgres(data_dir / "postgres")
     redis = EmbeddedRedis(data_dir / "redis")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.core.errors import AtendeError
@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # message's directPath, never from a URL in the payload; larger files are not read.
     media_base_url: str = "https://mmg.whatsapp.net"
     media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Networks (a JSON list of CIDRs) where tenants' own installs may live although they are
+    # not public: loopback, private, link-local and CGNAT addresses are refused otherwise, and
+    # the platform's own Postgres/Redis always (services/core/channels/egress.py).
+    egress_allowed_networks: list[IPvAnyNetwork] = []
     # A contact kept waiting longer than this by a rate limit gets persona.waitMessage, once.
     rate_limit_notice_after_seconds: float = 20.0
 

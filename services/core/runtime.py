@@ -1,5 +1,6 @@
 """What the worker's jobs share, built once at start-up: settings, database, Redis, the tenant
-directory, the model clients and one HTTP pool for every outside call.
+directory, the model clients, the one way out to tenants' destinations (:class:`Egress`) and an
+HTTP pool for the platform's own (the media host).
 
 It sits below every domain that runs inside a job (turns, handoffs, outbound, media) and above
 the ones it holds, so none of them has to reach into another for a client."""
@@ -15,6 +16,8 @@ import httpx
 from arq.connections import ArqRedis
 
 from services.core.breaker import CircuitBreaker
+from services.core.channels.egress import Egress
+from services.core.channels.egress_policy import EgressPolicy
 from services.core.channels.email import EmailClient
 from services.core.channels.media import MediaFetcher
 from services.core.channels.meta_graph import CloudApiClient
@@ -37,7 +40,7 @@ class Runtime:
     redis: ArqRedis
     tenants: TenantDirectory
     gemini: GeminiClientFactory
-    # One connection pool for Whaticket, Meta, SMS gateways, media and event subscribers.
+    # For hosts the platform chose (the media host); tenants' URLs go through `egress`.
     http: httpx.AsyncClient
     # TTL'd state (context, caches, limits, breakers); None: the queue's Redis serves it too.
     cache_redis: ArqRedis | None = None
@@ -47,6 +50,9 @@ class Runtime:
     # "Now" for business hours and the budget month; tests inject a fixed instant.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     limiter: RateLimiter = field(init=False)
+    # Whaticket, its ticket API, Meta, SMS, SMTP and event subscribers: every tenant-chosen
+    # destination, checked on the address connected to (channels/egress.py).
+    egress: Egress = field(init=False)
     whaticket: WhaticketClient = field(init=False)
     desk: TicketDesk = field(init=False)
     cloud_api: CloudApiClient = field(init=False)  # the Meta channel
@@ -56,11 +62,13 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.cache)
-        self.whaticket = WhaticketClient(self.http)
-        self.desk = TicketDesk(self.http)
-        self.cloud_api = CloudApiClient(self.http)
-        self.sms = SmsClient(self.http)
-        self.email = EmailClient(self.settings.whaticket_timeout_seconds)
+        timeout = self.settings.whaticket_timeout_seconds
+        self.egress = Egress(EgressPolicy.from_settings(self.settings), timeout_seconds=timeout)
+        self.whaticket = WhaticketClient(self.egress)
+        self.desk = TicketDesk(self.egress)
+        self.cloud_api = CloudApiClient(self.egress)
+        self.sms = SmsClient(self.egress)
+        self.email = EmailClient(self.egress, timeout)
         self.media = MediaFetcher(
             self.http, self.settings.media_base_url, self.settings.media_max_bytes
         )

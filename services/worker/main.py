@@ -98,6 +98,7 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         runtime = context["runtime"]
         await runtime.gemini.aclose_all()
         await runtime.http.aclose()
+        await runtime.egress.aclose()
         await runtime.redis.aclose()
         if runtime.cache_redis is not None:
             await runtime.cache_redis.aclose()

@@ -56,7 +56,7 @@ def make_settings(database_url: str, redis_url: str, data_dir: Path, **extra: An
         data_dir=data_dir,
         max_body_bytes=MAX_BODY_BYTES,
         secret_key=SecretStr("test-platform-secret-key"),
-        **extra,
+        **{"egress_allowed_networks": ["127.0.0.1/32"], **extra},
     )
 
 

@@ -274,6 +274,8 @@ class Stack:
                 "ATENDE_TURN_GIVE_UP_AFTER_SECONDS": "8",
                 "ATENDE_SEND_MAX_ATTEMPTS": "3",
                 "ATENDE_WORKER_METRICS_PORT": "0",
+                # The stand-ins listen on 127.0.0.1; 127.0.0.2 stays an "internal" address.
+                "ATENDE_EGRESS_ALLOWED_NETWORKS": '["127.0.0.1/32"]',
                 "PYTHONUNBUFFERED": "1",
             }
         )

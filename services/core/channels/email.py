@@ -13,6 +13,7 @@ from email.utils import formatdate
 
 import aiosmtplib
 
+from services.core.channels.egress import Egress
 from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.tenants.spec import EmailFallback, SmtpSecurity
 
@@ -41,19 +42,27 @@ def compose(
 
 
 class EmailClient:
-    """One SMTP session per message: fallbacks are rare, a pool would idle."""
+    """One SMTP session per message: fallbacks are rare, a pool would idle. The socket comes
+    from :class:`Egress` (an address the policy allows); TLS still checks the host's name."""
 
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(self, egress: Egress, timeout_seconds: float) -> None:
+        self._egress = egress
         self._timeout = timeout_seconds
 
     async def send(
         self, config: EmailFallback, password: str | None, message: EmailMessage
     ) -> dict[str, object]:
+        host = config.host.strip("[]")
         try:
-            errors, reply = await aiosmtplib.send(
+            sock = await self._egress.smtp_socket(host, config.port)
+        except OSError as exc:
+            raise TransientError("smtp_connect", "cannot reach the SMTP server") from exc
+        try:
+            errors, _reply = await aiosmtplib.send(
                 message,
-                hostname=config.host,
-                port=config.port,
+                sock=sock,
+                hostname=host,
+                port=None,
                 username=config.username,
                 password=password if config.username else None,
                 use_tls=config.security is SmtpSecurity.TLS,
@@ -63,10 +72,13 @@ class EmailClient:
         except aiosmtplib.SMTPException as exc:
             raise _classify(exc) from exc
         except OSError as exc:
-            raise TransientError("smtp_connect", f"cannot reach the SMTP server ({exc})") from exc
+            raise TransientError("smtp_connect", "cannot reach the SMTP server") from exc
+        finally:
+            sock.close()
         if errors:  # a single recipient: refused means refused
             raise PermanentError("smtp_recipient_refused", "the SMTP server refused the address")
-        return {"message_id": message["Message-ID"], "smtp": reply[:200]}
+        # The server's reply text is not kept: only what we sent identifies the message.
+        return {"message_id": message["Message-ID"]}
 
 
 def _classify(exc: aiosmtplib.SMTPException) -> DependencyError:
@@ -83,5 +95,5 @@ def _classify(exc: aiosmtplib.SMTPException) -> DependencyError:
             "smtp_timeout", f"the SMTP server went silent ({kind})", ambiguous=True
         )
     if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code < 500:
-        return TransientError("smtp_4xx", f"SMTP {exc.code}: {exc.message[:200]}")
+        return TransientError("smtp_4xx", f"SMTP {exc.code}")
     return PermanentError("smtp_rejected", f"SMTP refused the message ({kind})")

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from services.core.channels.destinations import join
+from services.core.channels.egress import Egress
 from services.core.channels.http_errors import json_object, transport_error
 from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.tenants.spec import MetaSpec
@@ -24,7 +26,7 @@ _META_TROUBLE = frozenset({1, 2, 131000})
 
 
 class CloudApiClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: Egress) -> None:
         self._http = http
 
     async def send_text(
@@ -33,10 +35,6 @@ class CloudApiClient:
         """The sent message's ``wamid`` (``{"wamid": …}``)."""
         if not token:
             raise PermanentError("meta_auth", "no Cloud API access token")
-        url = (
-            f"{str(config.graph_url).rstrip('/')}/{config.api_version}/"
-            f"{config.phone_number_id}/messages"
-        )
         payload = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -45,6 +43,7 @@ class CloudApiClient:
             "text": {"preview_url": False, "body": body[:MAX_TEXT_CHARS]},
         }
         try:
+            url = join(config.graph_url, config.api_version, config.phone_number_id, "messages")
             response = await self._http.post(
                 url, json=payload, headers={"Authorization": f"Bearer {token}"}
             )
@@ -62,7 +61,8 @@ def _graph_error(status: int, data: dict[str, Any]) -> DependencyError:
     found = data.get("error")
     error: dict[str, Any] = found if isinstance(found, dict) else {}
     code = error.get("code")
-    detail = f"Graph API HTTP {status}: code {code}: {str(error.get('message'))[:200]}"
+    # Graph codes are Meta's documented numbers; the message text is never kept.
+    detail = f"Graph API HTTP {status}: code {code if isinstance(code, int) else '-'}"
     if code == 190 or (status in (401, 403) and code not in _RATE_LIMITED):
         return PermanentError("meta_auth", detail)
     if code == 131047:

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from services.core.channels.destinations import join
+from services.core.channels.egress import Egress
 from services.core.channels.http_errors import json_object, retry_after, transport_error
 from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.tenants.spec import SmsFallback
@@ -25,17 +27,16 @@ def clip(text: str) -> str:
 
 
 class SmsClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: Egress) -> None:
         self._http = http
 
     async def send(self, config: SmsFallback, token: str, *, to: str, body: str) -> dict[str, Any]:
         """Send ``body`` to the digits ``to`` (country code first); the gateway's message id."""
         if not token:
             raise PermanentError("sms_auth", "no SMS auth token")
-        base = str(config.url).rstrip("/")
-        url = f"{base}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
         form = {"To": "+" + to.lstrip("+"), "From": config.from_number, "Body": clip(body)}
         try:
+            url = join(config.url, "2010-04-01", "Accounts", config.account_sid, "Messages.json")
             response = await self._http.post(url, data=form, auth=(config.account_sid, token))
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise transport_error(exc, "sms", "the SMS API") from exc
@@ -48,7 +49,9 @@ class SmsClient:
 def _http_error(response: httpx.Response) -> DependencyError:
     status = response.status_code
     error = json_object(response)
-    detail = f"SMS API HTTP {status}: code {error.get('code')}: {str(error.get('message'))[:200]}"
+    # The gateway's code is a number from its documented list; its message is never kept.
+    code = error.get("code")
+    detail = f"SMS API HTTP {status}: code {code if isinstance(code, int) else '-'}"
     if status in (401, 403):
         return PermanentError("sms_auth", detail)
     if status == 429:

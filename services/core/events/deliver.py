@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
+from services.core.channels.egress import Egress, EgressRefused
 from services.core.config import Settings
 from services.core.db import SessionMaker, transaction
 from services.core.logging import get_logger
@@ -71,7 +72,7 @@ async def _claim(sessionmaker: SessionMaker, delivery_id: int, hold: float) -> E
 async def deliver(
     sessionmaker: SessionMaker,
     tenants: TenantDirectory,
-    http: httpx.AsyncClient,
+    http: Egress,
     settings: Settings,
     delivery_id: int,
 ) -> DeliveryOutcome | None:
@@ -103,8 +104,12 @@ async def deliver(
             headers=headers,
             timeout=settings.events_timeout_seconds,
         )
-    except httpx.HTTPError as exc:
-        return await _record(sessionmaker, settings, row, label, None, type(exc).__name__)
+    except EgressRefused:
+        return await _record(sessionmaker, settings, row, label, None, "egress_refused")
+    except (httpx.HTTPError, httpx.InvalidURL):
+        # One class for every transport failure: which one (refused, reset, timeout) would
+        # tell a tenant what listens on an address; the log keeps nothing more either.
+        return await _record(sessionmaker, settings, row, label, None, "unreachable")
     error = None if response.is_success else "http_error"
     return await _record(sessionmaker, settings, row, label, response.status_code, error)
 

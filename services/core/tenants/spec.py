@@ -11,7 +11,15 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Protocol
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -30,6 +38,23 @@ class Variant(StrEnum):
     SAAS = "saas"  # "saas-classic" (pgup-sistemas/Whaticket-Saas and copies), per-connection token
     TICKETZ = "ticketz"  # ticketz-oss/ticketz: the API only enqueues
     V6 = "v6"  # launcherbr/whaticket-flow ("v6"/"Plus"), per-connection token
+
+
+def _base_url(url: AnyHttpUrl) -> AnyHttpUrl:
+    """A destination base: the product appends its own path, so a query or fragment (a ``#``
+    at the end would turn that path into a fragment) and credentials in the URL are refused."""
+    if url.fragment is not None:
+        raise ValueError("a destination URL cannot have a fragment (#)")
+    if url.query is not None:
+        raise ValueError("a destination URL cannot have a query (?)")
+    if url.username is not None or url.password is not None:
+        raise ValueError("a destination URL cannot carry a user or password (use the Secret)")
+    return url
+
+
+# A tenant-chosen destination (checked again, on the address, when the worker connects).
+DestinationUrl = Annotated[AnyHttpUrl, AfterValidator(_base_url)]
+_HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$"
 
 
 class SpecModel(BaseModel):
@@ -74,7 +99,7 @@ class Agent(SpecModel):
 
 class WhaticketSpec(SpecModel):
     # No URL means the sandbox channel: replies are recorded, nothing is sent.
-    url: AnyHttpUrl | None = None
+    url: DestinationUrl | None = None
     variant: Variant = Variant.SAAS
     connections: list[Connection] = Field(min_length=1)
     agent: Agent | None = None
@@ -202,7 +227,7 @@ class EventType(StrEnum):
 
 class EventSubscription(SpecModel):
     name: str = Field(pattern=NAME_PATTERN, max_length=63)
-    url: AnyHttpUrl
+    url: DestinationUrl
     events: list[EventType] = Field(min_length=1)
     # A Standard Webhooks secret (``whsec_`` + base64 of at least 24 bytes) to sign with.
     secret_ref: SecretRef
@@ -236,7 +261,7 @@ class FallbackChannel(StrEnum):
 class SmsFallback(SpecModel):
     """A Twilio-compatible SMS API (``POST /2010-04-01/Accounts/{sid}/Messages.json``)."""
 
-    url: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
+    url: DestinationUrl = AnyHttpUrl("https://api.twilio.com")
     account_sid: str = Field(min_length=1, max_length=64)
     auth_token_secret_ref: SecretRef
     from_number: str = Field(pattern=r"^\+\d{8,15}$", description="E.164, as the gateway knows it")
@@ -249,7 +274,8 @@ class SmtpSecurity(StrEnum):
 
 
 class EmailFallback(SpecModel):
-    host: str = Field(min_length=1, max_length=253)
+    # A name or an IP literal, nothing more: no port, path or user (port is its own field).
+    host: str = Field(min_length=1, max_length=253, pattern=_HOSTNAME)
     port: int = Field(default=587, ge=1, le=65535)
     security: SmtpSecurity = SmtpSecurity.STARTTLS
     username: str | None = Field(default=None, max_length=200)
@@ -279,7 +305,7 @@ class MetaSpec(SpecModel):
     verify_token_secret_ref: SecretRef
     app_secret_secret_ref: SecretRef
     access_token_secret_ref: SecretRef
-    graph_url: AnyHttpUrl = AnyHttpUrl("https://graph.facebook.com")
+    graph_url: DestinationUrl = AnyHttpUrl("https://graph.facebook.com")
     api_version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")
 
 

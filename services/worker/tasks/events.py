@@ -17,7 +17,7 @@ log = get_logger(__name__)
 async def deliver_event(ctx: dict[str, Any], delivery_id: int) -> None:
     runtime = typed(ctx)["runtime"]
     await events.deliver(
-        runtime.sessionmaker, runtime.tenants, runtime.http, runtime.settings, delivery_id
+        runtime.sessionmaker, runtime.tenants, runtime.egress, runtime.settings, delivery_id
     )
 
 

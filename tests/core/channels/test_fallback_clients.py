@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 import pytest_asyncio
 
@@ -13,6 +12,7 @@ from services.core.channels.email import EmailClient, compose
 from services.core.channels.sms import MAX_SMS_CHARS, SmsClient
 from services.core.errors import PermanentError, TransientError
 from services.core.tenants.spec import EmailFallback, SecretRef, SmsFallback
+from tests.fixtures.egress import loopback_egress
 from tests.standins.sms import SmsStandIn
 from tests.standins.smtp import SmtpStandIn
 
@@ -27,7 +27,7 @@ def gateway() -> Iterator[SmsStandIn]:
 
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[SmsClient]:
-    async with httpx.AsyncClient(timeout=2) as http:
+    async with loopback_egress(2) as http:
         yield SmsClient(http)
 
 
@@ -69,6 +69,11 @@ async def test_gateway_errors_are_classified(gateway: SmsStandIn, client: SmsCli
 
 
 async def test_smtp_auth_and_refused_mailboxes_are_classified() -> None:
+    async with loopback_egress(2) as egress:
+        await _smtp_cases(EmailClient(egress, timeout_seconds=2))
+
+
+async def _smtp_cases(client: EmailClient) -> None:
     with SmtpStandIn("bot", "right-password") as server:
         mail = EmailFallback(
             host="127.0.0.1",
@@ -81,7 +86,6 @@ async def test_smtp_auth_and_refused_mailboxes_are_classified() -> None:
             mail, to="maria@example.com", text="oi", display_name="ACME", outbound_id=7,
             conversation_id=3,
         )  # fmt: skip
-        client = EmailClient(timeout_seconds=2)
         with pytest.raises(PermanentError) as auth:
             await client.send(mail, "wrong-password", message)
         assert auth.value.error_class == "smtp_auth"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 import pytest_asyncio
 
 from services.core.channels.meta_graph import CloudApiClient
 from services.core.errors import PermanentError, TransientError
 from services.core.tenants.spec import MetaSpec, SecretRef
+from tests.fixtures.egress import loopback_egress
 from tests.standins.meta_graph import GraphStandIn
 
 NUMBER_ID, TOKEN = "106540352242922", "EAAG-token"
@@ -25,7 +25,7 @@ def graph() -> Iterator[GraphStandIn]:
 
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[CloudApiClient]:
-    async with httpx.AsyncClient(timeout=2) as http:
+    async with loopback_egress(2) as http:
         yield CloudApiClient(http)
 
 

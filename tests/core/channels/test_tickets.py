@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 import pytest_asyncio
 
 from services.core.channels.whaticket.tickets import AgentLogin, TicketDesk
 from services.core.errors import PermanentError
+from tests.fixtures.egress import loopback_egress
 from tests.standins.whaticket import WhaticketStandIn
 
 NUMBER = "5511999998888"
@@ -24,7 +24,7 @@ def whaticket() -> Iterator[WhaticketStandIn]:
 
 @pytest_asyncio.fixture
 async def desk() -> AsyncIterator[TicketDesk]:
-    async with httpx.AsyncClient(timeout=2.0) as http:
+    async with loopback_egress(2.0) as http:
         yield TicketDesk(http)
 
 

@@ -23,6 +23,7 @@ from services.core.channels.whaticket.client import (
 from services.core.channels.whaticket.variants import SAAS_GENERIC_ERROR, SPECS
 from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.tenants.spec import Variant
+from tests.fixtures.egress import loopback_egress
 from tests.standins.whaticket import Scripted, WhaticketStandIn, render_mustache
 
 TOKEN = "tok-9f1c2e7b4d"
@@ -49,7 +50,7 @@ def _fresh(servers: dict[Variant, WhaticketStandIn]) -> Iterator[None]:
 
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[WhaticketClient]:
-    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
+    async with loopback_egress(5.0) as http:
         yield WhaticketClient(http)
 
 
@@ -361,7 +362,7 @@ async def test_read_timeout_is_ambiguous(
     server = servers[variant]
     server.set_mode(delay=2.0)
     timeout = httpx.Timeout(5.0, read=0.2)
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
+    async with loopback_egress(limits=timeout) as http:
         with pytest.raises(TransientError) as caught:
             await _send(WhaticketClient(http), server, variant)
     assert caught.value.error_class == "whaticket_timeout"

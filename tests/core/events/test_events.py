@@ -59,7 +59,7 @@ async def deliver_due(harness: Harness, config: Settings | None = None) -> list[
         outcome = await events.deliver(
             harness.sessionmaker,
             harness.deps.tenants,
-            harness.deps.http,
+            harness.deps.egress,
             config or harness.deps.settings,
             delivery_id,
         )

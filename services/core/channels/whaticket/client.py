@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from services.core.channels.destinations import join
+from services.core.channels.egress import Egress
 from services.core.channels.http_errors import retry_after
 from services.core.channels.whaticket.variants import (
     ALL_SESSION_DOWN_MARKERS,
@@ -95,13 +97,8 @@ def _free_delimiters(text: str) -> tuple[str, str]:
 class WhaticketClient:
     """Calls ``POST {base_url}/api/messages/send``; timeouts come from the caller's client."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: Egress) -> None:
         self._http = http
-
-    @property
-    def http(self) -> httpx.AsyncClient:
-        """Shared with the ticket API client (:mod:`.tickets`): one connection pool per host."""
-        return self._http
 
     async def send_text(
         self, *, base_url: str, variant: Variant, token: str, number: str, body: str
@@ -112,8 +109,8 @@ class WhaticketClient:
             "number": normalize_number(number),
             "body": protect_mustache(body, spec.mustache_passes),
         }
-        url = base_url.rstrip("/") + "/api/messages/send"
         try:
+            url = join(base_url, "api", "messages", "send")
             response = await self._http.post(
                 url, json=payload, headers={"Authorization": f"Bearer {token}"}
             )
@@ -181,8 +178,8 @@ def _http_error(
     variant: Variant, spec: VariantSpec, response: httpx.Response, token: str
 ) -> PermanentError | TransientError:
     status = response.status_code
-    error = _error_text(response, token)
-    message = f"whaticket {variant} HTTP {status}: {error}"
+    error = _error_text(response, token)  # read to classify, never stored or shown
+    message = f"whaticket {variant} HTTP {status}"
     folded = error.casefold()
     if status in _AUTH_STATUSES:
         return PermanentError("whaticket_auth", message)

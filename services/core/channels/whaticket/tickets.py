@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from services.core.channels.destinations import join
+from services.core.channels.egress import Egress
 from services.core.errors import PermanentError, TransientError
 from services.core.tenants.spec import Variant
 
@@ -74,7 +76,7 @@ def handoff_body(variant: Variant, queue_id: int | None, agent_user_id: int) -> 
 class TicketDesk:
     """One per process; sessions are cached per :attr:`AgentLogin.key`."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: Egress) -> None:
         self._http = http
         self._sessions: dict[str, _Session] = {}
 
@@ -84,7 +86,7 @@ class TicketDesk:
     async def find_ticket(self, login: AgentLogin, number: str) -> Ticket | None:
         """The contact's open or pending ticket, newest first, in any queue (``queueIds`` must
         list them all: without it Whaticket lists only tickets outside every queue)."""
-        queues = await self._call(login, "GET", "/queue")
+        queues = await self._call(login, "GET", "queue")
         queue_ids = [q["id"] for q in queues if isinstance(q, dict) and "id" in q] or []
         for page in range(1, _MAX_PAGES + 1):
             params = {
@@ -93,7 +95,7 @@ class TicketDesk:
                 "queueIds": json.dumps(queue_ids),
                 "pageNumber": str(page),
             }
-            listing = await self._call(login, "GET", "/tickets", params=params)
+            listing = await self._call(login, "GET", "tickets", params=params)
             tickets = listing.get("tickets", []) if isinstance(listing, dict) else []
             for raw in tickets:
                 contact = raw.get("contact") or {}
@@ -106,14 +108,14 @@ class TicketDesk:
     async def show_ticket(self, login: AgentLogin, ticket_id: int) -> Ticket | None:
         """The ticket now, or None when Whaticket no longer has it."""
         try:
-            return _ticket(await self._call(login, "GET", f"/tickets/{ticket_id}"))
+            return _ticket(await self._call(login, "GET", "tickets", ticket_id))
         except PermanentError as exc:
             if exc.error_class == "whaticket_ticket_not_found":
                 return None
             raise
 
     async def move_ticket(self, login: AgentLogin, ticket_id: int, body: dict[str, Any]) -> Ticket:
-        return _ticket(await self._call(login, "PUT", f"/tickets/{ticket_id}", json=body))
+        return _ticket(await self._call(login, "PUT", "tickets", ticket_id, json=body))
 
     async def _session(self, login: AgentLogin, *, renew: bool = False) -> _Session:
         session = self._sessions.get(login.key)
@@ -121,20 +123,24 @@ class TicketDesk:
             return session
         if session is not None and session.refresh_cookie:
             refreshed = await self._auth(
-                login, "/auth/refresh_token", headers={"Cookie": f"jrt={session.refresh_cookie}"}
+                login,
+                ("auth", "refresh_token"),
+                headers={"Cookie": f"jrt={session.refresh_cookie}"},
             )
             if refreshed is not None:
                 self._sessions[login.key] = refreshed
                 return refreshed
         fresh = await self._auth(
-            login, "/auth/login", json={"email": login.email, "password": login.password}
+            login, ("auth", "login"), json={"email": login.email, "password": login.password}
         )
         if fresh is None:
             raise PermanentError("whaticket_agent_login", "the agent user cannot log in")
         self._sessions[login.key] = fresh
         return fresh
 
-    async def _auth(self, login: AgentLogin, path: str, **kwargs: Any) -> _Session | None:
+    async def _auth(
+        self, login: AgentLogin, path: tuple[str, str], **kwargs: Any
+    ) -> _Session | None:
         response = await self._request(login, "POST", path, **kwargs)
         if response.status_code in (400, 401, 403, 404):
             return None
@@ -148,7 +154,10 @@ class TicketDesk:
             user_id=int(user.get("id", 0)),
         )
 
-    async def _call(self, login: AgentLogin, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(
+        self, login: AgentLogin, method: str, what: str, ticket: int | None = None, **kwargs: Any
+    ) -> Any:
+        path = (what,) if ticket is None else (what, str(ticket))
         session = await self._session(login)
         for renew in (False, True):
             if renew:
@@ -159,16 +168,16 @@ class TicketDesk:
                 break
         if 200 <= response.status_code < 300:
             return _json(response)
-        if response.status_code == 404 and path.startswith("/tickets/"):
+        if response.status_code == 404 and ticket is not None:
             raise PermanentError("whaticket_ticket_not_found", "the ticket no longer exists")
         raise _status_error(response, method.lower())
 
     async def _request(
-        self, login: AgentLogin, method: str, path: str, **kwargs: Any
+        self, login: AgentLogin, method: str, path: tuple[str, ...], **kwargs: Any
     ) -> httpx.Response:
         try:
-            return await self._http.request(method, login.base_url.rstrip("/") + path, **kwargs)
-        except httpx.HTTPError as exc:
+            return await self._http.request(method, join(login.base_url, *path), **kwargs)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise TransientError(
                 "whaticket_connect", f"Whaticket ticket API unreachable ({type(exc).__name__})"
             ) from exc
