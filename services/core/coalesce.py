@@ -2,7 +2,8 @@
 
 There is no timer. At low load a batch holds one item and costs what a single call costs; under
 load the per-item cost of round trips and commits shrinks with the batch. Each caller still gets
-its own result, only after its batch is done.
+its own result, only after its batch is done. A flush may answer one item with an exception
+instead of a result: that item's caller alone raises it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 class Coalescer[T, R]:
     def __init__(
-        self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]], max_batch: int = 256
+        self,
+        flush: Callable[[Sequence[T]], Awaitable[Sequence[R | Exception]]],
+        max_batch: int = 256,
     ) -> None:
         self._flush = flush
         self._max_batch = max_batch
@@ -39,5 +42,9 @@ class Coalescer[T, R]:
                         future.set_exception(exc)
                 continue
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
                     future.set_result(result)

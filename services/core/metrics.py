@@ -11,6 +11,13 @@ WEBHOOKS = Counter(
     "(accepted, duplicate, ignored, spooled, unauthorized, unknown_tenant, invalid).",
     ["tenant", "outcome"],
 )
+WEBHOOK_REFUSALS = Counter(
+    "atende_webhook_refusals_total",
+    "Webhook messages refused on their own (400/422), by tenant and reason (not_json, "
+    "not_object, json_constant, number_too_long, too_deep, schema, too_long, "
+    "refused_by_database); the other messages of the same batch are stored.",
+    ["tenant", "reason"],
+)
 SPOOL_PENDING = Gauge(
     "atende_spool_pending",
     "Webhooks in the Redis spool waiting to be stored in Postgres (one list: every api pod "

@@ -68,10 +68,15 @@ def _jid_user(jid: str) -> str:
     return jid.split("@", 1)[0].split(":", 1)[0]
 
 
+def ascii_digits(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²" and "١", which no phone number has."""
+    return value.isascii() and value.isdigit()
+
+
 def _phone_of(jid: object) -> str | None:
     if isinstance(jid, str) and jid.endswith(PHONE_SUFFIX):
         user = _jid_user(jid)
-        return user if user.isdigit() else None
+        return user if ascii_digits(user) else None
     return None
 
 
@@ -80,13 +85,15 @@ def _lid_of(jid: object) -> str | None:
 
 
 def parse_timestamp(value: object) -> datetime | None:
-    """Unix seconds as int, numeric string, or protobuf Long ``{low, high, unsigned}``."""
+    """Unix seconds as int, numeric string, or protobuf Long ``{low, high, unsigned}``. An
+    instant nobody can mean (not after 1970, or past 2242, e.g. beyond bigint) is unknown: the
+    message is still stored, without ``sent_at``."""
     seconds: int | None = None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         seconds = value
-    elif isinstance(value, str) and value.isdigit():
+    elif isinstance(value, str) and 0 < len(value) <= 20 and ascii_digits(value):
         seconds = int(value)
     elif isinstance(value, dict) and isinstance(value.get("low"), int):
         low, high = value["low"], value.get("high") or 0

@@ -20,7 +20,7 @@ from typing import Any
 
 from services.core.errors import SchemaViolation
 
-from .baileys import NormalizedMessage
+from .baileys import NormalizedMessage, ascii_digits
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 _MEDIA = ("image", "audio", "video", "document", "sticker")
@@ -62,31 +62,78 @@ class Batch:
     ignored: int
 
 
+def _dict(value: object) -> dict[str, Any]:
+    """Meta's shape where it holds, nothing where it does not: a tenant may sign any body with
+    its app secret, and a field of the wrong type must not fail the rest."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
 def _text(message: dict[str, Any]) -> tuple[str, str] | None:
     kind = message.get("type")
     if kind == "text":
-        return "text", str((message.get("text") or {}).get("body") or "").strip()
+        return "text", _str(_dict(message.get("text")).get("body"))
     if kind == "interactive":
-        interactive = message.get("interactive") or {}
+        interactive = _dict(message.get("interactive"))
         for key, out in (("button_reply", "button"), ("list_reply", "list")):
             reply = interactive.get(key)
             if isinstance(reply, dict):
-                return out, str(reply.get("title") or reply.get("id") or "").strip()
+                return out, _str(reply.get("title")) or _str(reply.get("id"))
         return None
     if kind == "button":  # a template's quick reply
-        return "button", str((message.get("button") or {}).get("text") or "").strip()
-    if kind in _MEDIA:
-        return str(kind), str((message.get(str(kind)) or {}).get("caption") or "").strip()
+        return "button", _str(_dict(message.get("button")).get("text"))
+    if isinstance(kind, str) and kind in _MEDIA:
+        return kind, _str(_dict(message.get(kind)).get("caption"))
     if kind == "location":
         return "location", ""
     return None  # reactions, system notices, unsupported types
 
 
 def _sent_at(raw: object) -> datetime | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | str) or len(str(raw)) > 20:
+        return None
     try:
         return datetime.fromtimestamp(int(str(raw)), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+
+
+def _message(message: object, names: dict[str, str]) -> NormalizedMessage | None:
+    """A customer message, or None for what is not one (reactions, unknown types, no sender)."""
+    if not isinstance(message, dict):
+        return None
+    found = _text(message)
+    sender, msg_id = message.get("from"), message.get("id")
+    if found is None or not isinstance(sender, str) or not isinstance(msg_id, str) or not msg_id:
+        return None
+    if not ascii_digits(sender):
+        return None
+    kind, text = found
+    return NormalizedMessage(
+        provider_msg_id=msg_id,
+        kind=kind,
+        text=text[:8000],
+        phone=sender,
+        lid=None,
+        push_name=(names.get(sender) or "")[:200] or None,
+        sent_at=_sent_at(message.get("timestamp")),
+    )
+
+
+def _status(status: object) -> Status | None:
+    if not isinstance(status, dict) or not isinstance(status.get("id"), str) or not status["id"]:
+        return None
+    errors = _list(status.get("errors"))
+    code = _dict(errors[0]).get("code") if errors else None
+    valid = isinstance(code, int) and not isinstance(code, bool)
+    return Status(status["id"], _str(status.get("status")), code if valid else None)
 
 
 def parse(payload: object) -> Batch:
@@ -101,45 +148,25 @@ def parse(payload: object) -> Batch:
     ignored = 0
     phone_number_id: str | None = None
     for entry in entries:
-        changes = entry.get("changes") if isinstance(entry, dict) else None
-        for change in changes if isinstance(changes, list) else []:
-            value = change.get("value") if isinstance(change, dict) else None
+        for change in _list(_dict(entry).get("changes")):
+            value = _dict(change).get("value")
             if not isinstance(value, dict) or change.get("field") != "messages":
                 ignored += 1
                 continue
-            phone_number_id = str((value.get("metadata") or {}).get("phone_number_id") or "")
+            metadata = _dict(value.get("metadata"))
+            phone_number_id = str(metadata.get("phone_number_id") or "")
             names = {
-                str(c.get("wa_id")): str((c.get("profile") or {}).get("name") or "")
-                for c in value.get("contacts") or []
+                str(c.get("wa_id")): _str(_dict(c.get("profile")).get("name"))
+                for c in _list(value.get("contacts"))
                 if isinstance(c, dict)
             }
-            for message in value.get("messages") or []:
-                found = _text(message) if isinstance(message, dict) else None
-                sender = str(message.get("from") or "") if isinstance(message, dict) else ""
-                if found is None or not sender.isdigit() or not message.get("id"):
+            for message in _list(value.get("messages")):
+                normalized = _message(message, names)
+                if normalized is None:
                     ignored += 1
                     continue
-                kind, text = found
-                normalized = NormalizedMessage(
-                    provider_msg_id=str(message["id"]),
-                    kind=kind,
-                    text=text,
-                    phone=sender,
-                    lid=None,
-                    push_name=names.get(sender) or None,
-                    sent_at=_sent_at(message.get("timestamp")),
-                )
                 messages.append((normalized, {"metadata": value.get("metadata"), **message}))
-            for status in value.get("statuses") or []:
-                if not isinstance(status, dict) or not status.get("id"):
-                    continue
-                errors = status.get("errors") or [{}]
-                code = errors[0].get("code") if isinstance(errors[0], dict) else None
-                statuses.append(
-                    Status(
-                        str(status["id"]),
-                        str(status.get("status") or ""),
-                        code if isinstance(code, int) else None,
-                    )
-                )
+            statuses.extend(
+                found for status in _list(value.get("statuses")) if (found := _status(status))
+            )
     return Batch(phone_number_id, messages, statuses, ignored)

@@ -1,5 +1,6 @@
 """Group commit for webhooks: messages that arrive together share one statement and one commit
-(batched by :class:`services.core.coalesce.Coalescer`)."""
+(batched by :class:`services.core.coalesce.Coalescer`). A batch Postgres refuses for another
+reason than being down is stored again message by message, so only the culprit fails."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from services.core import events
 from services.core.channels.baileys import NormalizedMessage
 from services.core.db import SessionMaker, transaction
 from services.core.tenants.spec import EventType
+
+from .refusals import is_db_down
 
 _DEADLOCK = "40P01"
 
@@ -114,6 +117,25 @@ def received_event(
 
 
 async def ingest_batch(
+    sessionmaker: SessionMaker, items: Sequence[PendingMessage]
+) -> list[int | Exception | None]:
+    """Per item its new id, None for a duplicate, or the exception that item alone failed with
+    (a failed batch is split); with Postgres down, the whole batch raises."""
+    try:
+        return list(await _ingest_together(sessionmaker, items))
+    except Exception as exc:
+        if len(items) == 1 or is_db_down(exc):
+            raise
+    results: list[int | Exception | None] = []
+    for item in items:  # each alone, in its own transaction: the others are stored
+        try:
+            results.extend(await _ingest_together(sessionmaker, [item]))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+async def _ingest_together(
     sessionmaker: SessionMaker, items: Sequence[PendingMessage]
 ) -> list[int | None]:
     """Store every message in one transaction; per item its new id, or None for a duplicate."""

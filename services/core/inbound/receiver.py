@@ -7,12 +7,13 @@ answers; the enqueue after commit is a fast path the sweeper backs up. When the 
 be stored — Postgres unreachable, or any other failure past authentication — it is spooled
 (:mod:`.spool`) and answered 200 instead: Whaticket does not retry, so a 5xx would lose it. That
 holds even before authentication if this process cannot look the tenant up: the spool then
-keeps a hash of the offered secret, and the replay checks it before storing anything.
+keeps a hash of the offered secret, and the replay checks it before storing anything. A message
+that can never be stored (:mod:`.wire`, :mod:`.fits`, or Postgres refusing it) is refused by
+itself with a 400/422 and counted (:mod:`.refusals`); it never fails another message.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,14 +21,14 @@ from functools import partial
 from typing import Any, Literal
 
 from arq.connections import ArqRedis
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.core import events, jobs
 from services.core.channels import meta_webhook
-from services.core.channels.baileys import Ignored, NormalizedMessage, business_message, normalize
+from services.core.channels.baileys import Ignored, NormalizedMessage, business_message
 from services.core.coalesce import Coalescer
 from services.core.db import SessionMaker, transaction
 from services.core.errors import (
+    AtendeError,
     InvalidInput,
     NotFound,
     TooManyRequests,
@@ -43,15 +44,16 @@ from services.core.tenants.credentials import hash_webhook_secret, matches_any_h
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.tenants.spec import META_CONNECTION, EventType
 
+from . import refusals
 from .batcher import PendingMessage, ingest_batch, payload_text, received_event
+from .fits import check_fits, normalize_checked
+from .refusals import is_db_down, refused_by_database, refused_by_postgres
 from .service import ingest
 from .spool import Spool, SpooledWebhook, describe
+from .wire import parse_json
 
 Outcome = Literal["accepted", "duplicate", "ignored", "spooled"]
 log = get_logger(__name__)
-# Connection-level failures mean "Postgres is unreachable". Anything else is a bug: spooled
-# just the same (and logged as one), since the sender will not send it again.
-_DB_DOWN = (OperationalError, InterfaceError, OSError, asyncio.TimeoutError, ConnectionError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,35 +61,6 @@ class Received:
     outcome: Outcome
     inbound_id: int | None = None
     reason: str | None = None
-
-
-def parse_json(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise InvalidInput("body must be a JSON object")
-    cleaned: dict[str, Any] = _without_nul(payload)
-    return cleaned
-
-
-def _without_nul(value: Any) -> Any:
-    """U+0000 means nothing in a chat, and Postgres text and jsonb cannot hold it: dropped, so
-    such a message is stored instead of failing."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    return value
-
-
-def _is_db_down(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, _DB_DOWN)
 
 
 class WebhookReceiver:
@@ -104,7 +77,9 @@ class WebhookReceiver:
         self._tenants = tenants
         self._spool = spool
         self._guard = guard
-        self._ingest = Coalescer(partial(ingest_batch, sessionmaker))
+        self._ingest: Coalescer[PendingMessage, int | None] = Coalescer(
+            partial(ingest_batch, sessionmaker)
+        )
         self._enqueue = Coalescer(partial(jobs.enqueue_inbound_many, redis))
 
     async def handle(
@@ -170,7 +145,7 @@ class WebhookReceiver:
         self, slug: str, connection: str, secret: str, body: bytes, correlation_id: str
     ) -> Received:
         payload = parse_json(body)
-        normalized = normalize(payload)
+        normalized = normalize_checked(payload)
         if isinstance(normalized, Ignored):
             return Received("ignored", reason=normalized.reason)
         record = SpooledWebhook(
@@ -196,10 +171,9 @@ class WebhookReceiver:
         raises (the spool keeps the record); otherwise the message is spooled."""
         try:
             payload = parse_json(body)
-            normalized = normalize(payload)
-        except InvalidInput:
-            WEBHOOKS.labels(tenant.slug, "invalid").inc()
-            raise
+            normalized = normalize_checked(payload)
+        except InvalidInput as exc:
+            raise _refused(tenant.slug, exc) from None
         if isinstance(normalized, Ignored):
             WEBHOOKS.labels(tenant.slug, "ignored").inc()
             if normalized.reason == "from_me":
@@ -208,6 +182,8 @@ class WebhookReceiver:
         try:
             inbound_id = await self._store(tenant, connection, normalized, payload, correlation_id)
         except Exception as exc:
+            if refused_by_postgres(exc):  # storing it again fails the same way
+                raise _refused(tenant.slug, refused_by_database()) from None
             if replaying:
                 raise
             _log_failure("webhook.spooled", tenant.slug, exc)
@@ -238,24 +214,52 @@ class WebhookReceiver:
                 raise Unauthorized()
             try:
                 batch = meta_webhook.parse(parse_json(body))
-            except InvalidInput:
-                WEBHOOKS.labels(tenant.slug, "invalid").inc()
-                raise
+            except InvalidInput as exc:
+                raise _refused(tenant.slug, exc) from None
             ours = batch.phone_number_id in (None, "", tenant.spec.meta.phone_number_id)
-            stored = duplicates = 0
-            for message, raw in batch.messages if ours else []:
-                received = await self.accept(tenant, META_CONNECTION, message, raw, correlation_id)
-                stored += received.outcome == "accepted"
-                duplicates += received.outcome == "duplicate"
+            outcomes = [
+                await self._accept_one(tenant, message, raw, correlation_id)
+                for message, raw in (batch.messages if ours else [])
+            ]
             async with transaction(self._sessionmaker) as session:
                 moved = await statuses.record(session, tenant.id, tenant.slug, batch.statuses)
+        except AtendeError:
+            raise
         except Exception as exc:
-            if not _is_db_down(exc):
-                raise
-            log.error("cloud_api.postgres_down", tenant=slug, error=type(exc).__name__)
-            raise Unavailable("Postgres is unreachable; Meta will redeliver") from None
+            _log_failure("cloud_api.not_stored", slug, exc)
+            raise Unavailable("the notification was not stored; Meta will redeliver") from None
         ignored = batch.ignored + (0 if ours else len(batch.messages))
-        return {"accepted": stored, "duplicates": duplicates, "statuses": moved, "ignored": ignored}
+        counts = {
+            "accepted": outcomes.count("accepted"),
+            "duplicates": outcomes.count("duplicate"),
+            "statuses": moved,
+            "ignored": ignored,
+        }
+        if refused := outcomes.count("refused"):  # named only when it happened
+            counts["refused"] = refused
+        return counts
+
+    async def _accept_one(
+        self,
+        tenant: TenantConfig,
+        message: NormalizedMessage,
+        raw: dict[str, Any],
+        correlation_id: str,
+    ) -> str:
+        """One message of a Cloud API batch: a message that cannot be stored is refused (and
+        counted) alone; the batch's others are stored."""
+        try:
+            check_fits(message)
+            received = await self.accept(tenant, META_CONNECTION, message, raw, correlation_id)
+        except InvalidInput as exc:
+            _refused(tenant.slug, exc)
+            return "refused"
+        except Exception as exc:
+            if not refused_by_postgres(exc):
+                raise
+            _refused(tenant.slug, refused_by_database())
+            return "refused"
+        return received.outcome
 
     async def accept(
         self,
@@ -294,9 +298,10 @@ class WebhookReceiver:
             async with transaction(self._sessionmaker) as session:
                 presence = await note_business_message(session, tenant, connection, message)
         except Exception as exc:
-            if not _is_db_down(exc):
-                raise
-            log.warning("webhook.presence_lost", tenant=tenant.slug, error=type(exc).__name__)
+            if is_db_down(exc):
+                log.warning("webhook.presence_lost", tenant=tenant.slug, error=type(exc).__name__)
+            else:  # the person's message is theirs to resend; this one is still answered
+                log.error("webhook.presence_failed", tenant=tenant.slug, **describe(exc))
             return
         if presence in ("human", "resumed"):
             log.info("webhook.presence", tenant=tenant.slug, presence=presence)
@@ -370,14 +375,22 @@ class WebhookReceiver:
             log.error("spool.invalid", tenant=record.tenant)
             return True
         except Exception as exc:
-            if _is_db_down(exc):
+            if is_db_down(exc):
                 return False
             raise
         return True
 
 
 def _log_failure(event: str, slug: str, exc: BaseException) -> None:
-    if _is_db_down(exc):
+    if is_db_down(exc):
         log.error(event, tenant=slug, error=type(exc).__name__)
     else:  # a bug: where it happened, never the error's text (it may quote the message)
         log.error(event, tenant=slug, unexpected=True, **describe(exc))
+
+
+def _refused(slug: str, exc: InvalidInput) -> InvalidInput:
+    """Counted and logged; the refusal to raise, its reason leading its message."""
+    WEBHOOKS.labels(slug, "invalid").inc()
+    refusals.count(slug, exc)
+    log.warning("webhook.refused", tenant=slug, reason=refusals.reason_of(exc))
+    return refusals.tagged(exc)
