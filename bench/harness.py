@@ -20,18 +20,19 @@ WORKER_MAX_JOBS = 256
 
 
 def tenants_yaml(names: list[str], whaticket_url: str | None = None) -> str:
-    """One Secret and a BotTenant per name, all on the same webhook secret; with a Whaticket URL
-    the tenants answer (the drain), without it they only ingest."""
-    secret = f"""
-apiVersion: v1
-kind: Secret
-metadata: {{name: bench}}
-stringData: {{webhook-secret: {SECRET}, token: {TOKEN}}}
-"""
+    """A Secret (labelled for it: a tenant uses only its own) and a BotTenant per name, all with
+    the same webhook secret; with a Whaticket URL the tenants answer (the drain), without it they
+    only ingest."""
     url = f"url: {whaticket_url}\n    " if whaticket_url else ""
-    token_ref = "\n        apiTokenSecretRef: {name: bench, key: token}" if whaticket_url else ""
+    token_ref = "\n        apiTokenSecretRef: {{name: bench-{name}, key: token}}"
+    token_ref = token_ref if whaticket_url else ""
     tenants = [
         f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: bench-{name}, labels: {{atende.dev/tenant: {name}}}}}
+stringData: {{webhook-secret: {SECRET}, token: {TOKEN}}}
+---
 apiVersion: atende.dev/v1alpha1
 kind: BotTenant
 metadata: {{name: {name}}}
@@ -40,15 +41,15 @@ spec:
   whaticket:
     {url}variant: saas
     connections:
-      - name: main{token_ref}
-  webhook: {{secretRefs: [{{name: bench, key: webhook-secret}}]}}
+      - name: main{token_ref.format(name=name)}
+  webhook: {{secretRefs: [{{name: bench-{name}, key: webhook-secret}}]}}
   persona: {{systemPrompt: "Você é um assistente de testes."}}
   conversation: {{debounceSeconds: 0}}
   rateLimits: {{perContactPerMinute: 600, perTenantPerMinute: 100000}}
 """
         for name in names
     ]
-    return "---".join([secret, *tenants])
+    return "---".join(tenants)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ DEBOUNCE_SECONDS = 2
 TENANT_YAML = f"""\
 apiVersion: v1
 kind: Secret
-metadata: {{name: {TENANT}}}
+metadata: {{name: {TENANT}, labels: {{atende.dev/tenant: {TENANT}}}}}
 stringData:
   webhook-secret: {SECRET}
   webhook-secret-old: {PREVIOUS_SECRET}

@@ -61,7 +61,7 @@ def atende(database_url: str, redis_url: str, tmp_path: Path) -> Cli:
 TENANT_FILE = """\
 apiVersion: v1
 kind: Secret
-metadata: {name: acme}
+metadata: {name: acme, labels: {atende.dev/tenant: acme}}
 stringData:
   whaticket-token: "wtok-cli-8c2b6e0f4a7d"
   webhook-secret: "whsec-cli-5f1d0c7a9b3e4f21"

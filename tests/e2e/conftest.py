@@ -81,7 +81,7 @@ def tenant_yaml(
     return f"""\
 apiVersion: v1
 kind: Secret
-metadata: {{name: {TENANT}}}
+metadata: {{name: {TENANT}, labels: {{atende.dev/tenant: {TENANT}}}}}
 stringData:
   whaticket-token: "{WHATICKET_TOKEN}"
   webhook-secret: "{WEBHOOK_SECRET}"

@@ -39,7 +39,7 @@ async def test_a_message_and_its_answer_reach_the_workflow(
 ---
 apiVersion: v1
 kind: Secret
-metadata: {{name: n8n}}
+metadata: {{name: n8n, labels: {{atende.dev/tenant: {TENANT}}}}}
 stringData: {{signing: "{SIGNING_SECRET}"}}
 """
     )

@@ -19,7 +19,7 @@ from services.core.db import SessionMaker, transaction
 from services.core.errors import ManifestError
 from services.core.models import Contact, Tenant
 from services.core.tenants.credentials import CredentialCipher, hash_webhook_secret
-from services.core.tenants.manifest import load_manifests
+from services.core.tenants.manifest import TENANT_LABEL, load_manifests
 from services.core.tenants.service import TenantClaimedError, apply_tenant
 
 from .conftest import (
@@ -336,7 +336,8 @@ async def test_the_cli_cannot_take_an_operator_tenant_but_the_operator_can_take_
 ) -> None:
     text = yaml.safe_dump_all(
         [
-            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "acme"},
+            {"apiVersion": "v1", "kind": "Secret",
+             "metadata": {"name": "acme", "labels": {TENANT_LABEL: "acme"}},
              "stringData": secret_data()},
             {**bottenant(), "metadata": {"name": "acme"}},
         ]

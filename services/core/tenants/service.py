@@ -73,6 +73,7 @@ def resolve_credentials(
     name: str, spec: BotTenantSpec, secrets: SecretStore
 ) -> tuple[TenantCredentials, list[str]]:
     """Look up every referenced secret; returns the credentials and the webhook secret hashes."""
+    secrets = secrets.for_tenant(name)  # only the Secrets labelled for this tenant
     problems: list[str] = []
     where = f"BotTenant {name!r}: spec"
     tokens: dict[str, str] = {}

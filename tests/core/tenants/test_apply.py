@@ -23,7 +23,7 @@ HOOK_SECRET_2 = "hook-secret-two-fedcba9876543210"
 TEMPLATE = """\
 apiVersion: v1
 kind: Secret
-metadata: {{name: acme}}
+metadata: {{name: acme, labels: {{atende.dev/tenant: acme}}}}
 stringData:
   whaticket-token: {token}
   agent-password: {agent}

@@ -10,7 +10,7 @@ from services.core.tenants.manifest import load_manifests
 TENANT = """\
 apiVersion: v1
 kind: Secret
-metadata: {name: shop}
+metadata: {name: shop, labels: {atende.dev/tenant: shop}}
 stringData: {webhook-secret: shop-webhook-secret-0123456789}
 ---
 apiVersion: atende.dev/v1alpha1
@@ -29,7 +29,8 @@ spec:
 
 def config_map(body: str) -> str:
     indented = "".join(f"    {line}\n" for line in body.splitlines())
-    head = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: shop-faq}\n"
+    head = "---\napiVersion: v1\nkind: ConfigMap\n"
+    head += "metadata: {name: shop-faq, labels: {atende.dev/tenant: shop}}\n"
     return f"{head}data:\n  faq.yaml: |\n{indented}"
 
 

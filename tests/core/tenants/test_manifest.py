@@ -21,7 +21,7 @@ WEBHOOK_SECRET = "a-webhook-secret-of-32-characters"
 SECRET_DOC = f"""\
 apiVersion: v1
 kind: Secret
-metadata: {{name: shop}}
+metadata: {{name: shop, labels: {{atende.dev/tenant: shop}}}}
 stringData:
   whaticket-token: tok-123
   webhook-secret: {WEBHOOK_SECRET}
@@ -157,7 +157,8 @@ def test_base64_data_secrets_are_decoded() -> None:
         return base64.b64encode(value.encode()).decode()
 
     secret = (
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: shop}\ndata:\n"
+        "apiVersion: v1\nkind: Secret\n"
+        "metadata: {name: shop, labels: {atende.dev/tenant: shop}}\ndata:\n"
         f"  whaticket-token: {b64('tok-from-data')}\n"
         f"  webhook-secret: {b64(WEBHOOK_SECRET)}\n"
     )
