@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from services.core.channels.egress_policy import EgressPolicy
 from services.core.config import Settings
 from services.core.db import create_engine, create_sessionmaker
 from services.core.redis import create_redis
@@ -78,6 +79,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         kube=KubernetesApi(),
         engine=engine,
         redis=create_redis(platform.redis_url),
+        egress=EgressPolicy.from_settings(platform),
     )
 
 

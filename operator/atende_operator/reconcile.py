@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 import secrets as random_secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.core.channels.destinations import unreachable_destinations
+from services.core.channels.egress_policy import EgressPolicy
 from services.core.db import SessionMaker, transaction
 from services.core.errors import ManifestError
 from services.core.tenants import schema
@@ -52,6 +54,9 @@ class OperatorContext:
     engine: AsyncEngine | None = None  # set when the operator created it (disposed on cleanup)
     # Running api and worker processes drop a changed tenant from their caches on a notice.
     redis: aioredis.Redis | None = None
+    # What the worker may call (ATENDE_EGRESS_ALLOWED_NETWORKS): a destination it always
+    # refuses is refused here, with the field named in the status.
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 def context_of(memo: Mapping[str, Any]) -> OperatorContext:
@@ -206,6 +211,8 @@ async def _with_config_map_knowledge(
 
 async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconciled:
     spec = validate(obj)
+    if problems := unreachable_destinations(spec, ctx.egress):
+        raise _failure(obj, Phase.ERROR, Reason.DESTINATION_REFUSED, problems, None)
     refs = resources.secret_refs(obj.spec, obj.name)
     if resources.uses_generated_webhook_secret(obj.spec):
         await ensure_webhook_secret(ctx.kube, obj)

@@ -39,6 +39,7 @@ class Reason(StrEnum):  # the condition's reason (names, no values)
     INVALID_SECRET = "InvalidSecret"  # noqa: S105
     INVALID_SPEC = "InvalidSpec"
     NAME_CLAIMED = "NameClaimed"
+    DESTINATION_REFUSED = "DestinationRefused"  # a URL/host the egress policy always refuses
 
 
 @dataclass(frozen=True, slots=True)

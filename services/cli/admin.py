@@ -12,6 +12,8 @@ from services.core import events
 from services.core.auth import sessions
 from services.core.auth.roles import Role
 from services.core.auth.users import user_exists, users_with_tenants
+from services.core.channels.destinations import refuse_unreachable
+from services.core.channels.egress_policy import EgressPolicy
 from services.core.config import Settings
 from services.core.db import SessionMaker, create_engine, create_sessionmaker, transaction
 from services.core.dlq import audited
@@ -63,6 +65,7 @@ async def _announce(settings: Settings, slugs: list[str]) -> None:
 
 async def apply_file(settings: Settings, text: str) -> list[ApplyResult]:
     manifests, secrets = load_manifests(text)
+    refuse_unreachable(manifests, EgressPolicy.from_settings(settings))
     cipher = CredentialCipher.from_settings(settings)
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
         results = [await apply_tenant(session, m, secrets, cipher) for m in manifests]
@@ -73,6 +76,7 @@ async def apply_file(settings: Settings, text: str) -> list[ApplyResult]:
 async def plan_file(settings: Settings, text: str) -> list[Plan]:
     """What :func:`apply_file` would do, read in a transaction that is rolled back."""
     manifests, secrets = load_manifests(text)
+    refuse_unreachable(manifests, EgressPolicy.from_settings(settings))
     cipher = CredentialCipher.from_settings(settings)
     async with _database(settings) as sessionmaker, sessionmaker() as session:
         return [await plan_tenant(session, m, secrets, cipher) for m in manifests]

@@ -10,10 +10,13 @@ refuses whatever DNS says.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import quote
 
 import httpx
 
+from services.core.errors import ManifestError
+from services.core.tenants.manifest import TenantManifest
 from services.core.tenants.spec import BotTenantSpec
 
 from .egress_policy import EgressPolicy
@@ -60,3 +63,15 @@ def unreachable_destinations(spec: BotTenantSpec, policy: EgressPolicy) -> list[
                 f"{name}: {host} is {reason}, which ATENDE_EGRESS_ALLOWED_NETWORKS does not allow"
             )
     return problems
+
+
+def refuse_unreachable(manifests: Iterable[TenantManifest], policy: EgressPolicy) -> None:
+    """:class:`ManifestError` naming every field of every tenant that points at an address the
+    policy always refuses (``tenants apply`` calls it before anything is stored)."""
+    problems = [
+        f"BotTenant {manifest.name}: {problem}"
+        for manifest in manifests
+        for problem in unreachable_destinations(manifest.spec, policy)
+    ]
+    if problems:
+        raise ManifestError(problems)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from .cache import OutputGuards
 from .canary import tenant_canary
 from .delimit import Boundary, new_boundary, strip_markers, unwrap
-from .foreign import ForeignData, ForeignIndex
+from .foreign import ForeignData, ForeignIndex, ForeignLookup
 from .output import OutputGuard, Verdict, safe_reply
 from .rules import house_rules
 from .screen import MAX_MESSAGE_CHARS, MAX_TURN_CHARS, Screened, normalize, screen
@@ -29,6 +29,7 @@ __all__ = [
     "Boundary",
     "ForeignData",
     "ForeignIndex",
+    "ForeignLookup",
     "OutputGuard",
     "OutputGuards",
     "Screened",

@@ -1,7 +1,9 @@
 """Each tenant's output guard, built once and reused for every reply until something it is
-made of changes: the tenant's version (spec and credentials), the platform secrets, or another
-tenant (the cross-tenant data). Building one shingles the whole prompt and knowledge base, which
-is far more work than checking a reply."""
+made of changes: the tenant's version (spec and credentials) or the platform secrets. Building
+one shingles the whole prompt and knowledge base, which is far more work than checking a reply.
+Other tenants' data is not in it: every guard asks the one shared index, caught up with every
+tenant's version before each reply, so another tenant's change is seen by the very next reply
+without rebuilding anything."""
 
 from __future__ import annotations
 
@@ -10,16 +12,16 @@ from collections.abc import Callable, Sequence
 
 from services.core.db import SessionMaker
 
-from .foreign import ForeignData, ForeignIndex
+from .foreign import ForeignIndex, ForeignLookup
 from .output import OutputGuard
 
-Builder = Callable[[ForeignData], OutputGuard]
+Builder = Callable[[ForeignLookup], OutputGuard]
 
 
 class OutputGuards:
     def __init__(self, max_guards: int = 1024) -> None:
         self.foreign = ForeignIndex()
-        self._guards: dict[tuple[int, int, int, str], OutputGuard] = {}
+        self._guards: dict[tuple[int, int, str], OutputGuard] = {}
         self._max_guards = max_guards
 
     async def for_tenant(
@@ -30,12 +32,12 @@ class OutputGuards:
         secrets: Sequence[str | None],
         build: Builder,
     ) -> OutputGuard:
-        fingerprint, foreign = await self.foreign.others(sessionmaker, tenant_id)
+        await self.foreign.refresh(sessionmaker)
         digest = hashlib.sha256("\0".join(s or "" for s in secrets).encode()).hexdigest()
-        key = (tenant_id, version, fingerprint, digest)
+        key = (tenant_id, version, digest)
         guard = self._guards.get(key)
         if guard is None:
             if len(self._guards) >= self._max_guards:
                 self._guards.clear()
-            guard = self._guards[key] = build(foreign)
+            guard = self._guards[key] = build(self.foreign)
         return guard

@@ -1,20 +1,25 @@
 """Other tenants' data, for the output guard's cross-tenant check.
 
 Their display names and the 8-word shingles of their persona prompts and knowledge, from
-``tenants.spec`` (no credentials are decrypted). :class:`ForeignIndex` reads each tenant's spec
-once per version: a turn costs one query of ``(id, version)`` pairs, not a parse of every
-other tenant's knowledge. The model
-never receives any of it — our context is built from this tenant only — so finding it in a reply
-means something went wrong (a shared cache, a poisoned knowledge entry, a future bug) and the
-reply is blocked. Data both tenants have (a shared FAQ sentence, a common word as a name) is
-subtracted by :meth:`OutputGuard.build`; display names shorter than ``min_name_chars`` letters
-are ignored (``Loja`` would block every reply mentioning a store).
+``tenants.spec`` (no credentials are decrypted). The model never receives any of it — our
+context is built from this tenant only — so finding it in a reply means something went wrong (a
+shared cache, a poisoned knowledge entry, a future bug) and the reply is blocked. Data both
+tenants have (a shared FAQ sentence, a common word as a name) is not foreign; display names
+shorter than ``min_name_chars`` letters are ignored (``Loja`` would block every reply mentioning
+a store).
+
+:class:`ForeignIndex` is one index for every tenant — each shingle and name once, with the
+tenants that own it — so a worker's memory grows with the platform's knowledge, not with
+tenants × knowledge. It reads each tenant's spec once per version: a turn costs one query of
+``(id, version)`` pairs.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, select
@@ -23,13 +28,42 @@ from services.core.db import SessionMaker
 from services.core.models import Tenant
 from services.core.tenants.spec import BotTenantSpec
 
-from .text import Shingle, shingles
+from .text import Shingle, shingles, words
 
 MIN_NAME_CHARS = 6
 
 
+class ForeignLookup(Protocol):
+    """What the output guard asks about the data of tenants other than ``tenant_id``."""
+
+    def others_have(self, tenant_id: int | None, candidates: set[Shingle]) -> set[Shingle]:
+        """The ``candidates`` another tenant owns and ``tenant_id`` does not."""
+        ...
+
+    def names_in(self, tenant_id: int | None, tokens: list[str]) -> list[Shingle]:
+        """Other tenants' names (as word sequences) that occur in ``tokens``."""
+        ...
+
+
+def _name_words(name: str, min_chars: int) -> Shingle | None:
+    seq = tuple(words(name))
+    return seq if seq and len("".join(seq)) >= min_chars else None
+
+
+def _names_at(tokens: list[str], by_first: dict[str, list[Shingle]]) -> list[Shingle]:
+    """Each name of ``by_first`` (keyed by its first word) that occurs in ``tokens``."""
+    found = []
+    for i, token in enumerate(tokens):
+        for seq in by_first.get(token, ()):
+            if tuple(tokens[i : i + len(seq)]) == seq:
+                found.append(seq)
+    return found
+
+
 @dataclass
 class ForeignData:
+    """One tenant's part; on its own (in tests, a tool), all of it counts as another's."""
+
     names: set[str] = field(default_factory=set)
     shingles: set[Shingle] = field(default_factory=set)
     min_name_chars: int = MIN_NAME_CHARS
@@ -41,6 +75,18 @@ class ForeignData:
             self.shingles |= shingles(f"{entry.question}\n{entry.answer}")
             self.shingles |= shingles(entry.answer)
 
+    def name_sequences(self) -> set[Shingle]:
+        return {s for n in self.names if (s := _name_words(n, self.min_name_chars))}
+
+    def others_have(self, tenant_id: int | None, candidates: set[Shingle]) -> set[Shingle]:
+        return candidates & self.shingles
+
+    def names_in(self, tenant_id: int | None, tokens: list[str]) -> list[Shingle]:
+        by_first: dict[str, list[Shingle]] = {}
+        for seq in self.name_sequences():
+            by_first.setdefault(seq[0], []).append(seq)
+        return _names_at(tokens, by_first)
+
 
 def _part(raw: object) -> ForeignData:
     data = ForeignData()
@@ -51,39 +97,78 @@ def _part(raw: object) -> ForeignData:
 
 
 class ForeignIndex:
-    """Every tenant's part, parsed once per tenant version; the union of the others' parts is
-    built once per tenant and state of the rest (and reused until one of them changes)."""
+    """Every tenant's shingles and names once, each with the tenants that own it."""
 
-    def __init__(self, max_unions: int = 256) -> None:
-        self._parts: dict[int, tuple[int, ForeignData]] = {}
-        self._unions: dict[tuple[int, int], ForeignData] = {}
-        self._max_unions = max_unions
+    def __init__(self) -> None:
+        self._versions: dict[int, int] = {}
+        self._parts: dict[int, tuple[frozenset[Shingle], frozenset[Shingle]]] = {}
+        self._owners: dict[Shingle, set[int]] = {}
+        self._name_owners: dict[Shingle, set[int]] = {}
+        self._names_by_first: dict[str, list[Shingle]] = {}
 
-    async def others(self, sessionmaker: SessionMaker, tenant_id: int) -> tuple[int, ForeignData]:
-        """(a fingerprint of the other tenants' versions, their data). Treat it as read-only:
-        it is shared by every turn until a tenant changes."""
+    async def refresh(self, sessionmaker: SessionMaker) -> None:
+        """Catch up with every tenant's current version (one query when nothing changed)."""
         async with sessionmaker() as session:
             versions = dict((await session.execute(_VERSIONS)).all())
-            stale = [i for i, v in versions.items() if self._parts.get(i, (None,))[0] != v]
-            if stale:
-                rows = await session.execute(_SPECS, {"ids": stale})
-                for tenant, version, raw in rows:
-                    self._parts[tenant] = (version, _part(raw))
-        for gone in self._parts.keys() - versions.keys():
-            del self._parts[gone]
-        others = sorted((i, v) for i, v in versions.items() if i != tenant_id)
-        fingerprint = hash(tuple(others))
-        key = (tenant_id, fingerprint)
-        union = self._unions.get(key)
-        if union is None:
-            if len(self._unions) >= self._max_unions:
-                self._unions.clear()
-            union = self._unions[key] = ForeignData()
-            for other, _ in others:
-                part = self._parts[other][1]
-                union.names |= part.names
-                union.shingles |= part.shingles
-        return fingerprint, union
+            stale = [i for i, v in versions.items() if self._versions.get(i) != v]
+            rows = (await session.execute(_SPECS, {"ids": stale})).all() if stale else []
+        for tenant, version, raw in rows:
+            self._drop(tenant)
+            self._add(tenant, version, _part(raw))
+        for gone in self._versions.keys() - versions.keys():
+            self._drop(gone)
+
+    def others_have(self, tenant_id: int | None, candidates: set[Shingle]) -> set[Shingle]:
+        return {s for s in candidates if _foreign(self._owners.get(s), tenant_id)}
+
+    def names_in(self, tenant_id: int | None, tokens: list[str]) -> list[Shingle]:
+        found = _names_at(tokens, self._names_by_first)
+        return [seq for seq in found if _foreign(self._name_owners.get(seq), tenant_id)]
+
+    def _add(self, tenant: int, version: int, part: ForeignData) -> None:
+        names = frozenset(part.name_sequences())
+        self._versions[tenant] = version
+        self._parts[tenant] = (frozenset(part.shingles), names)
+        _own(self._owners, tenant, part.shingles)
+        for seq in names:
+            if seq not in self._name_owners:
+                self._names_by_first.setdefault(seq[0], []).append(seq)
+        _own(self._name_owners, tenant, names)
+
+    def _drop(self, tenant: int) -> None:
+        self._versions.pop(tenant, None)
+        part_shingles, names = self._parts.pop(tenant, (frozenset(), frozenset()))
+        _disown(self._owners, tenant, part_shingles)
+        for seq in _disown(self._name_owners, tenant, names):
+            self._names_by_first[seq[0]].remove(seq)
+            if not self._names_by_first[seq[0]]:
+                del self._names_by_first[seq[0]]
+
+
+def _foreign(owners: set[int] | None, tenant_id: int | None) -> bool:
+    """Owned by some tenant, and not by ``tenant_id``."""
+    if not owners:
+        return False
+    return tenant_id is None or tenant_id not in owners
+
+
+def _own(index: dict[Shingle, set[int]], tenant: int, keys: Iterable[Shingle]) -> None:
+    for key in keys:
+        index.setdefault(key, set()).add(tenant)
+
+
+def _disown(index: dict[Shingle, set[int]], tenant: int, keys: Iterable[Shingle]) -> list[Shingle]:
+    """Remove ``tenant`` as an owner; the keys nobody owns any more (dropped from ``index``)."""
+    orphaned = []
+    for key in keys:
+        owners = index.get(key)
+        if owners is None:
+            continue
+        owners.discard(tenant)
+        if not owners:
+            del index[key]
+            orphaned.append(key)
+    return orphaned
 
 
 _VERSIONS = select(Tenant.id, Tenant.version)

@@ -10,9 +10,12 @@ contains, after folding case, accents, invisible characters and punctuation:
   ``sk-…``, ``ghp_…``, private keys) or one of the tenant's own credential values, the webhook
   secret hashes, or platform secrets;
 * ``cross_tenant``  another tenant's data: its display name, or an 8-word shingle of its persona
-  prompt or knowledge, when this tenant's own texts do not have it too.
+  prompt or knowledge, when this tenant's own texts do not have it too; such a reply becomes the
+  tenant's usual fallback, not a refusal that would single it out.
 
-Only the reason is logged and counted, never the text.
+What the customer typed is never a reason: the model repeating the customer's own words leaks
+nothing, and blocking it would confirm a guess. Only the reason is logged and counted, never the
+text.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .foreign import ForeignData
+from .foreign import ForeignLookup
 from .screen import normalize
 from .text import (
     SHINGLE_WORDS,
@@ -70,14 +73,23 @@ class Verdict:
 @dataclass
 class OutputGuard:
     """What one tenant's replies must never contain; made by :meth:`build`, reused for every
-    reply of the same tenant version (see :class:`~services.core.guard.cache.OutputGuards`)."""
+    reply of the same tenant version (see :class:`~services.core.guard.cache.OutputGuards`).
+
+    Holds only this tenant's own texts; other tenants' data is asked of the shared
+    :class:`~services.core.guard.foreign.ForeignIndex`, which every guard of a worker shares."""
 
     language: str
     canary: str
     protected: set[Shingle] = field(default_factory=set)
     secrets: set[str] = field(default_factory=set)
-    foreign_names: set[Shingle] = field(default_factory=set)
-    foreign_shingles: set[Shingle] = field(default_factory=set)
+    tenant_id: int | None = None
+    foreign: ForeignLookup | None = None
+    # This tenant's own shingles and texts' words: what another tenant also has is no leak.
+    own: set[Shingle] = field(default_factory=set)
+    own_words: list[list[str]] = field(default_factory=list)
+    # What a reply quoting another tenant becomes: the tenant's usual fallback, so the answer
+    # does not tell a customer that a phrase or name belongs to someone else.
+    fallback: str | None = None
     # Folded once here rather than for every reply: (lower-cased, letters and digits only).
     _folded_canary: str = field(init=False, repr=False)
     _folded_secrets: list[tuple[str, str]] = field(init=False, repr=False)
@@ -95,54 +107,95 @@ class OutputGuard:
         protected: Iterable[str],
         public: Iterable[str],
         secrets: Iterable[str | None] = (),
-        foreign: ForeignData | None = None,
+        foreign: ForeignLookup | None = None,
+        tenant_id: int | None = None,
+        fallback: str | None = None,
     ) -> OutputGuard:
         """``protected``: instructions never to be quoted; ``public``: this tenant's own texts
         the bot may quote (knowledge, notes, display name) — they are never a leak."""
-        public_texts = list(public)
+        public_texts, protected_texts = list(public), list(protected)
         public_shingles: set[Shingle] = set()
         for text in public_texts:
             public_shingles |= shingles(text)
         protected_shingles: set[Shingle] = set()
-        for text in protected:
+        for text in protected_texts:
             protected_shingles |= shingles(text)
-        guard = cls(
+        return cls(
             language=language,
             canary=canary,
             protected=protected_shingles - public_shingles,
             secrets={s for s in secrets if s and len(s) >= MIN_SECRET_CHARS},
+            tenant_id=tenant_id,
+            foreign=foreign,
+            own=public_shingles | protected_shingles if foreign is not None else set(),
+            own_words=[words(t) for t in [*public_texts, *protected_texts]] if foreign else [],
+            fallback=fallback,
         )
-        if foreign is not None:
-            own_words = [words(text) for text in [*public_texts, *protected]]
-            for name in foreign.names:
-                seq = tuple(words(name))
-                if len("".join(seq)) < foreign.min_name_chars:
-                    continue
-                if not any(contains_sequence(own, seq) for own in own_words):
-                    guard.foreign_names.add(seq)
-            guard.foreign_shingles = foreign.shingles - public_shingles - protected_shingles
-        return guard
 
-    def check(self, text: str) -> Verdict:
-        reason = self._reason(text)
-        return Verdict(safe_reply(self.language) if reason else text, reason)
+    def check(self, text: str, typed: Iterable[str] = ()) -> Verdict:
+        """``typed``: what the customer wrote. The model repeating it leaks nothing, so it is
+        never a reason to block (else a guess echoed back would be confirmed by the refusal)."""
+        reason = self._reason(text, _Typed.of(typed))
+        if reason is None:
+            return Verdict(text)
+        if reason == "cross_tenant" and self.fallback:
+            return Verdict(self.fallback, reason)
+        return Verdict(safe_reply(self.language), reason)
 
-    def _reason(self, text: str) -> str | None:
+    def _reason(self, text: str, typed: _Typed) -> str | None:
         clean = normalize(text, limit=10**7)
         tokens = words(clean)
         folded = "".join(tokens)
-        if self._folded_canary in folded:
+        if self._folded_canary in folded and self._folded_canary not in typed.folded:
             return "canary"
-        if any(pattern.search(clean) for pattern in _SECRET_PATTERNS):
-            return "secret"
+        for pattern in _SECRET_PATTERNS:
+            if any(m.group() not in typed.clean for m in pattern.finditer(clean)):
+                return "secret"
         lowered = clean.lower()
-        if any(low in lowered or bare in folded for low, bare in self._folded_secrets):
-            return "secret"
-        reply_shingles = shingles_of(tokens, SHINGLE_WORDS)
+        for low, bare in self._folded_secrets:
+            if (low in lowered or bare in folded) and not typed.has_secret(low, bare):
+                return "secret"
+        reply_shingles = shingles_of(tokens, SHINGLE_WORDS) - typed.shingles
         if reply_shingles & self.protected:
             return "system_prompt"
-        if reply_shingles & self.foreign_shingles:
-            return "cross_tenant"
-        if any(contains_sequence(tokens, name) for name in self.foreign_names):
+        if self.foreign is not None and self._quotes_another_tenant(tokens, reply_shingles, typed):
             return "cross_tenant"
         return None
+
+    def _quotes_another_tenant(
+        self, tokens: list[str], reply_shingles: set[Shingle], typed: _Typed
+    ) -> bool:
+        assert self.foreign is not None
+        if self.foreign.others_have(self.tenant_id, reply_shingles - self.own):
+            return True
+        return any(
+            not typed.has_sequence(name)
+            and not any(contains_sequence(own, name) for own in self.own_words)
+            for name in self.foreign.names_in(self.tenant_id, tokens)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Typed:
+    """The customer's own words, in the forms the checks compare."""
+
+    clean: str
+    folded: str
+    token_lists: list[list[str]]
+    shingles: set[Shingle]
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> _Typed:
+        cleaned = [normalize(t, limit=10**7) for t in texts]
+        token_lists = [words(t) for t in cleaned]
+        found: set[Shingle] = set()
+        for tokens in token_lists:
+            found |= shingles_of(tokens, SHINGLE_WORDS)
+        folded = "\n".join("".join(tokens) for tokens in token_lists)
+        return cls("\n".join(cleaned), folded, token_lists, found)
+
+    def has_secret(self, low: str, bare: str) -> bool:
+        return low in self.clean.lower() or bare in self.folded
+
+    def has_sequence(self, seq: Shingle) -> bool:
+        return any(contains_sequence(tokens, seq) for tokens in self.token_lists)

@@ -16,10 +16,12 @@ from pydantic import ValidationError
 
 from services.core.errors import ManifestError
 
-from .spec import BotTenantSpec, ConfigMapRef, KnowledgeEntry
+from .spec import MAX_KNOWLEDGE_ENTRIES, BotTenantSpec, ConfigMapRef, KnowledgeEntry
 
-# A bound on what every process keeps in memory per tenant and indexes on each change.
-MAX_ENTRIES = 5000
+# Bounds on what every process keeps in memory per tenant and indexes on each change: the
+# entries of the spec and its ConfigMaps together, and their text (about 2 MB of it).
+MAX_ENTRIES = MAX_KNOWLEDGE_ENTRIES
+MAX_KNOWLEDGE_CHARS = 2_000_000
 
 ReadConfigMap = Callable[[ConfigMapRef], str | None]
 
@@ -48,8 +50,6 @@ def _entries(ref: ConfigMapRef, text: str, problems: list[str]) -> list[Knowledg
 def expand_knowledge(spec: BotTenantSpec, read: ReadConfigMap, where: str) -> BotTenantSpec:
     """The spec with the ConfigMaps' entries appended; raises :class:`ManifestError`."""
     refs = spec.knowledge.config_map_refs
-    if not refs:
-        return spec
     problems: list[str] = []
     entries = list(spec.knowledge.entries)
     for index, ref in enumerate(refs):
@@ -61,7 +61,15 @@ def expand_knowledge(spec: BotTenantSpec, read: ReadConfigMap, where: str) -> Bo
         entries += _entries(ref, text, problems)
     if len(entries) > MAX_ENTRIES:
         problems.append(f"{where}: {len(entries)} knowledge entries; at most {MAX_ENTRIES}")
+    chars = sum(len(e.question) + len(e.answer) for e in entries)
+    if chars > MAX_KNOWLEDGE_CHARS:
+        problems.append(
+            f"{where}: spec.knowledge: {chars} characters of questions and answers; "
+            f"at most {MAX_KNOWLEDGE_CHARS}"
+        )
     if problems:
         raise ManifestError(problems)
+    if not refs:
+        return spec
     knowledge = spec.knowledge.model_copy(update={"entries": entries})
     return spec.model_copy(update={"knowledge": knowledge})

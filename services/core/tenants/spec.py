@@ -141,9 +141,16 @@ class PersonaSpec(SpecModel):
     wait_message: str = Field(default=WAIT_MESSAGE, min_length=1, max_length=2000)
 
 
+# What every worker keeps of a tenant's knowledge is bounded here (and in the CRD), so one
+# tenant's huge FAQ cannot crowd the others out of memory or the prompt index.
+MAX_QUESTION_CHARS = 1000
+MAX_ANSWER_CHARS = 4000
+MAX_KNOWLEDGE_ENTRIES = 5000
+
+
 class KnowledgeEntry(SpecModel):
-    question: str = Field(min_length=1)
-    answer: str = Field(min_length=1)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS)
 
 
 class ConfigMapRef(SpecModel):
@@ -154,7 +161,7 @@ class ConfigMapRef(SpecModel):
 
 
 class KnowledgeSpec(SpecModel):
-    entries: list[KnowledgeEntry] = []
+    entries: list[KnowledgeEntry] = Field(default=[], max_length=MAX_KNOWLEDGE_ENTRIES)
     # Larger sets live in ConfigMaps; their entries follow the inline ones.
     config_map_refs: list[ConfigMapRef] = Field(default=[], max_length=20)
 

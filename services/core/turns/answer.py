@@ -147,7 +147,8 @@ async def decide(
     handover = _asked_for_person(spec, reply, used, now)
     if handover is not None:
         return await stored.save(handover)
-    text = await model.guarded_text(deps, tenant, turn, reply)
+    typed = [*texts, *(m.text for m in remembered.messages if m.role == "user")]
+    text = await model.guarded_text(deps, tenant, turn, reply, typed)
     return await stored.save(Answer.from_model(text, reply, used))
 
 

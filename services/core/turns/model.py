@@ -164,9 +164,12 @@ async def call(
     return reply
 
 
-async def guarded_text(deps: Runtime, tenant: TenantConfig, turn: TurnRef, reply: LlmReply) -> str:
+async def guarded_text(
+    deps: Runtime, tenant: TenantConfig, turn: TurnRef, reply: LlmReply, typed: list[str]
+) -> str:
     """The reply's text once the output guard (:mod:`services.core.guard.output`) passed it: a
-    leak becomes the safe answer; the reason is logged and counted, never the text."""
+    leak becomes the safe answer; the reason is logged and counted, never the text. ``typed``
+    is what the customer wrote (this turn and the remembered ones): echoing it is no leak."""
     text = BLOCKED_REPLY if reply.blocked else reply.text.strip()
     credentials = tenant.credentials
     platform_key = deps.settings.gemini_api_key
@@ -182,10 +185,10 @@ async def guarded_text(deps: Runtime, tenant: TenantConfig, turn: TurnRef, reply
         tenant.version,
         secrets,
         lambda foreign: prompt.output_guard(
-            tenant.spec, canary(deps, tenant), secrets=secrets, foreign=foreign
+            tenant.spec, canary(deps, tenant), secrets=secrets, foreign=foreign, tenant_id=tenant.id
         ),
     )
-    verdict = output_guard.check(text)
+    verdict = output_guard.check(text, typed)
     if verdict.reason is None:
         return text
     GUARD_BLOCKED.labels(tenant.slug, verdict.reason).inc()

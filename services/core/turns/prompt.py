@@ -80,10 +80,12 @@ def output_guard(
     *,
     notes: Sequence[str] = (),
     secrets: Sequence[str | None] = (),
-    foreign: guard.ForeignData | None = None,
+    foreign: guard.ForeignLookup | None = None,
+    tenant_id: int | None = None,
 ) -> guard.OutputGuard:
     """The guard for this tenant's replies: protected = persona and house rules (with the
-    knowledge header); public = knowledge, notes and the display name."""
+    knowledge header); public = knowledge, notes and the display name. A reply quoting
+    another tenant becomes the tenant's usual fallback message."""
     public = [spec.display_name, *notes]
     public += [f"{e.question}\n{e.answer}" for e in spec.knowledge.entries]
     return guard.OutputGuard.build(
@@ -93,4 +95,6 @@ def output_guard(
         public=public,
         secrets=secrets,
         foreign=foreign,
+        tenant_id=tenant_id,
+        fallback=spec.persona.fallback_message,
     )

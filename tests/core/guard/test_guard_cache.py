@@ -1,5 +1,6 @@
 """Output guards are reused across replies, yet never stale: a change to the tenant, or to any
-other tenant, is seen by the very next reply."""
+other tenant, is seen by the very next reply; and a worker's guards share one index of every
+tenant's data, so their memory grows with the platform's knowledge, not tenants × knowledge."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from services.core.tenants.service import apply_tenant
 TENANT = """\
 apiVersion: v1
 kind: Secret
-metadata: {{name: {name}}}
+metadata: {{name: {name}, labels: {{atende.dev/tenant: {name}}}}}
 stringData: {{hook: hook-secret-0123456789abcdef}}
 ---
 apiVersion: atende.dev/v1alpha1
@@ -80,10 +81,10 @@ async def test_reused_until_another_tenant_changes(clean_db: SessionMaker) -> No
     assert first.check(PIZZA).reason is None  # not the other tenant's data (yet)
     assert first.check(f"Veja só: {BOLO}").reason is None  # its own knowledge is public
 
-    # The other tenant publishes a new secret recipe: the padaria's next reply must not quote it.
+    # The other tenant publishes a new secret recipe: the padaria's next reply must not quote it
+    # (the padaria's own guard is not rebuilt for it: the shared index has caught up).
     await apply(clean_db, "pizzaria", "Pizzaria Napolitana", PIZZA)
     fresh = await guard_for(guards, clean_db, padaria)
-    assert fresh is not first
     assert fresh.check(f"Olha: {PIZZA}").reason == "cross_tenant"
     assert fresh.check("A Pizzaria Napolitana abre às 18h.").reason == "cross_tenant"
 

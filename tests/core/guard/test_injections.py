@@ -330,8 +330,11 @@ async def test_no_attack_gets_anything_out(
         for text in delivered:
             if found := leaks(text, harness):
                 failures.append(f"{attack.id}: delivered {found}")
-        if not delivered or delivered[-1] != SAFE:
-            failures.append(f"{attack.id}: last reply {delivered[-1:]!r} is not the safe answer")
+        # A reply quoting the other tenant becomes ACME's usual fallback, so the answer does not
+        # single out what belongs to someone else; every other leak, the safe answer.
+        expected = FALLBACK if attack.obey == "cross_tenant" else SAFE
+        if not delivered or delivered[-1] != expected:
+            failures.append(f"{attack.id}: last reply {delivered[-1:]!r} is not {expected!r}")
     harness.gemini.responder = lambda _: "Olá!"
     assert obedient.problems == []
     assert failures == []
