@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -12,10 +13,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.api.client_ip import client_ip
 from services.api.deps import StateDep
 from services.api.security import ACCESS_COOKIE, REFRESH_COOKIE, PageUser, check_form_csrf
-from services.api.sign_in import attempt_sign_in
+from services.api.sign_in import (
+    DEVICE_COOKIE,
+    DEVICE_DAYS,
+    attempt_sign_in,
+    known_device,
+    new_device_token,
+)
 from services.api.state import AppState
 from services.core.auth.sessions import RefreshFailed, SignedIn, refresh, sign_out
-from services.core.auth.throttle import LoginThrottle
 from services.core.auth.tokens import TokenKeys
 from services.core.db import transaction
 
@@ -86,18 +92,27 @@ async def login(
     next: Annotated[str, Form(max_length=500)] = "/panel",
 ) -> Response:
     ip = client_ip(request, state.settings.trusted_proxy_hops)
-    throttle = LoginThrottle(state.cache)
-    wait = await throttle.check(email, ip)
-    if wait is not None:
-        message = f"Too many attempts. Try again in {int(wait) + 1} seconds."
-        return _login_page(request, safe_next(next), error=message, email=email, status=429)
-    signed = await attempt_sign_in(state, email, password, ip)
-    if signed is None:
-        await throttle.failed(email, ip)
+    device = request.cookies.get(DEVICE_COOKIE)
+    outcome = await attempt_sign_in(state, email, password, ip, device)
+    if outcome.retry_after is not None:
+        message = f"Too many attempts. Try again in {math.ceil(outcome.retry_after)} seconds."
+        page = _login_page(request, safe_next(next), error=message, email=email, status=429)
+        page.headers["Retry-After"] = str(math.ceil(outcome.retry_after))
+        return page
+    if outcome.signed is None:
         return _login_page(request, safe_next(next), error=WRONG, email=email, status=401)
-    await throttle.succeeded(email)
     response = RedirectResponse(safe_next(next), status_code=303)
-    set_session_cookies(response, state, signed)
+    set_session_cookies(response, state, outcome.signed)
+    if known_device(state.settings, email, device) is None:
+        response.set_cookie(
+            DEVICE_COOKIE,
+            new_device_token(state.settings, email),
+            max_age=DEVICE_DAYS * 86400,
+            httponly=True,
+            secure=state.settings.panel_secure_cookies,
+            samesite="strict",
+            path="/panel/login",
+        )
     return response
 
 

@@ -19,7 +19,6 @@ from services.api.security import ApiUser, ensure
 from services.api.sign_in import attempt_sign_in
 from services.core.audit.service import recent_events
 from services.core.auth.roles import Action, scope_of
-from services.core.auth.throttle import LoginThrottle
 from services.core.conversations.queries import list_conversations
 from services.core.errors import TooManyRequests, Unauthorized
 from services.core.simulator.service import transcript
@@ -58,16 +57,13 @@ class Outcomes(BaseModel):
 @router.post("/auth/token", response_model=Token)
 async def token(request: Request, state: StateDep, body: Credentials) -> Token:
     ip = client_ip(request, state.settings.trusted_proxy_hops)
-    throttle = LoginThrottle(state.cache)
-    if (wait := await throttle.check(body.email, ip)) is not None:
-        raise TooManyRequests(wait)
-    signed = await attempt_sign_in(state, body.email, body.password, ip)
-    if signed is None:
-        await throttle.failed(body.email, ip)
+    outcome = await attempt_sign_in(state, body.email, body.password, ip)
+    if outcome.retry_after is not None:
+        raise TooManyRequests(outcome.retry_after)
+    if outcome.signed is None:
         raise Unauthorized("wrong e-mail or password")
-    await throttle.succeeded(body.email)
     minutes = state.settings.panel_access_token_minutes
-    return Token(access_token=signed.access_token, expires_in=minutes * 60)
+    return Token(access_token=outcome.signed.access_token, expires_in=minutes * 60)
 
 
 @router.get("/tenants")

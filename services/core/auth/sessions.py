@@ -88,7 +88,7 @@ async def sign_in(
 ) -> SignedIn:
     address = normalize_email(email)
     user = await session.scalar(select(User).where(User.email == address))
-    valid = verify_password(user.password_hash if user else DUMMY_HASH, password)
+    valid = await verify_password(user.password_hash if user else DUMMY_HASH, password)
     if user is None or not valid or not user.active:
         reason = "unknown_email" if user is None else "inactive" if valid else "wrong_password"
         await record(
@@ -180,6 +180,28 @@ async def is_session_active(session: AsyncSession, session_id: str) -> bool:
     return found is not None
 
 
+async def session_still_valid(session: AsyncSession, principal: Principal) -> bool:
+    """The token's session is live and its user is still who the token says: active, with
+    the same role and tenant. One indexed lookup per request; a disabled user, a changed role
+    or revoked sessions are refused on the very next request."""
+    row = (
+        await session.execute(
+            select(User.active, User.role, User.tenant_id)
+            .join(RefreshToken, RefreshToken.user_id == User.id)
+            .where(
+                RefreshToken.family == principal.session_id,
+                RefreshToken.revoked_at.is_(None),
+                User.id == principal.user_id,
+            )
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return False
+    active, role, tenant_id = row
+    return bool(active) and role == principal.role.value and tenant_id == principal.tenant_id
+
+
 async def create_user(
     session: AsyncSession,
     *,
@@ -204,7 +226,7 @@ async def create_user(
         raise ValueError("; ".join(problems))
     user = User(
         email=address,
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
         role=role.value,
         tenant_id=tenant_id,
         active=True,

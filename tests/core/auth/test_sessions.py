@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis.asyncio as aioredis
 from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -21,7 +20,6 @@ from services.core.auth.sessions import (
     sign_in,
     sign_out,
 )
-from services.core.auth.throttle import MAX_PER_EMAIL, LoginThrottle
 from services.core.auth.tokens import TokenKeys, read_access_token
 from services.core.config import Settings
 from services.core.db import SessionMaker, transaction
@@ -152,17 +150,3 @@ async def test_the_audit_log_refuses_edits(clean_db: SessionMaker) -> None:
             async with transaction(clean_db) as session:
                 await session.execute(text(statement))
     assert await _actions(clean_db) == ["user.created"]
-
-
-async def test_five_failures_throttle_the_email(redis_client: aioredis.Redis) -> None:
-    throttle = LoginThrottle(redis_client)
-    await redis_client.flushall()
-    for _ in range(MAX_PER_EMAIL):
-        assert await throttle.check("Maria@x.test", "10.0.0.2") is None
-        await throttle.failed("maria@x.test", "10.0.0.2")
-    wait = await throttle.check("MARIA@x.test", "10.0.0.3")
-    assert wait is not None
-    assert wait > 60
-    assert await throttle.check("other@x.test", "10.0.0.3") is None
-    await throttle.succeeded("maria@x.test")
-    assert await throttle.check("maria@x.test", "10.0.0.3") is None
