@@ -200,8 +200,9 @@ class WebhookReceiver:
         self, slug: str, body: bytes, signature: str | None, correlation_id: str
     ) -> dict[str, int]:
         """One Cloud API notification for ``slug``: checked against the tenant's app secret
-        before it is parsed, every message stored and scheduled, every status applied. With
-        Postgres down it raises :class:`Unavailable`: Meta redelivers, and duplicates drop."""
+        before it is parsed, every message stored and scheduled (or refused alone), every
+        status applied. When it cannot be stored (Postgres down, a bug) it raises
+        :class:`Unavailable`, never a 500: Meta redelivers, and duplicates drop."""
         try:
             tenant = await self._tenants.by_slug(slug)
             if tenant is None or not tenant.enabled or tenant.spec.meta is None:
@@ -227,7 +228,8 @@ class WebhookReceiver:
             raise
         except Exception as exc:
             _log_failure("cloud_api.not_stored", slug, exc)
-            raise Unavailable("the notification was not stored; Meta will redeliver") from None
+            why = "Postgres is unreachable" if is_db_down(exc) else "it was not stored"
+            raise Unavailable(f"{why}; Meta will redeliver") from None
         ignored = batch.ignored + (0 if ours else len(batch.messages))
         counts = {
             "accepted": outcomes.count("accepted"),
