@@ -259,3 +259,33 @@ def test_helm_test_checks_the_api_from_inside_the_release(keda: Manifests) -> No
     [admitted] = [p["podSelector"]["matchLabels"] for p in rule["from"] if "podSelector" in p]
     assert admitted.items() <= pod["metadata"]["labels"].items()
     assert admitted["app.kubernetes.io/component"] == "test"
+
+
+def test_the_workers_egress_policy_cuts_out_the_private_ranges(tmp_path: Path) -> None:
+    plain = values_file("keda-values.yaml") | {"migrations": {"hook": False}}
+    values = plain | {
+        "config": {"egressAllowedNetworks": ["10.20.0.0/16"]},
+        "networkPolicy": {
+            "egress": {
+                "enabled": True,
+                "platform": [{"to": [{"podSelector": {"matchLabels": {"app": "pg"}}}]}],
+            }
+        },
+    }
+    manifests = render(values, tmp_path)
+    policy = named(manifests, "NetworkPolicy", "atende-worker-egress")
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    dns, internet, allowed, platform = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    v4, v6 = (peer["ipBlock"] for peer in internet["to"])
+    assert v4["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10", "127.0.0.0/8"} <= set(v4["except"])
+    assert (v6["cidr"], {"fc00::/7", "fe80::/10"} <= set(v6["except"])) == ("::/0", True)
+    assert allowed["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
+    assert platform["to"][0]["podSelector"] == {"matchLabels": {"app": "pg"}}
+    kubernetes_validate.validate(policy, KUBERNETES, strict=True)
+    (tmp_path / "default").mkdir()
+    default = render(plain, tmp_path / "default")
+    assert "atende-worker-egress" not in {
+        p["metadata"]["name"] for p in of_kind(default, "NetworkPolicy")
+    }

@@ -141,6 +141,8 @@ def test_every_platform_setting_is_reachable_through_values(
     settings = Settings()
     for key, value in every.items():
         read = getattr(settings, camel[key])
+        if key == "egressAllowedNetworks":  # read back as ip_network objects
+            read = [str(network) for network in read]
         assert (read.get_secret_value() if isinstance(read, SecretStr) else read) == value, key
     assert {k: env[f"ATENDE_{k.upper()}"] for k in CHART_SET} == CHART_SET
 
@@ -154,7 +156,8 @@ def _example(annotation: Any, key: str) -> Any:
     """A value different from the default, of the setting's type."""
     examples: dict[str, Any] = {"environment": "staging", "logFormat": "console",
                                 "logLevel": "WARNING", "geminiBaseUrl": "https://gemini.proxy",
-                                "mediaBaseUrl": "https://media.proxy"}  # fmt: skip
+                                "mediaBaseUrl": "https://media.proxy",
+                                "egressAllowedNetworks": ["10.20.0.0/16", "fd00::/8"]}  # fmt: skip
     if key in examples:
         return examples[key]
     if annotation is bool:
