@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.core.inbound.spool import PENDING
 from services.core.models import InboundMessage
 from tests.fixtures.tenant_files import extended
 from tests.standins.meta_graph import GraphStandIn, notification, signed, text_message
@@ -234,3 +235,14 @@ async def test_a_malformed_cloud_api_body_from_the_tenant_is_never_a_500(
     answers = [await _post_meta(stack, payload) for payload in MALFORMED]
     assert [a.status_code for a in answers] == [200, 200, 200, 422], [a.text for a in answers]
     assert json.loads(answers[1].text)["ignored"] == 0  # "text" not an object: an empty message
+
+
+async def test_a_path_no_tenant_can_have_is_an_unknown_tenant(stack: Stack) -> None:
+    """A NUL or a surrogate in the tenant's place never reaches Postgres (which would refuse the
+    lookup): 404, not a spooled record that fails every replay, nor a 500."""
+    body = json.dumps(good("path", 0)).encode()
+    for slug in ("%00", "%ED%A0%80", "a" * 300, "Acme", "acme%00"):
+        whaticket = await stack.http.post(f"/hooks/whaticket/{slug}/main/x", content=body)
+        meta = await stack.http.post(f"/hooks/meta/{slug}", content=body)
+        assert (whaticket.status_code, meta.status_code) == (404, 404), slug
+    assert await stack.redis.exists(PENDING) == 0  # nothing spooled

@@ -3,6 +3,7 @@ so a value Postgres would refuse fails only its own request, with the field name
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import String
@@ -11,7 +12,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from services.core.channels.baileys import Ignored, NormalizedMessage, normalize
 from services.core.errors import InvalidInput
 from services.core.logging import get_logger
-from services.core.models import Contact, InboundMessage
+from services.core.models import Contact, InboundMessage, Tenant
+from services.core.tenants.spec import NAME_PATTERN
 
 from .refusals import RefusedMessage, tagged
 from .spool import describe
@@ -33,6 +35,12 @@ _LIMITS = {
     "lid": _length(Contact.lid),
     "name": _length(Contact.name),
 }
+
+
+def is_tenant_name(slug: str) -> bool:
+    """Could a tenant have this name? A path that no tenant can match (a NUL, a surrogate, 300
+    characters) is an unknown tenant without asking Postgres, which would refuse the query."""
+    return len(slug) <= _length(Tenant.slug) and re.fullmatch(NAME_PATTERN, slug) is not None
 
 
 def check_fits(message: NormalizedMessage) -> None:

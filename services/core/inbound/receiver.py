@@ -39,14 +39,14 @@ from services.core.handoff.presence import note_business_message
 from services.core.logging import get_logger
 from services.core.metrics import WEBHOOKS
 from services.core.outbound import statuses
-from services.core.ratelimit.failed_auth import FailedAuthGuard
+from services.core.ratelimit import failed_auth, quota
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.tenants.spec import META_CONNECTION, EventType
 
 from . import refusals
 from .batcher import PendingMessage, ingest_batch, payload_text, received_event
-from .fits import check_fits, normalize_checked
+from .fits import check_fits, is_tenant_name, normalize_checked
 from .refusals import is_db_down, refused_by_database, refused_by_postgres
 from .service import ingest
 from .spool import Spool, SpooledWebhook, describe
@@ -70,7 +70,7 @@ class WebhookReceiver:
         redis: ArqRedis,
         tenants: TenantDirectory,
         spool: Spool,
-        guard: FailedAuthGuard | None = None,
+        guard: failed_auth.FailedAuthGuard | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._redis = redis
@@ -80,7 +80,7 @@ class WebhookReceiver:
         self._ingest: Coalescer[PendingMessage, int | None] = Coalescer(
             partial(ingest_batch, sessionmaker)
         )
-        self._enqueue = Coalescer(partial(jobs.enqueue_inbound_many, redis))
+        self._enqueue = Coalescer(partial(quota.enqueue_paced, redis))
 
     async def handle(
         self,
@@ -103,7 +103,7 @@ class WebhookReceiver:
                 raise TooManyRequests(wait)
         try:
             try:
-                tenant = await self._tenants.by_slug(slug)
+                tenant = await self._tenants.by_slug(slug) if is_tenant_name(slug) else None
             except Exception as exc:
                 _log_failure("webhook.spooled_unverified", slug, exc)
                 return await self._spool_unverified(
@@ -204,7 +204,7 @@ class WebhookReceiver:
         status applied. When it cannot be stored (Postgres down, a bug) it raises
         :class:`Unavailable`, never a 500: Meta redelivers, and duplicates drop."""
         try:
-            tenant = await self._tenants.by_slug(slug)
+            tenant = await self._tenants.by_slug(slug) if is_tenant_name(slug) else None
             if tenant is None or not tenant.enabled or tenant.spec.meta is None:
                 WEBHOOKS.labels("unknown", "unknown_tenant").inc()
                 raise NotFound("unknown tenant")
@@ -282,8 +282,8 @@ class WebhookReceiver:
         if inbound_id is None:
             WEBHOOKS.labels(tenant.slug, "duplicate").inc()
             return Received("duplicate")
-        debounce = tenant.spec.conversation.debounce_seconds
-        await self._enqueue.submit(jobs.InboundJob(inbound_id, debounce, correlation_id))
+        job = jobs.InboundJob(inbound_id, tenant.spec.conversation.debounce_seconds, correlation_id)
+        await self._enqueue.submit(quota.PacedJob(job, tenant))
         WEBHOOKS.labels(tenant.slug, "accepted").inc()
         return Received("accepted", inbound_id=inbound_id)
 
@@ -359,7 +359,8 @@ class WebhookReceiver:
         """True once the record is dealt with; False while Postgres is down; raises when
         storing it fails otherwise (the spool keeps it and tries again)."""
         try:
-            tenant = await self._tenants.by_slug(record.tenant)
+            known = is_tenant_name(record.tenant)
+            tenant = await self._tenants.by_slug(record.tenant) if known else None
             if record.secret_hash is not None:  # spooled before it could be authenticated
                 try:
                     tenant = self._authorize(tenant, record.connection, record.secret_hash)
