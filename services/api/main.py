@@ -30,7 +30,7 @@ from services.core.tenants.directory import TenantDirectory
 
 from . import panel
 from .errors import install_error_handlers
-from .middleware import BodySizeLimit, RequestLog
+from .middleware import BodySizeLimit, RequestLog, SecurityHeaders
 from .routes import actions, health, hooks, v1
 from .state import AppState
 
@@ -132,4 +132,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     panel.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog)
+    app.add_middleware(SecurityHeaders, trusted_proxy_hops=settings.trusted_proxy_hops)
     return app

@@ -115,3 +115,72 @@ class RequestLog:
                     status=status,
                     ms=round((time.perf_counter() - started) * 1000, 1),
                 )
+
+
+# The panel's own files only: no inline script or style, no framing, forms post to us. The one
+# inline handler the templates use (the simulator's tenant picker submits on change) is allowed
+# by its hash, not by 'unsafe-inline'.
+_AUTOSUBMIT = "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='"  # this.form.submit()
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; "
+    f"script-src 'self' 'unsafe-hashes' {_AUTOSUBMIT}; "
+    "style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# FastAPI's interactive /docs and /redoc load their scripts from a CDN with an inline starter.
+_DOCS_POLICY = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "style-src https://cdn.jsdelivr.net 'unsafe-inline'; img-src https: data:; "
+    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
+)
+HSTS = b"max-age=31536000; includeSubDomains"
+
+
+class SecurityHeaders:
+    """Headers on every response, including errors and the 413: no sniffing, no framing, no
+    referrer to other sites, a CSP; ``no-store`` on everything but the panel's static files
+    (pages and API answers carry tenants' data); HSTS when the request came over https, which
+    behind ``ATENDE_TRUSTED_PROXY_HOPS`` proxies is what their ``X-Forwarded-Proto`` says."""
+
+    def __init__(self, app: ASGIApp, trusted_proxy_hops: int = 0) -> None:
+        self.app = app
+        self.trusted_proxy_hops = trusted_proxy_hops
+
+    def _https(self, scope: Scope) -> bool:
+        if scope.get("scheme") == "https":
+            return True
+        if self.trusted_proxy_hops <= 0:
+            return False
+        proto: bytes = dict(scope["headers"]).get(b"x-forwarded-proto", b"")
+        return proto.split(b",")[-1].strip().lower() == b"https"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        docs = path in ("/docs", "/redoc", "/docs/oauth2-redirect")
+        extra = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"same-origin"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (
+                b"content-security-policy",
+                (_DOCS_POLICY if docs else CONTENT_SECURITY_POLICY).encode(),
+            ),
+        ]
+        if not path.startswith("/panel/static/"):
+            extra.append((b"cache-control", b"no-store"))
+        if self._https(scope):
+            extra.append((b"strict-transport-security", HSTS))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in extra if name not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

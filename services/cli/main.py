@@ -11,11 +11,10 @@ from typing import Any
 import click
 from click.exceptions import NoArgsIsHelpError
 
-from services.core.auth.roles import Role
 from services.core.config import get_settings, serving_settings
 from services.core.logging import configure_logging
 
-from . import admin, secrets
+from . import admin, secrets, users
 from .failures import CommandFailed, explain, usage_line
 from .output import Column, emit, emit_one, output_option
 
@@ -282,40 +281,6 @@ def dlq_replay(ids: tuple[int, ...]) -> None:
 
 
 @cli.group()
-def users() -> None:
-    """People who sign in to the panel and the admin API."""
-
-
-@users.command("create")
-@click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
-@click.option("--tenant", help="the tenant's name (every role but platform_admin)")
-@click.option("--password-stdin", is_flag=True, help="read the password from stdin")
-def users_create(email: str, role: str, tenant: str | None, password_stdin: bool) -> None:
-    """Create a user; the password is asked for (never an argument: it would stay in history)."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = _run(lambda: admin.create_user(get_settings(), email, Role(role), tenant, password))
-    click.echo(f"user {user.email} created ({user.role}{f', tenant {tenant}' if tenant else ''})")
-
-
-@users.command("list")
-@output_option
-def users_list(output: str) -> None:
-    rows = _run(lambda: admin.list_users(get_settings()))
-    columns = [
-        Column("id", "ID", 5, value=lambda r: r[0].id),
-        Column("email", "E-MAIL", 36, value=lambda r: r[0].email),
-        Column("role", "ROLE", 15, value=lambda r: r[0].role),
-        Column("tenant", "TENANT", 16, value=lambda r: r[1]),
-        Column("active", "ACTIVE", value=lambda r: r[0].active),
-    ]
-    emit(rows, columns, output)
-
-
-@cli.group()
 def handoffs() -> None:
     """Conversations handed to a person, and giving them back to the bot."""
 
@@ -385,6 +350,7 @@ def events_enable(tenant: str, subscription: str) -> None:
 
 
 cli.add_command(secrets.group)
+cli.add_command(users.group)
 
 
 @cli.command()

@@ -20,6 +20,7 @@ from . import (
     event_pages,
     simulator_pages,
     tenant_pages,
+    user_pages,
 )
 from .templating import STATIC_DIR, templates
 
@@ -32,6 +33,7 @@ for module in (
     event_pages,
     audit_pages,
     simulator_pages,
+    user_pages,
 ):
     router.include_router(module.router)
 

@@ -12,13 +12,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from services.api import account_operations as accounts
 from services.api import operations
 from services.api.client_ip import client_ip
 from services.api.deps import RowId, StateDep
 from services.api.security import ApiUser, ensure
 from services.api.sign_in import attempt_sign_in
 from services.core.audit.service import recent_events
-from services.core.auth.roles import Action, scope_of
+from services.core.auth.roles import Action, Role, scope_of
 from services.core.conversations.queries import list_conversations
 from services.core.errors import TooManyRequests, Unauthorized
 from services.core.simulator.service import transcript
@@ -52,6 +53,20 @@ class Text(BaseModel):
 
 class Outcomes(BaseModel):
     outcomes: list[str]
+
+
+class NewRole(BaseModel):
+    role: Role
+    tenant: str | None = Field(default=None, max_length=100)
+
+
+class NewPassword(BaseModel):
+    password: str = Field(max_length=200)
+
+
+class Changed(BaseModel):
+    changed: bool
+    sessions_ended: int | None = None
 
 
 @router.post("/auth/token", response_model=Token)
@@ -201,3 +216,42 @@ async def simulator_lines(state: StateDep, principal: ApiUser, slug: str) -> lis
     async with state.sessionmaker() as session:
         lines = await transcript(session, tenant_id=tenant.id, user_id=principal.user_id)
     return [_asdict(line) for line in lines]
+
+
+@router.get("/users")
+async def users(state: StateDep, principal: ApiUser) -> list[dict[str, Any]]:
+    """The users you may manage (a tenant admin: their tenant's)."""
+    return [_asdict(account) for account in await accounts.list_accounts(state, principal)]
+
+
+@router.post("/users/{user_id}/disable", response_model=Changed)
+async def user_disable(state: StateDep, principal: ApiUser, user_id: RowId) -> Changed:
+    """The user can no longer sign in; every session of theirs ends at once."""
+    return Changed(changed=await accounts.set_active(state, principal, user_id, False))
+
+
+@router.post("/users/{user_id}/enable", response_model=Changed)
+async def user_enable(state: StateDep, principal: ApiUser, user_id: RowId) -> Changed:
+    return Changed(changed=await accounts.set_active(state, principal, user_id, True))
+
+
+@router.post("/users/{user_id}/role", response_model=Changed)
+async def user_role(state: StateDep, principal: ApiUser, user_id: RowId, body: NewRole) -> Changed:
+    """Another role (a platform admin may also move the user to ``tenant``); sessions end."""
+    changed = await accounts.set_role(state, principal, user_id, body.role, body.tenant)
+    return Changed(changed=changed)
+
+
+@router.post("/users/{user_id}/revoke-sessions", response_model=Changed)
+async def user_revoke(state: StateDep, principal: ApiUser, user_id: RowId) -> Changed:
+    ended = await accounts.revoke_sessions(state, principal, user_id)
+    return Changed(changed=ended > 0, sessions_ended=ended)
+
+
+@router.post("/users/{user_id}/password", response_model=Changed)
+async def user_password(
+    state: StateDep, principal: ApiUser, user_id: RowId, body: NewPassword
+) -> Changed:
+    """A new password; the user's sessions end."""
+    await accounts.reset_password(state, principal, user_id, body.password)
+    return Changed(changed=True)
