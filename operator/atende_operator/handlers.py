@@ -69,6 +69,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.finalizer = FINALIZER
     settings.posting.level = logging.WARNING  # Events for problems only, not every success
     settings.watching.server_timeout = 300
+    # Only Secrets and ConfigMaps opted in for a tenant ever reach the operator: the API server
+    # filters the lists and watches (an unlabelled Secret's values are never streamed here).
+    for plural in ("secrets", "configmaps"):
+        settings.watching.label_selectors["v1", plural] = resources.TENANT_LABEL
     if MEMO_KEY in memo:  # injected (tests, embedded runs)
         return
     platform: Settings = memo[SETTINGS_KEY]
@@ -166,7 +170,8 @@ def _referenced_change_handler(kind: str, index_id: str) -> Callable[..., Awaita
 
 
 # A referenced Secret was added, changed or deleted: re-reconcile its BotTenants, so a rotated
-# token takes effect without anyone editing the BotTenant.
+# token takes effect without anyone editing the BotTenant. Labelling one arrives as ADDED and
+# removing its label as DELETED (the selector's view), so both re-reconcile too.
 secret_changed = _referenced_change_handler("Secret", SECRETS_INDEX)
 # A knowledge ConfigMap changed: re-reconcile, so its new entries are indexed at once.
 config_map_changed = _referenced_change_handler("ConfigMap", CONFIG_MAPS_INDEX)
@@ -214,9 +219,12 @@ def build_registry() -> kopf.OperatorRegistry:
     kopf.on.update(*BOTTENANTS, registry=registry, id="reconcile", field="spec")(reconcile)
     kopf.on.delete(*BOTTENANTS, registry=registry, id="finalize")(finalize)
     kopf.index(*BOTTENANTS, registry=registry, id=SECRETS_INDEX)(index_secrets)
-    kopf.on.event("v1", "secrets", registry=registry, id="secret_changed")(secret_changed)
+    opted_in = {resources.TENANT_LABEL: kopf.PRESENT}  # and the server's selector (startup)
+    kopf.on.event("v1", "secrets", registry=registry, id="secret_changed", labels=opted_in)(
+        secret_changed
+    )
     kopf.index(*BOTTENANTS, registry=registry, id=CONFIG_MAPS_INDEX)(index_config_maps)
-    kopf.on.event("v1", "configmaps", registry=registry, id="config_map_changed")(
+    kopf.on.event("v1", "configmaps", registry=registry, id="config_map_changed", labels=opted_in)(
         config_map_changed
     )
     return registry

@@ -2,7 +2,9 @@
 
 kopf itself watches and patches the BotTenants; the handlers only read the Secrets a BotTenant
 references, create the generated webhook Secret, and (on a Secret change, outside a BotTenant
-event) patch a BotTenant's status.
+event) patch a BotTenant's status. Reads return the object's labels with its data, so the
+reconcile can refuse what is not labelled for the tenant; nothing here writes to a Secret that
+exists (the operator has no patch on Secrets).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kubernetes import client, config
@@ -20,17 +23,23 @@ from kubernetes.config.config_exception import ConfigException
 from .resources import GROUP, PLURAL, VERSION
 
 
-class KubeApi(Protocol):
-    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        """The Secret's values (decoded), or ``None`` when it does not exist."""
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A Secret's decoded values or a ConfigMap's ``data``, with the object's labels."""
 
-    async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
-        """The ConfigMap's ``data``, or ``None`` when it does not exist."""
+    data: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class KubeApi(Protocol):
+    async def read_secret(self, namespace: str, name: str) -> Found | None:
+        """The Secret (values decoded), or ``None`` when it does not exist."""
+
+    async def read_config_map(self, namespace: str, name: str) -> Found | None:
+        """The ConfigMap, or ``None`` when it does not exist."""
 
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:
         """Create a Secret; ``False`` when one of that name already exists."""
-
-    async def patch_secret(self, namespace: str, name: str, body: dict[str, Any]) -> None: ...
 
     async def patch_tenant_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Merge-patch a BotTenant's ``status`` subresource."""
@@ -48,6 +57,11 @@ def decode_secret_data(
             continue
     values.update(string_data or {})
     return values
+
+
+def _labels(metadata: Any) -> dict[str, str]:
+    labels = getattr(metadata, "labels", None) or {}
+    return {str(k): str(v) for k, v in labels.items() if v is not None}
 
 
 def _configuration() -> client.Configuration:
@@ -74,23 +88,26 @@ class KubernetesApi:
     def close(self) -> None:
         self._api_client.close()  # type: ignore[no-untyped-call]
 
-    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def read_secret(self, namespace: str, name: str) -> Found | None:
         try:
             secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return decode_secret_data(secret.data, secret.string_data)
+        data = decode_secret_data(secret.data, secret.string_data)
+        return Found(data, _labels(secret.metadata))
 
-    async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def read_config_map(self, namespace: str, name: str) -> Found | None:
         try:
             found = await asyncio.to_thread(self._core.read_namespaced_config_map, name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return {str(k): str(v) for k, v in (found.data or {}).items()}
+        return Found(
+            {str(k): str(v) for k, v in (found.data or {}).items()}, _labels(found.metadata)
+        )
 
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:
         secret = client.V1Secret.from_dict(body)
@@ -103,15 +120,6 @@ class KubernetesApi:
                 return False
             raise
         return True
-
-    async def patch_secret(self, namespace: str, name: str, body: dict[str, Any]) -> None:
-        await asyncio.to_thread(
-            self._core.patch_namespaced_secret,
-            name,
-            namespace,
-            body,
-            _content_type="application/merge-patch+json",
-        )
 
     async def patch_tenant_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await asyncio.to_thread(

@@ -24,7 +24,13 @@ from services.core.errors import ManifestError
 from services.core.tenants import schema
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.knowledge_refs import expand_knowledge
-from services.core.tenants.manifest import SecretStore, TenantManifest, parse_spec
+from services.core.tenants.manifest import (
+    SecretStore,
+    TenantManifest,
+    not_opted_in,
+    parse_spec,
+    tenant_of,
+)
 from services.core.tenants.notify import tenant_changed
 from services.core.tenants.service import TenantClaimedError, apply_tenant, disable_tenant
 from services.core.tenants.spec import (
@@ -36,7 +42,7 @@ from services.core.tenants.spec import (
 )
 
 from . import resources
-from .kube import KubeApi
+from .kube import Found, KubeApi
 from .resources import Phase, Reason, Ref
 
 MEMO_KEY = "atende"
@@ -147,41 +153,49 @@ def validate(obj: TenantObject) -> BotTenantSpec:
 
 
 async def ensure_webhook_secret(kube: KubeApi, obj: TenantObject) -> None:
-    """Create ``<name>-webhook`` (owned by the BotTenant) unless it already holds a secret."""
+    """Create ``<name>-webhook`` (owned by the BotTenant, labelled for it) unless it exists.
+
+    One that exists is never written to (the operator has no patch on Secrets): without its key
+    or its label it is refused by :func:`read_referenced` like any other Secret.
+    """
     name = resources.generated_webhook_secret_name(obj.name)
-    existing = await kube.read_secret(obj.namespace, name)
-    if existing is not None and existing.get(resources.WEBHOOK_SECRET_KEY):
+    if await kube.read_secret(obj.namespace, name) is not None:
         return
     manifest = resources.webhook_secret_manifest(
         obj.name, obj.namespace, random_secrets.token_urlsafe(32)
     )
-    if existing is None:
-        kopf.adopt(manifest, owner=obj.owner_body())
-        if await kube.create_secret(obj.namespace, manifest):
-            return
-        # Created meanwhile by a concurrent reconcile: read again below.
-        if (await kube.read_secret(obj.namespace, name) or {}).get(resources.WEBHOOK_SECRET_KEY):
-            return
-    await kube.patch_secret(obj.namespace, name, {"data": manifest["data"]})
+    kopf.adopt(manifest, owner=obj.owner_body())  # keeps our label over the BotTenant's
+    await kube.create_secret(obj.namespace, manifest)  # False: a concurrent reconcile made it
 
 
-async def read_referenced(kube: KubeApi, namespace: str, refs: list[Ref]) -> SecretStore:
-    """Only the referenced keys of the referenced Secrets; a missing one is a TemporaryError."""
+class NotOptedIn(ManifestError):
+    """A referenced object exists but is not labelled for this tenant: its values are dropped."""
+
+
+async def read_referenced(
+    kube: KubeApi, namespace: str, refs: list[Ref], tenant: str
+) -> SecretStore:
+    """Only the referenced keys of the Secrets labelled for ``tenant``; a missing one is a
+    ManifestError (retried), one labelled otherwise a :class:`NotOptedIn`."""
     values: dict[str, dict[str, str]] = {}
-    found: dict[str, dict[str, str] | None] = {}
+    found: dict[str, Found | None] = {}
     problems: list[str] = []
+    refused = False
     for ref in refs:
         if ref.name not in found:
             found[ref.name] = await kube.read_secret(namespace, ref.name)
         secret = found[ref.name]
         if secret is None:
             problems.append(f"{ref.path}: Secret {ref.name!r} not found in namespace {namespace!r}")
-        elif ref.key not in secret:
+        elif tenant_of(secret.labels) != tenant:
+            refused = True
+            problems.append(f"{ref.path}: {not_opted_in('Secret', ref.name, tenant)}")
+        elif ref.key not in secret.data:
             problems.append(f"{ref.path}: Secret {ref.name!r} has no key {ref.key!r}")
         else:
-            values.setdefault(ref.name, {})[ref.key] = secret[ref.key]
+            values.setdefault(ref.name, {})[ref.key] = secret.data[ref.key]
     if problems:
-        raise ManifestError(problems)
+        raise (NotOptedIn if refused else ManifestError)(problems)
     return SecretStore(values)
 
 
@@ -190,7 +204,7 @@ async def _with_config_map_knowledge(
 ) -> BotTenantSpec:
     """Fold the referenced ConfigMaps' entries in; a missing ConfigMap is retried (it may be
     applied right after the BotTenant), a malformed one waits for a change."""
-    found: dict[str, dict[str, str] | None] = {}
+    found: dict[str, Found | None] = {}
     for name in resources.config_map_names(obj.spec):
         found[name] = await kube.read_config_map(obj.namespace, name)
     missing = [name for name, data in found.items() if data is None]
@@ -199,9 +213,15 @@ async def _with_config_map_knowledge(
         raise _failure(
             obj, Phase.PENDING, Reason.CONFIG_MAP_MISSING, problems, SECRET_RETRY_SECONDS
         )
+    refused = [n for n, cm in found.items() if cm is not None and tenant_of(cm.labels) != obj.name]
+    if refused:
+        problems = [not_opted_in("ConfigMap", n, obj.name) for n in refused]
+        retry = BAD_SECRET_RETRY_SECONDS  # labelling it re-reconciles at once (the watch)
+        raise _failure(obj, Phase.ERROR, Reason.CONFIG_MAP_NOT_LABELLED, problems, retry)
 
     def read(ref: ConfigMapRef) -> str | None:
-        return (found.get(ref.name) or {}).get(ref.key)
+        cm = found.get(ref.name)
+        return None if cm is None else cm.data.get(ref.key)
 
     try:
         return expand_knowledge(spec, read, f"BotTenant {obj.source}")
@@ -220,7 +240,11 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
         current = SecretRef(name=generated.name, key=generated.key)
         spec = spec.model_copy(update={"webhook": WebhookSpec(secret_refs=[current])})
     try:
-        store = await read_referenced(ctx.kube, obj.namespace, refs)
+        store = await read_referenced(ctx.kube, obj.namespace, refs, obj.name)
+    except NotOptedIn as exc:  # never retried fast: labelling the Secret re-reconciles at once
+        raise _failure(
+            obj, Phase.ERROR, Reason.SECRET_NOT_LABELLED, exc.problems, BAD_SECRET_RETRY_SECONDS
+        ) from None
     except ManifestError as exc:
         raise _failure(
             obj, Phase.PENDING, Reason.SECRET_MISSING, exc.problems, SECRET_RETRY_SECONDS

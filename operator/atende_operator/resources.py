@@ -13,6 +13,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+# The opt-in label every Secret and ConfigMap a BotTenant uses must carry (core's rule, shared
+# with `tenants apply -f`); the operator's watches select on it.
+from services.core.tenants.manifest import TENANT_LABEL as TENANT_LABEL
+
 GROUP = "atende.dev"
 VERSION = "v1alpha1"
 PLURAL = "bottenants"
@@ -40,6 +44,9 @@ class Reason(StrEnum):  # the condition's reason (names, no values)
     INVALID_SPEC = "InvalidSpec"
     NAME_CLAIMED = "NameClaimed"
     DESTINATION_REFUSED = "DestinationRefused"  # a URL/host the egress policy always refuses
+    # A referenced Secret/ConfigMap exists but is not labelled atende.dev/tenant: <this name>.
+    SECRET_NOT_LABELLED = "SecretNotLabelled"  # noqa: S105
+    CONFIG_MAP_NOT_LABELLED = "ConfigMapNotLabelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +153,7 @@ def webhook_secret_manifest(tenant: str, namespace: str, value: str) -> dict[str
         "metadata": {
             "name": generated_webhook_secret_name(tenant),
             "namespace": namespace,
-            "labels": {MANAGED_BY_LABEL: MANAGED_BY},
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, TENANT_LABEL: tenant},
         },
         "data": {WEBHOOK_SECRET_KEY: base64.b64encode(value.encode()).decode()},
     }
@@ -167,8 +174,11 @@ def ready_condition(
     message: str,
     previous: Sequence[Mapping[str, Any]] = (),
     now: datetime | None = None,
+    generation: int | None = None,
 ) -> dict[str, Any]:
-    """The ``Ready`` condition; ``lastTransitionTime`` only moves when ``status`` flips."""
+    """The ``Ready`` condition, shaped as ``metav1.Condition`` (the API conventions'
+    type/status/reason/message/observedGeneration); ``lastTransitionTime`` only moves when
+    ``status`` flips."""
     status = "True" if ready else "False"
     before = next((c for c in previous if c.get("type") == READY), None)
     if before is not None and before.get("status") == status and before.get("lastTransitionTime"):
@@ -181,6 +191,7 @@ def ready_condition(
         "reason": str(reason),
         "message": message,
         "lastTransitionTime": since,
+        **({} if generation is None else {"observedGeneration": generation}),
     }
 
 
@@ -201,7 +212,7 @@ def tenant_status(
         "phase": str(phase),
         "observedGeneration": generation,
         "conditions": [
-            ready_condition(phase is Phase.READY, reason, message, conditions, now),
+            ready_condition(phase is Phase.READY, reason, message, conditions, now, generation),
             *(c for c in conditions if isinstance(c, Mapping) and c.get("type") != READY),
         ],
     }

@@ -9,10 +9,12 @@ from typing import Any
 import kopf
 import pytest
 
+from atende_operator.kube import Found
 from atende_operator.reconcile import MEMO_KEY, OperatorContext
 from atende_operator.resources import API_VERSION, KIND
 from services.core.db import SessionMaker
 from services.core.tenants.credentials import CredentialCipher
+from services.core.tenants.manifest import TENANT_LABEL
 
 SECRET_KEY = "operator-test-platform-key-0123456789"
 TOKEN = "wt-token-a1b2c3d4e5f6"
@@ -78,23 +80,30 @@ def bottenant(
 
 
 class FakeKube:
-    """The :class:`~atende_operator.kube.KubeApi` calls, served from a dict."""
+    """The :class:`~atende_operator.kube.KubeApi` calls, served from dicts.
+
+    An object's labels are ``labels[(namespace, name)]``; one without an entry is labelled for
+    ``acme``, the tenants these tests apply, as the examples label theirs.
+    """
 
     def __init__(self) -> None:
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
         self.config_maps: dict[tuple[str, str], dict[str, str]] = {}
+        self.labels: dict[tuple[str, str], dict[str, str]] = {}
         self.created: list[dict[str, Any]] = []
         self.reads: list[tuple[str, str]] = []
         self.status_patches: list[tuple[str, str, dict[str, Any]]] = []
 
-    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        self.reads.append((namespace, name))
-        found = self.secrets.get((namespace, name))
-        return dict(found) if found is not None else None
+    def _found(self, key: tuple[str, str], data: dict[str, str] | None) -> Found | None:
+        labels = self.labels.get(key, {TENANT_LABEL: "acme"})
+        return None if data is None else Found(dict(data), dict(labels))
 
-    async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
-        found = self.config_maps.get((namespace, name))
-        return dict(found) if found is not None else None
+    async def read_secret(self, namespace: str, name: str) -> Found | None:
+        self.reads.append((namespace, name))
+        return self._found((namespace, name), self.secrets.get((namespace, name)))
+
+    async def read_config_map(self, namespace: str, name: str) -> Found | None:
+        return self._found((namespace, name), self.config_maps.get((namespace, name)))
 
     async def create_secret(self, namespace: str, body: dict[str, Any]) -> bool:
         import base64
@@ -104,10 +113,8 @@ class FakeKube:
             return False
         self.created.append(copy.deepcopy(body))
         self.secrets[key] = {k: base64.b64decode(v).decode() for k, v in body["data"].items()}
+        self.labels[key] = dict(body["metadata"].get("labels") or {})
         return True
-
-    async def patch_secret(self, namespace: str, name: str, body: dict[str, Any]) -> None:
-        raise AssertionError("not expected in these tests")
 
     async def patch_tenant_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.status_patches.append((namespace, name, copy.deepcopy(status)))

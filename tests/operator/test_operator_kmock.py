@@ -3,7 +3,8 @@ the official client for Secrets) against kmock's in-memory Kubernetes API on 127
 
 kmock's emulator merge-patches naively and sets no ``generation``/``uid``/``resourceVersion``,
 so the objects below carry their own: this is a wiring test (watch → handler → Postgres →
-status), not one of API-server semantics.
+status). The one API-server semantic it relies on, ``labelSelector`` on lists and watches, is
+emulated as the Kubernetes docs describe it (``tests/operator/apiserver.py`` cites them).
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from services.core.models import Tenant
 from services.core.tenants.credentials import CredentialCipher
 from tests.fixtures import kube
 
+from .apiserver import LabelSelectingEmulator
 from .conftest import SECRET_KEY, TOKEN, TOKEN_ROTATED, bottenant, secret_data
 
 NS = "tenants-a"
 BOTTENANTS = f"/apis/atende.dev/v1alpha1/namespaces/{NS}/bottenants"
 SECRETS = f"/api/v1/namespaces/{NS}/secrets"
 MERGE = {"Content-Type": "application/merge-patch+json"}
+OPTED_IN = {"atende.dev/tenant": "acme"}
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -61,7 +64,7 @@ async def eventually[T](
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[kmock.Server]:
-    emulator = kmock.KubernetesEmulator()
+    emulator = LabelSelectingEmulator()
     emulator.resources.load_bundled()
     emulator.resources["atende.dev/v1alpha1/bottenants"] = kmock.ResourceInfo(
         kind="BotTenant",
@@ -134,7 +137,7 @@ async def test_the_operator_reconciles_rotates_and_disables(
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "acme", "namespace": NS},
+            "metadata": {"name": "acme", "namespace": NS, "labels": OPTED_IN},
         }
         await request(api, "POST", SECRETS, json={**secret, "stringData": secret_data()})
         await request(api, "POST", BOTTENANTS, json=bottenant(namespace=NS, generation=1))
@@ -208,7 +211,7 @@ async def test_a_bottenant_waits_for_its_secret_then_the_secret_watch_applies_it
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "acme", "namespace": NS},
+            "metadata": {"name": "acme", "namespace": NS, "labels": OPTED_IN},
         }
         await request(api, "POST", SECRETS, json={**secret, "stringData": secret_data()})
 

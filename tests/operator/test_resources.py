@@ -49,6 +49,7 @@ def test_the_transition_time_moves_only_when_ready_flips() -> None:
             "reason": "InvalidSpec",
             "message": "bad",
             "lastTransitionTime": "2026-01-02T09:00:00Z",
+            "observedGeneration": 3,  # metav1.Condition's: which spec the condition is about
         }
     ]
     assert (flipped["phase"], flipped["observedGeneration"]) == ("Error", 3)
@@ -60,4 +61,5 @@ def test_the_generated_webhook_secret_manifest() -> None:
     assert manifest["metadata"]["name"] == "acme-webhook"
     assert manifest["metadata"]["namespace"] == "tenants-a"
     assert base64.b64decode(manifest["data"]["webhook-secret"]).decode() == "s3cret-value"
+    assert manifest["metadata"]["labels"]["atende.dev/tenant"] == "acme"  # opted in, watched
     assert resources.webhook_path("acme", "main") == "/hooks/whaticket/acme/main/<webhook-secret>"
