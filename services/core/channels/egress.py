@@ -118,7 +118,11 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await self._guard.allowed(host, port)
+        try:
+            async with asyncio.timeout(timeout):
+                addresses = await self._guard.allowed(host, port)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout("resolving the destination timed out") from None
         failure: Exception | None = None
         for ip in addresses:
             try:

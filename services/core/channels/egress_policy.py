@@ -10,6 +10,7 @@ actually connected to (:mod:`.egress`), and on IP literals when a tenant is appl
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -112,7 +113,8 @@ def _same(a: IPAddress, b: IPAddress) -> bool:
 def platform_endpoints(settings: Settings) -> tuple[PlatformEndpoint, ...]:
     """The platform's own services: the Postgres and Redis hosts of its settings (every port
     of a non-loopback host, only the service's port on loopback, where the stand-ins of
-    ``atende dev`` and the tests live too) and the worker's own metrics port."""
+    ``atende dev`` and the tests live too) and the worker's own metrics port (every port of
+    its pod's address)."""
     endpoints: list[PlatformEndpoint] = []
     for url in (settings.database_url, settings.redis_url, settings.cache_redis_url):
         if not url:
@@ -125,8 +127,9 @@ def platform_endpoints(settings: Settings) -> tuple[PlatformEndpoint, ...]:
             port = _DEFAULT_PORTS.get(scheme)
         if parts.hostname:
             endpoints.append(PlatformEndpoint(parts.hostname, port))
-    if settings.worker_metrics_port:
-        endpoints.append(PlatformEndpoint("localhost", settings.worker_metrics_port))
+    if settings.worker_metrics_port:  # this process, by loopback and by its pod's name
+        for own in ("localhost", socket.gethostname()):
+            endpoints.append(PlatformEndpoint(own, settings.worker_metrics_port))
     return tuple(endpoints)
 
 

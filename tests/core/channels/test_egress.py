@@ -21,7 +21,6 @@ from services.core.channels.egress_policy import (
 from services.core.config import Settings
 from services.core.tenants.spec import BotTenantSpec
 from tests.fixtures.egress import InternalService, loopback_egress, loopback_policy
-from tests.standins.smtp import SmtpStandIn
 
 REFUSED = [
     "127.0.0.2", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
@@ -62,6 +61,7 @@ def test_the_platform_is_its_database_and_redis_hosts() -> None:
         PlatformEndpoint("queue.internal", 6379),
         PlatformEndpoint("cache.internal", 7000),
         PlatformEndpoint("localhost", 9100),
+        PlatformEndpoint(socket.gethostname(), 9100),
     )
 
 
@@ -124,22 +124,28 @@ async def test_the_platforms_own_ports_are_refused_inside_an_allowed_network() -
     assert redis_like.seen == []
 
 
+def _listener(host: str) -> socket.socket:
+    listener = socket.socket()
+    listener.bind((host, 0))
+    listener.listen()
+    listener.setblocking(False)
+    return listener
+
+
 async def test_smtp_to_an_internal_address_never_connects() -> None:
-    internal = socket.socket()
-    internal.bind(("127.0.0.2", 0))
-    internal.listen()
-    internal.setblocking(False)
+    internal, allowed = _listener("127.0.0.2"), _listener("127.0.0.1")
     try:
         async with loopback_egress(2) as egress:
             with pytest.raises(EgressRefused):
                 await egress.smtp_socket("127.0.0.2", internal.getsockname()[1])
-            with SmtpStandIn("bot", "pw") as allowed:
-                sock = await egress.smtp_socket("127.0.0.1", allowed.port)
-                sock.close()
+            sock = await egress.smtp_socket("localhost", allowed.getsockname()[1])
+            sock.close()
+        allowed.accept()[0].close()  # the allowed one was reached
         with pytest.raises(BlockingIOError):
             internal.accept()  # nobody connected
     finally:
         internal.close()
+        allowed.close()
 
 
 @pytest.mark.parametrize(
