@@ -4,6 +4,7 @@ wait, and after that wait the next request is allowed."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import redis.asyncio as aioredis
@@ -27,11 +28,14 @@ async def test_a_burst_is_capped_and_the_wait_is_honest(
     try:
         limiter = RateLimiter(redis)
         limit = Limit(f"fuzz:{uuid.uuid4().hex}", per_minute, burst, "contact")
+        started = time.monotonic()
         decisions = [await limiter.hit(limit) for _ in range(attempts)]
+        elapsed = time.monotonic() - started
         allowed = [d for d in decisions if d.allowed]
-        # A burst of requests inside a few milliseconds: at most `burst`, plus what the rate
-        # refills meanwhile (at most one interval's worth on this loop).
-        assert 1 <= len(allowed) <= burst + 1
+        # A burst of requests: at most `burst`, plus what the rate refilled while they were
+        # made (on a busy machine they take longer than a few milliseconds), plus one interval.
+        refilled = int(elapsed / (60 / per_minute))
+        assert 1 <= len(allowed) <= burst + refilled + 1
         refused = [d for d in decisions if not d.allowed]
         for decision in refused:
             assert decision.retry_after is not None
