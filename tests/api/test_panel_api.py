@@ -54,7 +54,8 @@ async def api(
     await redis_client.flushall()
     settings = make_settings(database_url, redis_url, tmp_path, panel_secure_cookies=False)
     await apply_file(settings, TENANT_YAML)
-    await apply_file(settings, renamed(TENANT_YAML, TENANT, "other"))
+    other = renamed(TENANT_YAML, TENANT, "other")
+    await apply_file(settings, other.replace(f"tenant: {TENANT}}}", "tenant: other}"))
     async with transaction(clean_db) as session:
         slugs = {t.slug: t.id for t in await session.scalars(select(Tenant))}
         for email, role, tenant in USERS.values():

@@ -2,10 +2,10 @@
 
 Each key (the e-mail, the source IP, or the e-mail on a browser that signed in before) counts
 the attempts since its last success. The first few are free; after that each attempt opens
-the next slot later, doubling up to a cap (a minute for an e-mail). One Lua script checks
-every key and counts the attempt in one step, so a hundred parallel guesses get the slots the
-counters allow and no more; a refused attempt is not counted and its password is never
-checked, so hammering a closed slot teaches an attacker nothing and costs nothing.
+the next slot later (five seconds, doubling up to a cap: a minute for an e-mail). One Lua
+script checks every key and counts the attempt in one step, so a hundred parallel guesses
+get the slots the counters allow and no more; a refused attempt is not counted and its
+password is never checked, so hammering a closed slot teaches an attacker nothing and costs nothing.
 
 Nobody is locked out: the worst wait is the cap. A browser that signed in to an account before
 carries a device token (:mod:`services.api.sign_in`) and is throttled on its own key instead of
@@ -27,15 +27,17 @@ from redis.exceptions import RedisError
 @dataclass(frozen=True, slots=True)
 class Backoff:
     free: int  # attempts without any wait
+    first_wait_seconds: int  # after the free ones; doubling with each further attempt
     cap_seconds: int  # the longest wait between two attempts
     forget_seconds: int  # idle this long, the count starts again
 
 
-PER_EMAIL = Backoff(free=5, cap_seconds=60, forget_seconds=15 * 60)
-PER_DEVICE = Backoff(free=5, cap_seconds=60, forget_seconds=15 * 60)
-PER_IP = Backoff(free=20, cap_seconds=300, forget_seconds=15 * 60)
+PER_EMAIL = Backoff(free=5, first_wait_seconds=5, cap_seconds=60, forget_seconds=15 * 60)
+PER_DEVICE = Backoff(free=5, first_wait_seconds=5, cap_seconds=60, forget_seconds=15 * 60)
+PER_IP = Backoff(free=20, first_wait_seconds=5, cap_seconds=300, forget_seconds=15 * 60)
 
-# KEYS: the counters; ARGV: per key free, cap_ms, forget_ms. Returns the wait in ms (0: go).
+# KEYS: the counters; ARGV: per key free, first_ms, cap_ms, forget_ms.
+# Returns the wait in ms (0: go).
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -46,16 +48,17 @@ for i, key in ipairs(KEYS) do
 end
 if wait > 0 then return wait end
 for i, key in ipairs(KEYS) do
-  local free = tonumber(ARGV[i * 3 - 2])
-  local cap = tonumber(ARGV[i * 3 - 1])
+  local free = tonumber(ARGV[i * 4 - 3])
+  local first = tonumber(ARGV[i * 4 - 2])
+  local cap = tonumber(ARGV[i * 4 - 1])
   local n = redis.call('HINCRBY', key, 'n', 1)
   local delay = 0
   if n >= free then
     local step = n - free
-    if step > 30 then delay = cap else delay = math.min(cap, 1000 * 2 ^ step) end
+    if step > 30 then delay = cap else delay = math.min(cap, first * 2 ^ step) end
   end
   redis.call('HSET', key, 'next', now + delay)
-  redis.call('PEXPIRE', key, tonumber(ARGV[i * 3]))
+  redis.call('PEXPIRE', key, tonumber(ARGV[i * 4]))
 end
 return 0
 """
@@ -105,7 +108,12 @@ class LoginThrottle:
         keys = attempt.keys()
         args: list[int] = []
         for _, backoff in keys:
-            args += [backoff.free, backoff.cap_seconds * 1000, backoff.forget_seconds * 1000]
+            args += [
+                backoff.free,
+                backoff.first_wait_seconds * 1000,
+                backoff.cap_seconds * 1000,
+                backoff.forget_seconds * 1000,
+            ]
         try:
             wait_ms = int(await self._acquire(keys=[k for k, _ in keys], args=args))
         except (RedisError, OSError):
