@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from services.core.channels.whaticket.client import WhaticketClient
 from services.core.db import SessionMaker, transaction
 from services.core.errors import ManifestError
 from services.core.models import Tenant
@@ -20,6 +21,9 @@ from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.directory import TenantDirectory
 from services.core.tenants.manifest import load_manifests
 from services.core.tenants.service import apply_tenant, resolve_credentials
+from services.core.tenants.spec import Variant
+from tests.fixtures.egress import loopback_egress
+from tests.standins.whaticket import WhaticketStandIn
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "k8s" / "examples"
 CIPHER = CredentialCipher("platform-secret-key-for-opt-in-tests")
@@ -89,12 +93,24 @@ async def test_the_platform_s_and_another_tenant_s_secrets_are_refused_by_name(
 
 
 async def test_a_labelled_secret_is_the_token_the_worker_sends(clean_db: SessionMaker) -> None:
-    """The control: the label is all it takes, and the value reaches the Bearer token."""
+    """The control: the label is all it takes, and the stored value is the ``Bearer`` token a
+    send carries (the stand-in Whaticket accepts only that token)."""
     secret = ACME_SECRET.replace("token: ", "gemini-api-key: x, token: ")
     await apply_file(clean_db, f"{secret}---\n{acme('acme', 'token')}")
     tenant = await TenantDirectory(clean_db, CIPHER, ttl=60).by_slug("acme")
     assert tenant is not None
     assert tenant.credentials.whaticket_tokens == {"main": "acme-own-token"}
+    server = WhaticketStandIn("saas", ["acme-own-token"]).start()
+    try:
+        async with loopback_egress(5.0) as http:
+            await WhaticketClient(http).send_text(
+                base_url=server.url, variant=Variant.SAAS,
+                token=tenant.credentials.whaticket_tokens["main"], number="5511999998888",
+                body="Olá!",
+            )  # fmt: skip
+        assert [sent["body"] for sent in server.sent()] == ["Olá!"]
+    finally:
+        server.stop()
 
 
 def test_a_config_map_labelled_for_another_tenant_is_refused() -> None:
