@@ -196,7 +196,7 @@ async def read_referenced(
             values.setdefault(ref.name, {})[ref.key] = secret.data[ref.key]
     if problems:
         raise (NotOptedIn if refused else ManifestError)(problems)
-    return SecretStore(values)
+    return SecretStore(values, owners=dict.fromkeys(values, tenant))  # core checks them again
 
 
 async def _with_config_map_knowledge(
