@@ -15,6 +15,7 @@ import pytest
 
 from services.core.models import DeadLetter, EventDelivery
 from tests.fixtures.egress import InternalService
+from tests.fixtures.servers import free_port
 
 from .conftest import TENANT, Stack, baileys_text, eventually, run_atende, tenant_yaml
 
@@ -161,3 +162,37 @@ async def test_no_redirect_is_followed_and_no_remote_answer_is_kept(
 async def _reloaded(stack: Stack) -> None:
     """The api and worker follow tenant changes within moments (cache 0.2 s in the stack)."""
     await asyncio.sleep(1.0)
+
+
+async def test_a_fallback_sms_gateway_inside_the_platform_is_never_called(
+    stack: Stack, internal: InternalService
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # Whaticket refuses: the reply falls back
+    sms = f"""\
+  features: {{fallbackChannels: true}}
+  fallback:
+    channels: [sms]
+    sms:
+      url: {internal.url}
+      accountSid: AC0000000000000000000000000000e2e1
+      authTokenSecretRef: {{name: sms, key: token}}
+      fromNumber: "+5511400000000"
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: sms, labels: {{atende.dev/tenant: {TENANT}}}}}
+stringData: {{token: sms-token-e2e-0123456789}}
+"""
+    code, _, err = await _apply(stack, tenant_yaml(closed) + sms)
+    assert code != 0
+    assert "spec.fallback.sms.url" in err, err
+    code, _, err = await _apply(
+        stack, tenant_yaml(closed) + sms, ATENDE_EGRESS_ALLOWED_NETWORKS=WIDE
+    )
+    assert code == 0, err
+    await _reloaded(stack)
+
+    await stack.post(baileys_text("EGRESS-5", "Oi"))
+    letter = await _dead_letter(stack, within=60)
+    assert letter.error_class == "egress_refused"
+    assert internal.seen == []
