@@ -91,6 +91,29 @@ async def enqueue_inbound_many(
     return ["queued" if created else "already_queued" for created in replies[::2]]
 
 
+async def deferred(redis: ArqRedis, inbound_ids: Sequence[int]) -> set[int]:
+    """The messages whose first job waits in the queue for a later time (the ingest quota's
+    slot, a rate limit's retry): arq will run it then, so the sweeper leaves it alone. A job
+    that is due, running or abandoned by a dead worker is not counted."""
+    if not inbound_ids:
+        return set()
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            for inbound_id in inbound_ids:
+                pipe.zscore(QUEUE, inbound_job_id(inbound_id))
+            (now_s, now_us), *scores = await pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue.queue_unreadable", error=type(exc).__name__)
+        return set()
+    now_ms = now_s * 1000 + now_us // 1000
+    return {
+        i
+        for i, score in zip(inbound_ids, scores, strict=True)
+        if score is not None and score > now_ms
+    }
+
+
 async def ready_backlog(redis: ArqRedis) -> int:
     """Jobs due now and not yet picked up: what KEDA and /readyz look at."""
     now_ms = await redis.time()

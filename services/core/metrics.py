@@ -82,6 +82,12 @@ RATE_LIMITED = Counter(
     "ip: a webhook source refused before authentication, tenant '-').",
     ["tenant", "dimension"],
 )
+INGEST_DEFERRED = Counter(
+    "atende_ingest_deferred_total",
+    "Messages whose turn job was scheduled later than the debounce because the tenant's "
+    "ingest quota (spec.rateLimits.perTenantPerMinute) was spent: a flood waits in the queue.",
+    ["tenant"],
+)
 RATE_LIMIT_NOTICES = Counter(
     "atende_rate_limit_notices_total",
     "'Wait a moment' messages sent to contacts kept waiting by a rate limit.",

@@ -39,7 +39,7 @@ from services.core.handoff.presence import note_business_message
 from services.core.logging import get_logger
 from services.core.metrics import WEBHOOKS
 from services.core.outbound import statuses
-from services.core.ratelimit.failed_auth import FailedAuthGuard
+from services.core.ratelimit import failed_auth, quota
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.tenants.spec import META_CONNECTION, EventType
@@ -70,7 +70,7 @@ class WebhookReceiver:
         redis: ArqRedis,
         tenants: TenantDirectory,
         spool: Spool,
-        guard: FailedAuthGuard | None = None,
+        guard: failed_auth.FailedAuthGuard | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._redis = redis
@@ -80,7 +80,7 @@ class WebhookReceiver:
         self._ingest: Coalescer[PendingMessage, int | None] = Coalescer(
             partial(ingest_batch, sessionmaker)
         )
-        self._enqueue = Coalescer(partial(jobs.enqueue_inbound_many, redis))
+        self._enqueue = Coalescer(partial(quota.enqueue_paced, redis))
 
     async def handle(
         self,
@@ -282,8 +282,8 @@ class WebhookReceiver:
         if inbound_id is None:
             WEBHOOKS.labels(tenant.slug, "duplicate").inc()
             return Received("duplicate")
-        debounce = tenant.spec.conversation.debounce_seconds
-        await self._enqueue.submit(jobs.InboundJob(inbound_id, debounce, correlation_id))
+        job = jobs.InboundJob(inbound_id, tenant.spec.conversation.debounce_seconds, correlation_id)
+        await self._enqueue.submit(quota.PacedJob(job, tenant))
         WEBHOOKS.labels(tenant.slug, "accepted").inc()
         return Received("accepted", inbound_id=inbound_id)
 

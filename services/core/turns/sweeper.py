@@ -3,7 +3,9 @@
 It catches messages whose job vanished (Redis flush or restart, arq giving up after repeated
 crashes, an enqueue that failed after commit) and turns left open by a dead worker. Re-enqueued
 jobs carry a new id per sweep period so arq's dedupe cannot swallow them; the lease and the turn
-states make a duplicate harmless. One sweeper runs at a time, through an advisory lock.
+states make a duplicate harmless. A message whose own job waits in arq's queue for a later time
+(the ingest quota's slot, a rate limit's retry) is left to it, so a flood keeps its pace. One
+sweeper runs at a time, through an advisory lock.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ async def sweep(sessionmaker: SessionMaker, redis: ArqRedis, *, stuck_after: flo
         unsent = await workflow.stuck_messages(session, stuck_after)
     period = f"sweep{int(time.time() // max(stuck_after, 1.0))}"
     enqueued = 0
-    for inbound_id in stuck:
+    waiting = await jobs.deferred(redis, stuck)
+    for inbound_id in (i for i in stuck if i not in waiting):
         if await jobs.enqueue_inbound(redis, inbound_id, suffix=period) == "queued":
             enqueued += 1
     for message_id in unsent:

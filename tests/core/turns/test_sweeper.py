@@ -107,3 +107,16 @@ async def test_live_lease_is_left_alone(harness: Harness) -> None:
 
     assert await sweep(harness.sessionmaker, harness.deps.redis, stuck_after=STUCK_AFTER) == 0
     assert await harness.redis.zcard(jobs.QUEUE) == 0
+
+
+async def test_a_job_waiting_for_its_ingest_slot_is_not_swept_early(harness: Harness) -> None:
+    """A flood's excess waits in the queue with future scores; the sweeper must not run it now."""
+    waiting = await harness.ingest("mensagem 1 de muitas")
+    lost = await harness.ingest("mensagem perdida", phone="5521988887777")
+    for inbound_id in (waiting, lost):
+        await _age(harness, inbound_id, STUCK_AFTER * 2)
+    await jobs.enqueue_inbound(harness.deps.redis, waiting, defer_seconds=600)
+
+    assert await sweep(harness.sessionmaker, harness.deps.redis, stuck_after=STUCK_AFTER) == 1
+    assert {args[0] for _, args in await _queued(harness)} == {lost, waiting}
+    assert await harness.redis.zcard(jobs.QUEUE) == 2  # the deferred one was not doubled
