@@ -25,7 +25,7 @@ import httpx
 from services.core.errors import PermanentError
 from services.core.logging import get_logger
 
-from .egress_policy import EgressPolicy, IPAddress, PlatformEndpoint, _embedded_v4
+from .egress_policy import EgressPolicy, IPAddress, PlatformEndpoint, embedded_v4
 
 log = get_logger(__name__)
 _PLATFORM_TTL_SECONDS = 60.0
@@ -48,6 +48,8 @@ class _Resolver:
     def __init__(self, platform: tuple[PlatformEndpoint, ...]) -> None:
         self._platform = platform
         self._cache: tuple[float, list[tuple[IPAddress, int | None]]] | None = None
+        # Last good answer per host: a DNS blip must not open the platform for a minute.
+        self._known: dict[PlatformEndpoint, list[IPAddress]] = {}
 
     async def addresses(self, host: str, port: int) -> list[IPAddress]:
         loop = asyncio.get_running_loop()
@@ -68,14 +70,13 @@ class _Resolver:
             return self._cache[1]
         resolved: list[tuple[IPAddress, int | None]] = []
         for endpoint in self._platform:
-            try:
-                ips = await self.addresses(endpoint.host, endpoint.port or 0)
-            except httpcore.ConnectError:
-                continue  # an unresolvable host is not one we could connect to either
-            for ip in ips:
+            # Unresolvable now: keep what it resolved to before (none: we cannot reach it either).
+            with suppress(httpcore.ConnectError):
+                self._known[endpoint] = await self.addresses(endpoint.host, endpoint.port or 0)
+            for ip in self._known.get(endpoint, []):
                 # Loopback is shared with the stand-ins of `atende dev` and the tests: only
                 # the service's port is the platform's there.
-                whole_host = not _embedded_v4(ip).is_loopback
+                whole_host = not embedded_v4(ip).is_loopback
                 resolved.append((ip, None if whole_host else endpoint.port))
         self._cache = (now, resolved)
         return resolved

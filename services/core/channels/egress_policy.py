@@ -27,7 +27,7 @@ _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "redis": 6379, "rediss": 6379}
 
 
-def _embedded_v4(ip: IPAddress) -> IPAddress:
+def embedded_v4(ip: IPAddress) -> IPAddress:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return ip.ipv4_mapped
@@ -41,7 +41,7 @@ def _embedded_v4(ip: IPAddress) -> IPAddress:
 def range_refusal(ip: IPAddress) -> str | None:
     """Why ``ip`` is outside the public internet (loopback, private, link-local and the cloud
     metadata service, CGNAT, multicast, unspecified, reserved), or None."""
-    ip = _embedded_v4(ip)
+    ip = embedded_v4(ip)
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_unspecified:
@@ -107,7 +107,7 @@ class EgressPolicy:
 
 
 def _same(a: IPAddress, b: IPAddress) -> bool:
-    return _embedded_v4(a) == _embedded_v4(b)
+    return embedded_v4(a) == embedded_v4(b)
 
 
 def platform_endpoints(settings: Settings) -> tuple[PlatformEndpoint, ...]:
