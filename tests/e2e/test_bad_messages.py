@@ -13,15 +13,18 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
 
 from services.core.inbound.spool import PENDING
-from services.core.models import InboundMessage
+from services.core.models import InboundMessage, OutboundMessage, Tenant, Turn
 from tests.fixtures.tenant_files import extended
+from tests.fuzz.webhook_rounds import Rounds, Targets
 from tests.standins.meta_graph import GraphStandIn, notification, signed, text_message
 
 from .conftest import CUSTOMER, TENANT, Stack, eventually, tenant_yaml
 
 PHONE_NUMBER_ID = "106540352242922"
+CALM = "calm"
 APP_SECRET = "meta-app-secret-bad-messages-01"
 ACCESS_TOKEN = "EAAG-bad-messages-token"
 
@@ -246,3 +249,70 @@ async def test_a_path_no_tenant_can_have_is_an_unknown_tenant(stack: Stack) -> N
         meta = await stack.http.post(f"/hooks/meta/{slug}", content=body)
         assert (whaticket.status_code, meta.status_code) == (404, 404), slug
     assert await stack.redis.exists(PENDING) == 0  # nothing spooled
+
+
+async def _calm_answered_once(stack: Stack, calm_ids: list[str]) -> str | None:
+    """None once every calm message is in an answered turn whose one reply went out once;
+    else what is still missing."""
+    async with stack.sessionmaker() as session:
+        calm = select(Tenant.id).where(Tenant.slug == CALM).scalar_subquery()
+        rows = (
+            await session.execute(
+                select(InboundMessage.provider_msg_id, Turn.id, Turn.status)
+                .join(Turn, Turn.id == InboundMessage.turn_id, isouter=True)
+                .where(InboundMessage.tenant_id == calm)
+            )
+        ).all()
+        replies = (
+            await session.execute(
+                select(OutboundMessage.turn_id, func.count())
+                .where(OutboundMessage.tenant_id == calm)
+                .group_by(OutboundMessage.turn_id)
+            )
+        ).all()
+    if sorted(r[0] for r in rows) != sorted(calm_ids):
+        return f"{len(rows)} of {len(calm_ids)} calm messages stored"
+    turns = {r[1] for r in rows}
+    if any(r[2] != "answered" for r in rows):
+        return f"{sum(r[2] != 'answered' for r in rows)} calm messages not answered yet"
+    if {t for t, n in replies if n == 1} != turns or len(replies) != len(turns):
+        return f"replies per turn: {replies}"
+    numbers = {f"55119{k:04d}0000" for k in range(7)}  # the calm customers (webhook_rounds)
+    sent = [s for s in stack.whaticket.sent() if s["number"] in numbers]
+    return None if len(sent) == len(turns) else f"{len(sent)} sends for {len(turns)} turns"
+
+
+async def test_fuzzing_one_tenant_leaves_the_other_stored_and_answered_once(
+    stack: Stack, graph: GraphStandIn
+) -> None:
+    """The real api and worker: one tenant's webhooks fuzzed while the other posts at the same
+    moment; no 5xx, and every message of the other is stored and answered exactly once."""
+    await _with_meta(stack, graph)
+    path = stack.tmp / "calm.yaml"
+    path.write_text(tenant_yaml(stack.whaticket.url).replace(TENANT, CALM))
+    code, _, err = await stack.run_cli("tenants", "apply", "-f", str(path))
+    assert code == 0, err
+    await _meta_ready(stack)
+    calm_hook = stack.hook_path(tenant=CALM)
+    targets = Targets(stack.hook_path(), f"/hooks/meta/{TENANT}", APP_SECRET, calm_hook)
+
+    async def calm_ready() -> bool:
+        return (await stack.http.post(calm_hook, content=b"{}")).status_code == 422
+
+    await eventually(calm_ready, within=10, what="the calm tenant's webhook")
+    rounds = Rounds(stack.api_url, targets)
+    await asyncio.to_thread(rounds.fuzz)
+    assert not rounds.problems, "\n".join(rounds.problems[:20])
+    missing: str | None = "nothing checked yet"
+
+    async def answered_once() -> bool:
+        nonlocal missing
+        missing = await _calm_answered_once(stack, rounds.calm_sent)
+        return missing is None
+
+    try:
+        await eventually(answered_once, within=60, what="every calm message answered once")
+    except AssertionError:
+        raise AssertionError(missing) from None
+    assert stack.api is not None
+    assert not [e for e in stack.api.events("http.request") if e["status"] >= 500]
