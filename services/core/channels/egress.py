@@ -12,9 +12,11 @@ fixed error class, ``egress_refused``, that says nothing of what lives at the ad
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import ipaddress
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
@@ -169,8 +171,23 @@ def refused(exc: BaseException) -> bool:
     return False
 
 
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Refuses every cookie: a session cookie one tenant's server sets must never ride along
+    to another tenant's (they may share a host), nor to the next request of the same one."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
 class Egress:
-    """The HTTP client and SMTP connector for tenant-chosen destinations, one per process."""
+    """The HTTP client and SMTP connector for tenant-chosen destinations, one per process.
+
+    Each destination (scheme, host, port) gets its own connection pool, bounded by
+    ``max_connections`` (per destination): a tenant whose server hangs fills its own pool,
+    never the one every other tenant's requests wait in. No cookie is ever kept."""
 
     def __init__(
         self,
@@ -178,23 +195,54 @@ class Egress:
         *,
         timeout_seconds: float,
         timeout: httpx.Timeout | None = None,
-        max_connections: int = 200,
+        max_connections: int = 20,
+        max_destinations: int = 512,
     ) -> None:
         self.guard = Guard(policy)
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=50)
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         self._timeout = timeout_seconds
-        self._http = httpx.AsyncClient(
-            transport=_PinnedTransport(self.guard, limits),
-            timeout=timeout or httpx.Timeout(timeout_seconds, connect=5.0),
+        self._http_timeout = timeout or httpx.Timeout(timeout_seconds, connect=5.0)
+        self._clients: OrderedDict[tuple[str, str, int | None], httpx.AsyncClient] = OrderedDict()
+        self._max_destinations = max_destinations
+        self._retiring: dict[asyncio.Task[None], httpx.AsyncClient] = {}
+
+    def _client(self, url: httpx.URL) -> httpx.AsyncClient:
+        """The destination's own client; the least recently used one retires past the bound
+        (closed once its requests had time to finish)."""
+        key = (url.scheme, url.host, url.port)
+        client = self._clients.get(key)
+        if client is not None:
+            self._clients.move_to_end(key)
+            return client
+        if len(self._clients) >= self._max_destinations:
+            _, oldest = self._clients.popitem(last=False)
+            task = asyncio.create_task(self._retire(oldest))
+            self._retiring[task] = oldest
+            task.add_done_callback(lambda done: self._retiring.pop(done, None))
+        client = self._clients[key] = httpx.AsyncClient(
+            transport=_PinnedTransport(self.guard, self._limits),
+            timeout=self._http_timeout,
             follow_redirects=False,
             trust_env=False,
+            cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
         )
+        return client
+
+    async def _retire(self, client: httpx.AsyncClient) -> None:
+        await asyncio.sleep(self._timeout + 5.0)
+        with suppress(RuntimeError):
+            await client.aclose()
 
     async def request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         """One request, never redirected; :class:`EgressRefused` when the guard refused it,
         any other ``httpx.HTTPError`` for the caller to classify."""
+        target = httpx.URL(url)
         try:
-            return await self._http.request(method, url, follow_redirects=False, **kwargs)
+            return await self._client(target).request(
+                method, target, follow_redirects=False, **kwargs
+            )
         except httpx.ConnectError as exc:
             if refused(exc):
                 raise EgressRefused() from None
@@ -229,5 +277,10 @@ class Egress:
         raise failure
 
     async def aclose(self) -> None:
-        with suppress(RuntimeError):
-            await self._http.aclose()
+        for task in self._retiring:
+            task.cancel()
+        clients = [*self._clients.values(), *self._retiring.values()]
+        self._clients, self._retiring = OrderedDict(), {}
+        for client in clients:
+            with suppress(RuntimeError):
+                await client.aclose()
