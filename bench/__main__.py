@@ -5,7 +5,8 @@
 * drain: turns per second of one worker at a 1 s and a 0 s model, vs one RQ worker;
 * end-to-end overhead: webhook to Whaticket at a steady rate, vs the reference stack;
 * footprint: Redis bytes per active conversation, Postgres bytes per message;
-* growth: ingest and drain at 1, 10 and 100 tenants, and at 10³ and 10⁵ stored conversations.
+* growth: ingest and drain at 1, 10 and 100 tenants, and at 10³ and 10⁵ stored conversations;
+* fairness: a quiet tenant's turn latency with another tenant flooding at 20×, vs alone.
 
 Bounded: about eight minutes on two cores.
 """
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from bench.drain import bench_drain, bench_reference_drain
+from bench.fairness import bench_fairness, record
 from bench.growth import TENANT_COUNTS, bench_stored, bench_tenants
 from bench.harness import SECRET, TOKEN, tenants_yaml
 from bench.ingest import bench_ingest
@@ -38,7 +40,8 @@ from services.core import schema
 from services.core.config import Settings
 from tests.standins.whaticket import WhaticketStandIn
 
-STEPS = ("ingest", "drain", "latency", "growth")
+STEPS = ("ingest", "drain", "latency", "growth", "fairness")
+LOOPBACK = "127.0.0.1/32"  # the stand-ins, allowed as tenants' destinations
 
 
 def _reference_env(
@@ -75,7 +78,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     steps = set(args.only or STEPS)
-    if shutil.which("wrk") is None:
+    if steps & {"ingest", "growth"} and shutil.which("wrk") is None:
         sys.exit("wrk not found: `make bench` installs it (Debian package wrk)")
 
     tmp = Path(tempfile.mkdtemp(prefix="atende-bench-"))
@@ -87,9 +90,12 @@ def main() -> None:
             "ATENDE_DATA_DIR": str(tmp),
             "ATENDE_LOG_FORMAT": "json",
             "NO_PROXY": "127.0.0.1,localhost",
+            "ATENDE_EGRESS_ALLOWED_NETWORKS": json.dumps([LOOPBACK]),
         }
         settings = Settings(
-            database_url=env["ATENDE_DATABASE_URL"], redis_url=env["ATENDE_REDIS_URL"]
+            database_url=env["ATENDE_DATABASE_URL"],
+            redis_url=env["ATENDE_REDIS_URL"],
+            egress_allowed_networks=[LOOPBACK],
         )
         schema.upgrade(settings.database_url)
         results: dict[str, Any] = {}
@@ -126,7 +132,13 @@ def main() -> None:
             if "growth" in steps:
                 results["tenants"] = _step("tenants", bench_tenants(env, settings, whaticket, tmp))
                 results["stored"] = _step("stored", bench_stored(env, settings, whaticket, tmp))
+            if "fairness" in steps:
+                results["fairness"] = _step(
+                    "fairness", bench_fairness(env, settings, whaticket, tmp)
+                )
         if args.only:
+            if steps == {"fairness"}:  # its own section, rewritten alone
+                record(results["fairness"], DOCS)
             return
         machine = f"{os.cpu_count()} cores, {platform.machine()}"
         results["machine"] = machine + f", Python {platform.python_version()}"

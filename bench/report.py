@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.fairness import section as fairness_section
 from bench.growth import DRAIN_TURNS, INGEST_SECONDS
 from bench.harness import WORKER_MAX_JOBS
 from bench.latency import RATE_PER_S, SECONDS
@@ -169,6 +170,7 @@ def write_report(results: dict[str, Any]) -> None:
         *_latency(results["latency"]),
         *_footprint(results["drain"], results["stored"]),
         *_growth(results["tenants"], results["stored"]),
+        *fairness_section(results["fairness"]),
         "Where the time goes and what is left to do: [performance.md](performance.md); what it"
         " means for sizing a deployment: [capacity.md](capacity.md).",
         "",
