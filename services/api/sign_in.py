@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.api.state import AppState
-from services.core.auth.sessions import SignedIn, SignInFailed, normalize_email, sign_in
+from services.core.auth.passwords import verify_password
+from services.core.auth.sessions import (
+    SignedIn,
+    SignInFailed,
+    normalize_email,
+    sign_in,
+    stored_hash,
+)
 from services.core.auth.throttle import Attempt, LoginThrottle
 from services.core.auth.tokens import TokenKeys
 from services.core.config import Settings
@@ -58,12 +65,15 @@ class Outcome:
 async def attempt_sign_in(
     state: AppState, email: str, password: str, ip: str | None, device_token: str | None = None
 ) -> Outcome:
-    """Throttle, then check; a failure is caught inside the transaction so that its audit row
-    is committed."""
+    """Throttle, then check the password with no database connection held, then record; a
+    failure is caught inside the transaction so that its audit row is committed."""
     attempt = Attempt(email, ip, known_device(state.settings, email, device_token))
     throttle = LoginThrottle(state.cache)
     if (wait := await throttle.acquire(attempt)) is not None:
         return Outcome(None, wait)
+    async with state.sessionmaker() as session:  # a short read, released before the hash
+        hashed = await stored_hash(session, email)
+    valid = await verify_password(hashed, password)
     keys = TokenKeys.from_settings(state.settings)
     signed: SignedIn | None = None
     async with transaction(state.sessionmaker) as session:
@@ -76,6 +86,7 @@ async def attempt_sign_in(
                 password=password,
                 ip=ip,
                 now=datetime.now(UTC),
+                verified=(hashed, valid),
             )
         except SignInFailed:
             signed = None
