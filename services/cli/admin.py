@@ -20,6 +20,7 @@ from services.core.dlq import audited
 from services.core.dlq import service as dlq
 from services.core.errors import AtendeError, InvalidInput
 from services.core.handoff import service as handoffs
+from services.core.llm.allowlist import refuse_unbilled
 from services.core.models import DeadLetter, EventDelivery, Handoff, Tenant, User
 from services.core.redis import create_redis
 from services.core.tenants import switches
@@ -66,6 +67,7 @@ async def _announce(settings: Settings, slugs: list[str]) -> None:
 async def apply_file(settings: Settings, text: str) -> list[ApplyResult]:
     manifests, secrets = load_manifests(text)
     refuse_unreachable(manifests, EgressPolicy.from_settings(settings))
+    refuse_unbilled(manifests, settings.platform_models)
     cipher = CredentialCipher.from_settings(settings)
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
         results = [await apply_tenant(session, m, secrets, cipher) for m in manifests]
@@ -77,6 +79,7 @@ async def plan_file(settings: Settings, text: str) -> list[Plan]:
     """What :func:`apply_file` would do, read in a transaction that is rolled back."""
     manifests, secrets = load_manifests(text)
     refuse_unreachable(manifests, EgressPolicy.from_settings(settings))
+    refuse_unbilled(manifests, settings.platform_models)
     cipher = CredentialCipher.from_settings(settings)
     async with _database(settings) as sessionmaker, sessionmaker() as session:
         return [await plan_tenant(session, m, secrets, cipher) for m in manifests]

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_api_version: str = "v1beta"
     gemini_timeout_seconds: float = 30.0
+    # The models the platform key pays for (a JSON list): a tenant without its own key
+    # (spec.llm.apiKeySecretRef) is answered only by these; any other is refused at apply and
+    # never called (services/core/llm/allowlist.py).
+    platform_models: list[str] = ["gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro"]
     # The current key: encrypts tenant credentials, signs panel tokens. Checked only by the
     # commands that use it (see secret_keys), so `atende migrate` runs without it.
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)

@@ -27,6 +27,7 @@ from services.core.channels.whaticket.tickets import TicketDesk
 from services.core.config import Settings
 from services.core.db import SessionMaker
 from services.core.guard import OutputGuards
+from services.core.llm.allowlist import UnbilledModel
 from services.core.llm.factory import GeminiClientFactory
 from services.core.llm.types import LlmClient
 from services.core.ratelimit.limiter import RateLimiter
@@ -80,12 +81,16 @@ class Runtime:
 
     def llm_for(self, tenant: TenantConfig) -> tuple[LlmClient | None, str]:
         """The client and its breaker name: the tenant's own key (its own breaker, so its
-        quota errors never stop other tenants), else the platform key, else offline."""
+        quota errors never stop other tenants), else the platform key for the models it pays
+        for (``platform_models``), else offline."""
         if tenant.credentials.gemini_api_key:
             key = tenant.credentials.gemini_api_key
             breaker = "gemini:key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
         elif self.settings.gemini_api_key:
             key, breaker = self.settings.gemini_api_key.get_secret_value(), "gemini:platform"
+            model = tenant.model_override or tenant.spec.llm.model
+            if model not in self.settings.platform_models:  # never billed to the platform
+                return UnbilledModel(model), breaker
         else:
             return None, "offline"  # the turn answers from its knowledge search
         return self.gemini.get(key, self.settings.gemini_base_url), breaker

@@ -157,7 +157,8 @@ def _example(annotation: Any, key: str) -> Any:
     examples: dict[str, Any] = {"environment": "staging", "logFormat": "console",
                                 "logLevel": "WARNING", "geminiBaseUrl": "https://gemini.proxy",
                                 "mediaBaseUrl": "https://media.proxy",
-                                "egressAllowedNetworks": ["10.20.0.0/16", "fd00::/8"]}  # fmt: skip
+                                "egressAllowedNetworks": ["10.20.0.0/16", "fd00::/8"],
+                                "platformModels": ["gemini-3-pro"]}  # fmt: skip
     if key in examples:
         return examples[key]
     if annotation is bool:
