@@ -29,6 +29,9 @@ def create_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 5) -> 
         # (spool in the api, Retry in the worker) takes over.
         pool_timeout=pool_timeout,
         connect_args={"timeout": 5, "command_timeout": 15},
+        # A failed statement's error never carries its values (customers' phones, texts, raw
+        # payloads) into a log, a traceback or an error page.
+        hide_parameters=True,
     )
 
 
