@@ -12,29 +12,16 @@ from services.core.tenants.knowledge_refs import MAX_KNOWLEDGE_CHARS
 from services.core.tenants.manifest import load_manifests
 from services.core.tenants.spec import MAX_ANSWER_CHARS
 
-TENANT = """\
-apiVersion: v1
-kind: Secret
-metadata: {name: shop, labels: {atende.dev/tenant: shop}}
-stringData: {webhook-secret: shop-webhook-secret-0123456789}
----
-apiVersion: atende.dev/v1alpha1
-kind: BotTenant
-metadata: {name: shop}
-spec:
-  displayName: Shop
-  whaticket: {connections: [{name: main}]}
-  webhook: {secretRefs: [{name: shop, key: webhook-secret}]}
-  persona: {systemPrompt: Você atende a Shop.}
-  knowledge:
-    entries: [{question: "Horário?", answer: "9h às 18h."}]
-    configMapRefs: [{name: shop-faq, key: faq.yaml}, {name: shop-faq, key: more.yaml}]
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: shop-faq, labels: {atende.dev/tenant: shop}}
-data:
-"""
+from .test_knowledge_refs import TENANT as ONE_REF
+
+TENANT = (
+    ONE_REF.replace(
+        "configMapRefs: [{name: shop-faq, key: faq.yaml}]",
+        "configMapRefs: [{name: shop-faq, key: faq.yaml}, {name: shop-faq, key: more.yaml}]",
+    )
+    + "---\napiVersion: v1\nkind: ConfigMap\n"
+    + "metadata: {name: shop-faq, labels: {atende.dev/tenant: shop}}\ndata:\n"
+)
 
 
 def _faq(key: str, entries: int, answer: str) -> str:
