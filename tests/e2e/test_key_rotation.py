@@ -19,6 +19,7 @@ from services.core.config import Settings
 from services.core.db import SessionMaker
 from services.core.models import InboundMessage
 from tests.fixtures.servers import PostgresHandle, free_port, scratch_database
+from tests.fixtures.tenant_files import renamed
 
 from .conftest import (
     SECRET_KEY,
@@ -82,11 +83,8 @@ def _settings(database_url: str, redis_url: str, key: str, *previous: str) -> Se
 
 
 def _tenant_file(name: str) -> str:
-    return (
-        stack_tenant_yaml("http://127.0.0.1:9")
-        .replace(f"name: {TENANT}", f"name: {name}")
-        .replace(f"{{name: {TENANT}, key:", f"{{name: {name}, key:")
-    )
+    """The stack's tenant under another name; its Whaticket is never called here."""
+    return renamed(stack_tenant_yaml("https://whaticket.example"), TENANT, name)
 
 
 async def test_reencrypt_rewrites_what_old_keys_hold_and_names_what_no_key_opens(
