@@ -12,14 +12,17 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from sqlalchemy import func, select, update
 
-from services.cli.admin import apply_file
 from services.core.auth.roles import Role
-from services.core.auth.sessions import create_user
 from services.core.auth.throttle import PER_EMAIL
 from services.core.db import SessionMaker, transaction
-from services.core.models import AuditEvent, RefreshToken, Tenant, User
-from tests.api.webhook_app import TENANT, TENANT_YAML, RunningApp, make_settings, running_app
-from tests.fixtures.tenant_files import renamed
+from services.core.models import AuditEvent, RefreshToken, User
+from tests.api.webhook_app import (
+    TENANT,
+    RunningApp,
+    make_settings,
+    running_app,
+    shop_and_other_with_users,
+)
 
 PASSWORD = "accounts-api-password-01"
 USERS = {
@@ -39,16 +42,7 @@ async def api(
     tmp_path: Path,
 ) -> AsyncIterator[RunningApp]:
     settings = make_settings(database_url, redis_url, tmp_path, panel_secure_cookies=False)
-    await apply_file(settings, TENANT_YAML)
-    other = renamed(TENANT_YAML, TENANT, "other")
-    await apply_file(settings, other.replace(f"tenant: {TENANT}}}", "tenant: other}"))
-    async with transaction(clean_db) as session:
-        slugs = {t.slug: t.id for t in await session.scalars(select(Tenant))}
-        for email, role, tenant in USERS.values():
-            await create_user(
-                session, email=email, password=PASSWORD, role=role,
-                tenant_id=slugs[tenant] if tenant else None, actor="test",
-            )  # fmt: skip
+    await shop_and_other_with_users(settings, clean_db, USERS, PASSWORD)
     async with running_app(settings) as app:
         yield app
 

@@ -16,23 +16,20 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
-from services.cli.admin import apply_file
 from services.core import events
 from services.core.auth.roles import Principal, Role
-from services.core.auth.sessions import create_user
 from services.core.auth.tokens import TokenKeys, issue_access_token, read_access_token
 from services.core.db import SessionMaker, transaction
 from services.core.models import AuditEvent, EventDelivery, Tenant
 from services.core.tenants.spec import EventType
 from tests.api.webhook_app import (
     TENANT,
-    TENANT_YAML,
     RunningApp,
     baileys,
     make_settings,
     running_app,
+    shop_and_other_with_users,
 )
-from tests.fixtures.tenant_files import renamed
 
 PASSWORD = "panel-api-password-0001"
 USERS = {
@@ -53,21 +50,7 @@ async def api(
 ) -> AsyncIterator[RunningApp]:
     await redis_client.flushall()
     settings = make_settings(database_url, redis_url, tmp_path, panel_secure_cookies=False)
-    await apply_file(settings, TENANT_YAML)
-    other = renamed(TENANT_YAML, TENANT, "other")
-    await apply_file(settings, other.replace(f"tenant: {TENANT}}}", "tenant: other}"))
-    async with transaction(clean_db) as session:
-        slugs = {t.slug: t.id for t in await session.scalars(select(Tenant))}
-        for email, role, tenant in USERS.values():
-            tenant_id = slugs[tenant] if tenant else None
-            await create_user(
-                session,
-                email=email,
-                password=PASSWORD,
-                role=role,
-                tenant_id=tenant_id,
-                actor="test",
-            )
+    await shop_and_other_with_users(settings, clean_db, USERS, PASSWORD)
     async with running_app(settings) as app:
         yield app
 

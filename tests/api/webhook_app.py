@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +10,17 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from services.api.main import create_app
 from services.api.state import AppState
+from services.cli.admin import apply_file
+from services.core.auth.roles import Role
+from services.core.auth.sessions import create_user
 from services.core.config import Settings
+from services.core.db import SessionMaker, transaction
+from services.core.models import Tenant
+from tests.fixtures.tenant_files import renamed
 
 TENANT = "shop"
 CONNECTION = "main"
@@ -100,3 +107,23 @@ async def running_app(settings: Settings) -> AsyncIterator[RunningApp]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://atende.test") as client:
             yield RunningApp(client, app.state.atende, settings)
+
+
+async def shop_and_other_with_users(
+    settings: Settings,
+    sessionmaker: SessionMaker,
+    users: Mapping[str, tuple[str, Role, str | None]],
+    password: str,
+) -> None:
+    """The shop tenant and a stranger, ``other``, each with its panel users (``users`` maps a
+    name to e-mail, role and tenant slug; None for a platform user)."""
+    await apply_file(settings, TENANT_YAML)
+    await apply_file(settings, renamed(TENANT_YAML, TENANT, "other"))
+    async with transaction(sessionmaker) as session:
+        slugs = {t.slug: t.id for t in await session.scalars(select(Tenant))}
+        for email, role, tenant in users.values():
+            tenant_id = slugs[tenant] if tenant else None
+            await create_user(
+                session, email=email, password=password, role=role, tenant_id=tenant_id,
+                actor="test",
+            )  # fmt: skip
