@@ -19,7 +19,7 @@ from datetime import datetime
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import jobs, knowledge
+from services.core import knowledge
 from services.core.conversations import memory
 from services.core.conversations.messages import MessageRow, burst_age
 from services.core.conversations.service import acquire_lease
@@ -37,7 +37,7 @@ from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
 from services.core.tenants.spec import BotTenantSpec
 
-from . import model, routing, store
+from . import failures, model, routing, store
 from .store import TurnRef
 
 log = get_logger(__name__)
@@ -230,8 +230,7 @@ class _Storing:
                     model_summary=answer.handover.model_summary,
                     knowledge_ids=list(answer.knowledge_ids),
                 )
-        if handoff_id is not None:  # after the commit; the handoff watcher re-does a lost one
-            await jobs.enqueue_handoff(deps.redis, handoff_id)
+        await failures.enqueue_handoff(deps, handoff_id)
         return self.messages
 
     async def _stale(self, session: AsyncSession) -> bool:
