@@ -27,6 +27,7 @@ from services.core.ratelimit.limiter import RateLimiter
 from services.core.redis import create_redis
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.directory import TenantDirectory
+from services.core.tenants.webhook_keys import WebhookKeyring
 
 from . import panel
 from .errors import install_error_handlers
@@ -58,14 +59,15 @@ def _build_state(settings: Settings) -> AppState:
         else redis
     )
     cipher = CredentialCipher.from_settings(settings)
-    tenants = TenantDirectory(sessionmaker, cipher, settings.tenant_cache_seconds)
+    keyring = WebhookKeyring(redis)
+    tenants = TenantDirectory(sessionmaker, cipher, settings.tenant_cache_seconds, keyring)
     spool = Spool(redis, settings.spool_dir)
     guard = FailedAuthGuard(
         RateLimiter(cache),
         per_minute=settings.webhook_ip_failures_per_minute,
         burst=settings.webhook_ip_failure_burst,
     )
-    receiver = WebhookReceiver(sessionmaker, redis, tenants, spool, guard)
+    receiver = WebhookReceiver(sessionmaker, redis, tenants, spool, guard, keyring)
     return AppState(settings, engine, sessionmaker, redis, cache, tenants, spool, receiver)
 
 

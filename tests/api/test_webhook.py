@@ -525,7 +525,7 @@ async def test_postgres_down_spools_and_replays(
             assert await spool_text(redis_client, app.state.spool) == ""
 
 
-async def test_postgres_down_before_the_tenant_was_ever_seen_spools_and_checks_later(
+async def test_a_pod_that_never_read_the_tenants_spools_only_what_the_webhook_keys_admit(
     postgres: PostgresHandle,
     clean_db: SessionMaker,
     redis_client: aioredis.Redis,
@@ -534,30 +534,53 @@ async def test_postgres_down_before_the_tenant_was_ever_seen_spools_and_checks_l
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A pod that starts during an outage cannot look the tenant up: it spools with a hash of
-    the offered secret, and the replay stores only what the real secret authenticates."""
+    """A pod that starts during an outage cannot look the tenant up. It spools a webhook only
+    when the keys another api published (the tenant, its connection, its secret's hash) admit
+    it, and the replay checks the secret again; a stranger's path is refused (503), kept nowhere
+    and named in no metric, so nobody can fill the spool."""
     monkeypatch.setattr(api_main, "SPOOL_REPLAY_SECONDS", 0.25)
     with postgres_behind_proxy(postgres, database_url) as (proxy, proxied):
         settings = make_settings(proxied, redis_url, tmp_path)
         await apply_file(settings, TENANT_YAML)
+        async with running_app(settings) as app:  # a pod that read the tenants
+            before = await app.post(baileys("MSG-BEFORE"))
+            assert before.json() == {"status": "accepted"}
         proxy.reset()
-        async with running_app(settings) as app:
+        async with running_app(settings) as app:  # and one that starts during the outage
             genuine = await app.post(baileys("MSG-GENUINE", "chegou na queda"))
             forged = await app.client.post(
                 hook_path(secret="not-the-secret-of-this-tenant"), json=baileys("MSG-FORGED")
             )
+            strangers = [
+                await app.client.post(
+                    hook_path(tenant=f"stranger-{i}", secret=f"whatever-{i}"),
+                    json=baileys(f"MSG-STRANGER-{i}"),
+                )
+                for i in range(5)
+            ]
             assert (genuine.status_code, genuine.json()) == (200, {"status": "spooled"})
-            assert (forged.status_code, forged.json()) == (200, {"status": "spooled"})
+            assert forged.status_code == 401
+            assert {r.status_code for r in strangers} == {503}
+            assert strangers[0].json()["error"] == "unavailable"
             spooled = await spool_text(redis_client, app.state.spool)
             assert "MSG-GENUINE" in spooled
+            assert "MSG-FORGED" not in spooled
+            assert "STRANGER" not in spooled
             assert SECRET not in spooled
-            assert "not-the-secret-of-this-tenant" not in spooled
+            assert app.state.spool.local.pending() == 0
+            tenants = {
+                tenant for tenant, _ in webhook_counts((await app.client.get("/metrics")).text)
+            }
+            assert not any(t.startswith("stranger") for t in tenants)
 
             proxy.restore()
             await spool_drained(app.state.spool)
     rows = await stored(clean_db)
-    assert [(r["provider_msg_id"], r["text"]) for r in rows] == [("MSG-GENUINE", "chegou na queda")]
-    assert await queued(redis_client) == [f"in:{rows[0]['id']}"]
+    assert sorted((r["provider_msg_id"], r["text"]) for r in rows)[1] == (
+        "MSG-GENUINE",
+        "chegou na queda",
+    )
+    assert sorted(r["provider_msg_id"] for r in rows) == ["MSG-BEFORE", "MSG-GENUINE"]
 
 
 # -- a person in the conversation ------------------------------------------------------------------

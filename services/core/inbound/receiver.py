@@ -6,10 +6,9 @@ wrong secret costs nothing and reveals nothing; the message is committed before 
 answers; the enqueue after commit is a fast path the sweeper backs up. When the message cannot
 be stored — Postgres unreachable, or any other failure past authentication — it is spooled
 (:mod:`.spool`) and answered 200 instead: Whaticket does not retry, so a 5xx would lose it. That
-holds even before authentication if this process cannot look the tenant up: the spool then
-keeps a hash of the offered secret, and the replay checks it before storing anything. A message
-that can never be stored (:mod:`.wire`, :mod:`.fits`, or Postgres refusing it) is refused by
-itself with a 400/422 and counted (:mod:`.refusals`); it never fails another message.
+holds when this process cannot look the tenant up too, for what the webhook keyring admits
+(:mod:`.unverified`). A message that can never be stored (:mod:`.wire`, :mod:`.fits`, or
+Postgres refusing it) is refused alone with a 400/422 and counted (:mod:`.refusals`).
 """
 
 from __future__ import annotations
@@ -43,8 +42,9 @@ from services.core.ratelimit import failed_auth, quota
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
 from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.tenants.spec import META_CONNECTION, EventType
+from services.core.tenants.webhook_keys import WebhookKeyring
 
-from . import refusals
+from . import refusals, unverified
 from .batcher import PendingMessage, ingest_batch, payload_text, received_event
 from .fits import check_fits, is_tenant_name, normalize_checked
 from .refusals import is_db_down, refused_by_database, refused_by_postgres
@@ -71,12 +71,14 @@ class WebhookReceiver:
         tenants: TenantDirectory,
         spool: Spool,
         guard: failed_auth.FailedAuthGuard | None = None,
+        keyring: WebhookKeyring | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._redis = redis
         self._tenants = tenants
         self._spool = spool
         self._guard = guard
+        self._keyring = keyring
         self._ingest: Coalescer[PendingMessage, int | None] = Coalescer(
             partial(ingest_batch, sessionmaker)
         )
@@ -105,9 +107,10 @@ class WebhookReceiver:
             try:
                 tenant = await self._tenants.by_slug(slug) if is_tenant_name(slug) else None
             except Exception as exc:
+                await unverified.admit(self._keyring, slug, connection, secret_hash)
                 _log_failure("webhook.spooled_unverified", slug, exc)
                 return await self._spool_unverified(
-                    slug, connection, secret, await read_body(), correlation_id
+                    slug, connection, secret_hash, await read_body(), correlation_id
                 )
             tenant = self._authorize(tenant, connection, secret_hash)
         except (NotFound, Unauthorized):
@@ -142,15 +145,13 @@ class WebhookReceiver:
         return tenant
 
     async def _spool_unverified(
-        self, slug: str, connection: str, secret: str, body: bytes, correlation_id: str
+        self, slug: str, connection: str, secret_hash: str, body: bytes, correlation_id: str
     ) -> Received:
         payload = parse_json(body)
         normalized = normalize_checked(payload)
         if isinstance(normalized, Ignored):
             return Received("ignored", reason=normalized.reason)
-        record = SpooledWebhook(
-            slug, connection, payload, correlation_id, secret_hash=hash_webhook_secret(secret)
-        )
+        record = SpooledWebhook(slug, connection, payload, correlation_id, secret_hash=secret_hash)
         return await self._spool_record(record)
 
     async def _spool_record(self, record: SpooledWebhook) -> Received:

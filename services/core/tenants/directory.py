@@ -28,6 +28,7 @@ from services.core.models import Tenant
 from .credentials import CredentialCipher, TenantCredentials
 from .notify import CHANNEL, parse_notice
 from .spec import BotTenantSpec
+from .webhook_keys import WebhookKeyring, WebhookKeys
 
 log = get_logger(__name__)
 # Postgres unreachable: an expired entry is still the best answer (webhooks must keep spooling).
@@ -63,10 +64,19 @@ class TenantConfig:
 
 
 class TenantDirectory:
-    def __init__(self, sessionmaker: SessionMaker, cipher: CredentialCipher, ttl: float) -> None:
+    def __init__(
+        self,
+        sessionmaker: SessionMaker,
+        cipher: CredentialCipher,
+        ttl: float,
+        keyring: WebhookKeyring | None = None,
+    ) -> None:
+        """``keyring``: where this process publishes what it loads, so a pod that cannot reach
+        Postgres can still authenticate webhooks (the api's; the worker needs none)."""
         self._sessionmaker = sessionmaker
         self._cipher = cipher
         self._ttl = ttl
+        self._keyring = keyring
         self._by_slug: dict[str, tuple[float, TenantConfig | None]] = {}
         self._by_id: dict[int, tuple[float, TenantConfig | None]] = {}
 
@@ -119,7 +129,7 @@ class TenantDirectory:
                             continue
                         slug = parse_notice(message["data"])
                         if slug is not None:
-                            self._changed(slug)
+                            await self._changed(slug)
             except (RedisError, OSError) as exc:
                 log.warning("tenants.changes_unavailable", error=type(exc).__name__)
             finally:
@@ -131,6 +141,8 @@ class TenantDirectory:
         """Load every tenant at once (the api at start-up, so :meth:`peek` knows them all)."""
         async with self._sessionmaker() as session:
             rows = list(await session.scalars(select(Tenant)))
+        if self._keyring is not None:  # from the rows: a tenant that cannot load is still known
+            await self._keyring.replace(WebhookKeys.of_row(row) for row in rows)
         expires = time.monotonic() + self._ttl
         for row in rows:
             config = TenantConfig.from_row(row, self._cipher)
@@ -138,9 +150,14 @@ class TenantDirectory:
             self._by_id[config.id] = (expires, config)
         return len(rows)
 
-    def _changed(self, slug: str) -> None:
+    async def _changed(self, slug: str) -> None:
         self.invalidate(slug)
         log.info("tenants.changed", tenant=slug)
+        if self._keyring is not None:  # publish the new keys now, not on the next webhook
+            try:
+                await self._load(Tenant.slug == slug, slug=slug)
+            except Exception as exc:  # the next lookup tries again; following goes on
+                log.warning("tenants.reload_failed", tenant=slug, error=type(exc).__name__)
 
     async def _reload(
         self, stale: tuple[float, TenantConfig | None] | None, where: object, **key: Any
@@ -158,6 +175,11 @@ class TenantDirectory:
     ) -> TenantConfig | None:
         async with self._sessionmaker() as session:
             row = await session.scalar(select(Tenant).where(where))  # type: ignore[arg-type]
+        if self._keyring is not None:
+            if row is not None:
+                await self._keyring.publish(WebhookKeys.of_row(row))
+            elif slug is not None:
+                await self._keyring.forget(slug)
         config = TenantConfig.from_row(row, self._cipher) if row is not None else None
         expires = time.monotonic() + self._ttl
         if config is not None:
