@@ -84,6 +84,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         engine=engine,
         redis=create_redis(platform.redis_url),
         egress=EgressPolicy.from_settings(platform),
+        platform_models=tuple(platform.platform_models),
     )
 
 

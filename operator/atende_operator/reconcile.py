@@ -21,6 +21,7 @@ from services.core.channels.destinations import unreachable_destinations
 from services.core.channels.egress_policy import EgressPolicy
 from services.core.db import SessionMaker, transaction
 from services.core.errors import ManifestError
+from services.core.llm.allowlist import unbilled_model
 from services.core.tenants import schema
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.knowledge_refs import expand_knowledge
@@ -63,6 +64,9 @@ class OperatorContext:
     # What the worker may call (ATENDE_EGRESS_ALLOWED_NETWORKS): a destination it always
     # refuses is refused here, with the field named in the status.
     egress: EgressPolicy = field(default_factory=EgressPolicy)
+    # The models the platform key pays for (ATENDE_PLATFORM_MODELS): a tenant on the platform
+    # key naming another is refused here, not only at its first turn.
+    platform_models: tuple[str, ...] = ()
 
 
 def context_of(memo: Mapping[str, Any]) -> OperatorContext:
@@ -233,6 +237,8 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
     spec = validate(obj)
     if problems := unreachable_destinations(spec, ctx.egress):
         raise _failure(obj, Phase.ERROR, Reason.DESTINATION_REFUSED, problems, None)
+    if problem := unbilled_model(spec, ctx.platform_models):
+        raise _failure(obj, Phase.ERROR, Reason.MODEL_NOT_ALLOWED, [problem], None)
     refs = resources.secret_refs(obj.spec, obj.name)
     if resources.uses_generated_webhook_secret(obj.spec):
         await ensure_webhook_secret(ctx.kube, obj)

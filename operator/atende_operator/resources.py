@@ -44,6 +44,7 @@ class Reason(StrEnum):  # the condition's reason (names, no values)
     INVALID_SPEC = "InvalidSpec"
     NAME_CLAIMED = "NameClaimed"
     DESTINATION_REFUSED = "DestinationRefused"  # a URL/host the egress policy always refuses
+    MODEL_NOT_ALLOWED = "ModelNotAllowed"  # not one the platform key pays for, and no own key
     # A referenced Secret/ConfigMap exists but is not labelled atende.dev/tenant: <this name>.
     SECRET_NOT_LABELLED = "SecretNotLabelled"  # noqa: S105
     CONFIG_MAP_NOT_LABELLED = "ConfigMapNotLabelled"

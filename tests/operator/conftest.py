@@ -12,9 +12,13 @@ import pytest
 from atende_operator.kube import Found
 from atende_operator.reconcile import MEMO_KEY, OperatorContext
 from atende_operator.resources import API_VERSION, KIND
+from services.core.config import Settings
 from services.core.db import SessionMaker
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import TENANT_LABEL
+
+# What a deployment that leaves ATENDE_PLATFORM_MODELS alone pays for.
+PLATFORM_MODELS = tuple(Settings.model_fields["platform_models"].default)
 
 SECRET_KEY = "operator-test-platform-key-0123456789"
 TOKEN = "wt-token-a1b2c3d4e5f6"
@@ -134,7 +138,10 @@ def cipher() -> CredentialCipher:
 
 @pytest.fixture
 def memo(clean_db: SessionMaker, kube: FakeKube, cipher: CredentialCipher) -> kopf.Memo:
-    return kopf.Memo({MEMO_KEY: OperatorContext(sessionmaker=clean_db, cipher=cipher, kube=kube)})
+    context = OperatorContext(
+        sessionmaker=clean_db, cipher=cipher, kube=kube, platform_models=PLATFORM_MODELS
+    )
+    return kopf.Memo({MEMO_KEY: context})
 
 
 @pytest.fixture
