@@ -723,6 +723,8 @@ class _Handler(BaseHTTPRequestHandler):
             "path": req.path,
             "query": req.query,
             "headers": req.visible_headers(),
+            # Whether a Cookie header came at all (its value is hidden like Authorization's).
+            "sent_cookie": any(k.lower() == "cookie" for k in req.headers),
             "body": body,
             "status": status,
             "at": time.time(),
