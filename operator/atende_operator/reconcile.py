@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
-import redis.asyncio as aioredis
+from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.channels.destinations import unreachable_destinations
@@ -43,6 +43,7 @@ from services.core.tenants.spec import (
 )
 
 from . import resources
+from .hold import hold, release
 from .kube import Found, KubeApi
 from .resources import Phase, Reason, Ref
 
@@ -59,8 +60,9 @@ class OperatorContext:
     cipher: CredentialCipher
     kube: KubeApi
     engine: AsyncEngine | None = None  # set when the operator created it (disposed on cleanup)
-    # Running api and worker processes drop a changed tenant from their caches on a notice.
-    redis: aioredis.Redis | None = None
+    # Running api and worker processes drop a changed tenant from their caches on a notice;
+    # a tenant released from a hold gets its backlog queued here.
+    redis: ArqRedis | None = None
     # What the worker may call (ATENDE_EGRESS_ALLOWED_NETWORKS): a destination it always
     # refuses is refused here, with the field named in the status.
     egress: EgressPolicy = field(default_factory=EgressPolicy)
@@ -204,13 +206,13 @@ async def read_referenced(
 
 
 async def _with_config_map_knowledge(
-    kube: KubeApi, obj: TenantObject, spec: BotTenantSpec
+    ctx: OperatorContext, obj: TenantObject, spec: BotTenantSpec
 ) -> BotTenantSpec:
     """Fold the referenced ConfigMaps' entries in; a missing ConfigMap is retried (it may be
     applied right after the BotTenant), a malformed one waits for a change."""
     found: dict[str, Found | None] = {}
     for name in resources.config_map_names(obj.spec):
-        found[name] = await kube.read_config_map(obj.namespace, name)
+        found[name] = await ctx.kube.read_config_map(obj.namespace, name)
     missing = [name for name, data in found.items() if data is None]
     if missing:
         problems = [f"ConfigMap {n!r} not found in namespace {obj.namespace!r}" for n in missing]
@@ -221,6 +223,7 @@ async def _with_config_map_knowledge(
     if refused:
         problems = [not_opted_in("ConfigMap", n, obj.name) for n in refused]
         retry = BAD_SECRET_RETRY_SECONDS  # labelling it re-reconciles at once (the watch)
+        await hold(ctx.sessionmaker, ctx.redis, obj.name, obj.source)  # its stored FAQ too
         raise _failure(obj, Phase.ERROR, Reason.CONFIG_MAP_NOT_LABELLED, problems, retry)
 
     def read(ref: ConfigMapRef) -> str | None:
@@ -248,6 +251,7 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
     try:
         store = await read_referenced(ctx.kube, obj.namespace, refs, obj.name)
     except NotOptedIn as exc:  # never retried fast: labelling the Secret re-reconciles at once
+        await hold(ctx.sessionmaker, ctx.redis, obj.name, obj.source)  # what it stored before
         raise _failure(
             obj, Phase.ERROR, Reason.SECRET_NOT_LABELLED, exc.problems, BAD_SECRET_RETRY_SECONDS
         ) from None
@@ -256,7 +260,7 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
             obj, Phase.PENDING, Reason.SECRET_MISSING, exc.problems, SECRET_RETRY_SECONDS
         ) from None
 
-    spec = await _with_config_map_knowledge(ctx.kube, obj, spec)
+    spec = await _with_config_map_knowledge(ctx, obj, spec)
     manifest = TenantManifest(obj.name, spec, obj.generation)
     try:
         async with transaction(ctx.sessionmaker) as session:
@@ -270,6 +274,7 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
 
     if result.outcome != "unchanged":
         await _notify(ctx, obj.name)
+    await release(ctx.sessionmaker, ctx.redis, obj.name)
     hook = spec.webhook.secret_refs[0]
     status = resources.tenant_status(
         phase=Phase.READY,

@@ -11,7 +11,8 @@ import logging
 import kopf
 import pytest
 
-from services.core.db import SessionMaker
+from services.core.db import SessionMaker, transaction
+from services.core.tenants import switches
 from services.core.tenants.manifest import TENANT_LABEL
 
 from .conftest import GEMINI_KEY, FakeKube, bottenant, secret_data, tenant_spec
@@ -97,3 +98,52 @@ async def test_a_config_map_not_labelled_for_the_tenant_is_refused(
         "ConfigMap 'acme-faq' is not labelled atende.dev/tenant=acme",
     )
     assert await tenants(clean_db) == []
+
+
+async def _pause_of(sessionmaker: SessionMaker) -> tuple[bool, str | None]:
+    (row,) = await tenants(sessionmaker)
+    return row.paused, row.pause_reason
+
+
+async def test_what_was_stored_from_a_secret_that_lost_its_label_is_held_until_it_is_back(
+    memo: kopf.Memo, kube: FakeKube, clean_db: SessionMaker, logger: logging.Logger
+) -> None:
+    """Refusing the Secret is not enough: the token an earlier apply stored would go on being
+    sent. The tenant is paused (messages kept, nothing sent) until the label is back, and then
+    resumed; a pause someone made for another reason is never lifted."""
+    await reconcile(bottenant(), memo, logger)
+    assert await _pause_of(clean_db) == (False, None)
+
+    kube.labels[("tenants-a", "acme")] = {}  # the label removed (or never set before upgrading)
+    with pytest.raises(kopf.TemporaryError):
+        await reconcile(bottenant(generation=2), memo, logger)
+    paused, reason = await _pause_of(clean_db)
+    assert paused
+    assert reason is not None and "not labelled atende.dev/tenant" in reason
+
+    kube.labels[("tenants-a", "acme")] = {TENANT_LABEL: "acme"}
+    status = await reconcile(bottenant(generation=3), memo, logger)
+    assert ready(status)["reason"] == "Reconciled"
+    assert await _pause_of(clean_db) == (False, None)
+
+    async with transaction(clean_db) as session:
+        await switches.pause(session, "acme", reason="incident 42", actor="oncall")
+    kube.labels[("tenants-a", "acme")] = {}
+    with pytest.raises(kopf.TemporaryError):
+        await reconcile(bottenant(generation=4), memo, logger)
+    kube.labels[("tenants-a", "acme")] = {TENANT_LABEL: "acme"}
+    await reconcile(bottenant(generation=5), memo, logger)
+    assert await _pause_of(clean_db) == (True, "incident 42")
+
+
+async def test_a_config_map_that_lost_its_label_holds_the_tenant_too(
+    memo: kopf.Memo, kube: FakeKube, clean_db: SessionMaker, logger: logging.Logger
+) -> None:
+    kube.config_maps[("tenants-a", "acme-faq")] = {"faq.yaml": "- {question: Q, answer: A}\n"}
+    kube.labels[("tenants-a", "acme-faq")] = {TENANT_LABEL: "acme"}
+    spec = tenant_spec(knowledge={"configMapRefs": [{"name": "acme-faq", "key": "faq.yaml"}]})
+    await reconcile(bottenant(spec), memo, logger)
+    kube.labels[("tenants-a", "acme-faq")] = {TENANT_LABEL: "globex"}
+    with pytest.raises(kopf.TemporaryError):
+        await reconcile(bottenant(spec, generation=2), memo, logger)
+    assert (await _pause_of(clean_db))[0]

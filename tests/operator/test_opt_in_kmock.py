@@ -145,3 +145,19 @@ async def test_only_labelled_secrets_are_listed_and_watched(
             return found if found == "SecretNotLabelled" else None
 
         await eventually(refused_again, "the refusal again")
+        # And what the earlier apply stored from it is no longer used: the bot is held (paused,
+        # messages kept) until the label is back.
+        async def paused() -> bool:
+            async with clean_db() as session:
+                return bool(await session.scalar(select(Tenant.paused)))
+
+        async def held() -> bool | None:
+            return True if await paused() else None
+
+        await eventually(held, "the tenant held")
+        await request(api, "PATCH", f"{SECRETS}/acme", json=label, headers=MERGE)
+
+        async def released() -> bool | None:
+            return True if not await paused() and await ready() is not None else None
+
+        await eventually(released, "the tenant released once labelled again")
