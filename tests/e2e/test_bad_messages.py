@@ -6,27 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from services.core.inbound.spool import PENDING
 from services.core.models import InboundMessage, OutboundMessage, Tenant, Turn
-from tests.fixtures.tenant_files import extended
 from tests.fuzz.webhook_rounds import Rounds, Targets
 from tests.standins.meta_graph import GraphStandIn, notification, signed, text_message
 
 from .conftest import CUSTOMER, TENANT, Stack, eventually, tenant_yaml
+from .meta_tenant import APP_SECRET, PHONE_NUMBER_ID, apply_meta_tenant, graph
 
-PHONE_NUMBER_ID = "106540352242922"
+__all__ = ["graph"]  # the fixture, shared with the other Cloud API tests
+
 CALM = "calm"
-APP_SECRET = "meta-app-secret-bad-messages-01"
-ACCESS_TOKEN = "EAAG-bad-messages-token"
 
 
 def raw(
@@ -154,33 +151,6 @@ async def test_each_bad_message_fails_alone_and_never_with_a_500(stack: Stack) -
     assert not [e for e in stack.api.events("http.request") if e["status"] >= 500]
 
 
-@pytest.fixture
-def graph() -> Iterator[GraphStandIn]:
-    with GraphStandIn(PHONE_NUMBER_ID, ACCESS_TOKEN) as server:
-        yield server
-
-
-async def _with_meta(stack: Stack, graph: GraphStandIn) -> None:
-    path = stack.tmp / "tenant-meta.yaml"
-    secrets = {"meta-verify": "v", "meta-app-secret": APP_SECRET, "meta-token": ACCESS_TOKEN}
-    path.write_text(
-        extended(
-            tenant_yaml(stack.whaticket.url),
-            secrets,
-            f"""\
-  meta:
-    phoneNumberId: "{PHONE_NUMBER_ID}"
-    graphUrl: {graph.url}
-    verifyTokenSecretRef: {{name: {TENANT}, key: meta-verify}}
-    appSecretSecretRef: {{name: {TENANT}, key: meta-app-secret}}
-    accessTokenSecretRef: {{name: {TENANT}, key: meta-token}}
-""",
-        )
-    )
-    code, _, err = await stack.run_cli("tenants", "apply", "-f", str(path))
-    assert code == 0, err
-
-
 async def _post_meta(stack: Stack, payload: Any) -> httpx.Response:
     body, headers = signed(APP_SECRET, payload)
     return await stack.http.post(f"/hooks/meta/{TENANT}", content=body, headers=headers)
@@ -197,7 +167,7 @@ async def _meta_ready(stack: Stack) -> None:
 async def test_a_cloud_api_batch_stores_its_good_messages_and_refuses_the_bad_ones(
     stack: Stack, graph: GraphStandIn
 ) -> None:
-    await _with_meta(stack, graph)
+    await apply_meta_tenant(stack, graph)
     await _meta_ready(stack)
     change = text_message(CUSTOMER, "boa")
     long_id = {**change["messages"][0], "id": "wamid." + "A" * 300}
@@ -233,7 +203,7 @@ async def test_a_malformed_cloud_api_body_from_the_tenant_is_never_a_500(
     stack: Stack, graph: GraphStandIn
 ) -> None:
     """The app secret is the tenant's: whatever it signs is answered 2xx or 4xx."""
-    await _with_meta(stack, graph)
+    await apply_meta_tenant(stack, graph)
     await _meta_ready(stack)
     answers = [await _post_meta(stack, payload) for payload in MALFORMED]
     assert [a.status_code for a in answers] == [200, 200, 200, 422], [a.text for a in answers]
@@ -287,7 +257,7 @@ async def test_fuzzing_one_tenant_leaves_the_other_stored_and_answered_once(
 ) -> None:
     """The real api and worker: one tenant's webhooks fuzzed while the other posts at the same
     moment; no 5xx, and every message of the other is stored and answered exactly once."""
-    await _with_meta(stack, graph)
+    await apply_meta_tenant(stack, graph)
     path = stack.tmp / "calm.yaml"
     path.write_text(tenant_yaml(stack.whaticket.url).replace(TENANT, CALM))
     code, _, err = await stack.run_cli("tenants", "apply", "-f", str(path))

@@ -4,12 +4,7 @@ on the reply."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from services.core.models import InboundMessage, OutboundMessage
-from tests.fixtures.tenant_files import extended
 from tests.standins.meta_graph import (
     GraphStandIn,
     notification,
@@ -18,45 +13,18 @@ from tests.standins.meta_graph import (
     text_message,
 )
 
-from .conftest import TENANT, Stack, answer_for, eventually, tenant_yaml
+from .conftest import TENANT, Stack, answer_for, eventually
+from .meta_tenant import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, apply_meta_tenant, graph
 
-PHONE_NUMBER_ID = "106540352242922"
-APP_SECRET = "meta-app-secret-e2e-0123456789"
-ACCESS_TOKEN = "EAAG-e2e-access-token"
+__all__ = ["graph"]  # the fixture, shared with the other Cloud API tests
+
 CUSTOMER = "5511966665555"
-
-
-@pytest.fixture
-def graph() -> Iterator[GraphStandIn]:
-    with GraphStandIn(PHONE_NUMBER_ID, ACCESS_TOKEN) as server:
-        yield server
 
 
 async def test_a_cloud_api_customer_is_answered_through_the_graph_api(
     stack: Stack, graph: GraphStandIn
 ) -> None:
-    path = stack.tmp / "tenant-meta.yaml"
-    secrets = {
-        "meta-verify": "verify-e2e",
-        "meta-app-secret": APP_SECRET,
-        "meta-token": ACCESS_TOKEN,
-    }
-    path.write_text(
-        extended(
-            tenant_yaml(stack.whaticket.url),
-            secrets,
-            f"""\
-  meta:
-    phoneNumberId: "{PHONE_NUMBER_ID}"
-    graphUrl: {graph.url}
-    verifyTokenSecretRef: {{name: {TENANT}, key: meta-verify}}
-    appSecretSecretRef: {{name: {TENANT}, key: meta-app-secret}}
-    accessTokenSecretRef: {{name: {TENANT}, key: meta-token}}
-""",
-        )
-    )
-    code, _, err = await stack.run_cli("tenants", "apply", "-f", str(path))
-    assert code == 0, err
+    await apply_meta_tenant(stack, graph)
     text = "Vocês têm fibra no meu bairro?"
     body, headers = signed(APP_SECRET, notification(PHONE_NUMBER_ID, text_message(CUSTOMER, text)))
 
