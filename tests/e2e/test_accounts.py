@@ -1,11 +1,14 @@
 """Accounts against the real api process: a user disabled from the command line is refused on
-the very next request, parallel password guesses get only the free attempts, and every answer
-carries the security headers."""
+the very next request, parallel password guesses get only the free attempts, every answer
+carries the security headers, and forged tokens write few, small audit rows."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
+from services.api.security import AUDITED_REJECTIONS_PER_IP
+from services.core.models import AuditEvent
 from tests.e2e.conftest import Stack
 
 EMAIL = "root@atende.test"
@@ -44,3 +47,16 @@ async def test_parallel_guesses_get_only_the_free_attempts(stack: Stack) -> None
     )
     codes = sorted(a.status_code for a in answers)
     assert codes == [401] * 5 + [429] * 20
+
+
+async def test_forged_tokens_write_few_small_audit_rows(stack: Stack) -> None:
+    """Each refused token wrote an audit row of up to 12 KB, as many as anyone sent."""
+    for i in range(40):
+        answer = await stack.http.get(
+            "/api/v1/tenants?" + "q" * 3000 if i % 2 else "/api/v1/" + "p" * 1500,
+            headers={"Authorization": "Bearer " + "x" * 4000},
+        )
+        assert answer.status_code in (401, 404)
+    rows = await stack.rows(AuditEvent, AuditEvent.action == "auth.token_rejected")
+    assert 1 <= len(rows) <= AUDITED_REJECTIONS_PER_IP
+    assert max(len(json.dumps(row.details)) + len(row.actor) for row in rows) < 400
