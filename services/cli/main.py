@@ -14,7 +14,7 @@ from click.exceptions import NoArgsIsHelpError
 from services.core.config import get_settings, serving_settings
 from services.core.logging import configure_logging
 
-from . import admin, secrets, users
+from . import admin, audit, secrets, users
 from .failures import CommandFailed, explain, usage_line
 from .output import Column, emit, emit_one, output_option
 
@@ -349,6 +349,7 @@ def events_enable(tenant: str, subscription: str) -> None:
         click.echo(f"{tenant}/{subscription} was not switched off")
 
 
+cli.add_command(audit.group)
 cli.add_command(secrets.group)
 cli.add_command(users.group)
 

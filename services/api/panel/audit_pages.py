@@ -1,4 +1,5 @@
-"""The audit log, newest first, with a check that the hash chain is whole."""
+"""The audit log, newest first, with a check that the keyed hash chain is whole (rows under a
+retired key are shown as not checked, never as intact)."""
 
 from __future__ import annotations
 
