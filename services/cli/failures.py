@@ -17,6 +17,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from services.core.errors import AtendeError
+from services.core.logging import database_error_text, is_database_error
+
+# SQLSTATE classes of failing to connect (connection, authorization, unknown database, out of
+# resources, server shutting down): their text names only the server's things.
+_CONNECTING = ("08", "28", "3D", "53", "57")
 
 
 class CommandFailed(click.ClickException):
@@ -67,10 +72,16 @@ def _setting(loc: tuple[int | str, ...]) -> str:
 def _postgres_reason(exc: BaseException) -> str:
     if isinstance(exc, ConnectionError) and exc.errno:
         return os.strerror(exc.errno)  # asyncpg's text is "Connect call failed (…)"
-    if isinstance(exc, DBAPIError):
-        # The driver's own exception, without SQLAlchemy's statement dump and links.
-        exc = exc.orig.__cause__ or exc.orig if exc.orig is not None else exc
-    return str(exc).strip() or type(exc).__name__
+    if not is_database_error(exc):  # the network's: unknown host, timed out
+        return str(exc).strip() or type(exc).__name__
+    driver = exc
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        driver = exc.orig.__cause__ or exc.orig  # the driver's own, without SQLAlchemy's dump
+    state = str(getattr(driver, "sqlstate", None) or "")
+    if isinstance(driver, asyncpg.PostgresError) and state.startswith(_CONNECTING):
+        return str(driver.args[0] if driver.args else driver).strip()  # not its DETAIL or HINT
+    # A refused statement's text quotes what it was given (a customer's phone in a DETAIL).
+    return database_error_text(exc)
 
 
 def _raised_in_asyncpg(exc: BaseException) -> bool:

@@ -12,7 +12,7 @@ import click
 from click.exceptions import NoArgsIsHelpError
 
 from services.core.config import get_settings, serving_settings
-from services.core.logging import configure_logging
+from services.core.logging import configure_logging, server_logging_config
 
 from . import admin, audit, secrets, users
 from .failures import CommandFailed, explain, usage_line
@@ -93,6 +93,8 @@ def api(host: str, port: int, workers: int) -> None:
         # trusted by default.
         proxy_headers=False,
         log_level="warning",
+        # Its "Exception in ASGI application" tracebacks are masked as every other log line.
+        log_config=server_logging_config(settings.log_format, settings.log_level),
         timeout_graceful_shutdown=20,
     )
 

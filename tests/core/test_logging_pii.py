@@ -19,6 +19,8 @@ from services.core.logging import configure_logging, get_logger, mask_pii
         ("ligue +55 (11) 99999-8888 agora", "ligue ***88 agora"),
         ("meu email é maria.silva@example.com.br", "meu email é ***@***"),
         ("pedido 778899", "pedido 778899"),  # short numbers are not personal
+        ("asyncpg.py:855, line 1234567", "asyncpg.py:855, line 1234567"),
+        ("ligue 9999-8888", "ligue ***88"),  # eight digits are
         ("2026-11-24 19:32:50", "2026-11-24 19:32:50"),
     ],
 )

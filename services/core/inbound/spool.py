@@ -33,7 +33,7 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from services.core.logging import get_logger
+from services.core.logging import database_error_text, get_logger, is_database_error
 from services.core.metrics import SPOOL_LOCAL, SPOOL_PENDING, SPOOL_REPLAY_FAILURES
 
 log = get_logger(__name__)
@@ -75,6 +75,8 @@ def describe(exc: BaseException) -> dict[str, str]:
     where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
     cause = exc.__cause__ or exc.__context__
     found = {"error": type(exc).__name__, "where": where}
+    if is_database_error(exc):  # its SQLSTATE and the schema's names
+        found["database_error"] = database_error_text(exc)
     if cause is not None:
         found["cause"] = type(cause).__name__
     return found
