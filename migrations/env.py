@@ -3,7 +3,8 @@
 Online runs take an advisory lock (two `helm upgrade`s, or a hook and a developer, never migrate
 at once) and, in the same transaction as the migrations, record the script of every revision the
 schema then has, so an older image can later downgrade through revisions it does not ship
-(services/core/schema.py).
+(services/core/schema.py), and, with two database roles, grant the runtime role exactly what it
+needs on the schema as it now is (services/core/db_roles.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
+from services.core import db_roles
 from services.core.config import get_settings
 from services.core.models import Base
 from services.core.schema import SCRIPTS_TABLE, include_name
@@ -38,7 +40,7 @@ scripts_table = sa.Table(
 
 
 def _url() -> str:
-    return config.get_main_option("sqlalchemy.url") or get_settings().database_url
+    return config.get_main_option("sqlalchemy.url") or get_settings().migration_url
 
 
 def run_migrations_offline() -> None:
@@ -84,6 +86,8 @@ def _run(connection: Connection) -> None:
         scripts_table.create(connection, checkfirst=True)
         context.run_migrations()
         _record_scripts(connection)
+        if role := config.attributes.get("runtime_role"):
+            db_roles.grant_runtime(connection, role)
 
 
 async def run_migrations_online() -> None:

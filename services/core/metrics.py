@@ -203,3 +203,9 @@ EVENT_SUBSCRIPTIONS_DISABLED = Counter(
     "Event subscriptions switched off after failing deliveries in a row.",
     ["tenant"],
 )
+DATABASE_ROLE_CAN_ALTER_AUDIT = Gauge(
+    "atende_database_role_can_alter_audit",
+    "1 when this process's database role could alter the audit log (superuser, owner of "
+    "audit_events, or UPDATE/DELETE/TRUNCATE/TRIGGER on it): run it as the runtime role "
+    "(docs/operations.md, Database roles).",
+)

@@ -46,9 +46,16 @@ class SchemaError(AtendeError):
 
 
 def alembic_config(
-    database_url: str, *, stdout: TextIO | None = None, extra_versions: Path | None = None
+    database_url: str,
+    *,
+    stdout: TextIO | None = None,
+    extra_versions: Path | None = None,
+    runtime_role: str | None = None,
 ) -> Config:
+    """``runtime_role``: the role migrations/env.py grants the runtime's privileges to after
+    the run, in its transaction (services/core/db_roles.py); None with a single role."""
     config = Config(stdout=stdout) if stdout is not None else Config()
+    config.attributes["runtime_role"] = runtime_role
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
@@ -66,15 +73,15 @@ def own_head() -> str:
     return head
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", *, runtime_role: str | None = None) -> None:
+    command.upgrade(alembic_config(database_url, runtime_role=runtime_role), revision)
 
 
-def downgrade(database_url: str, revision: str) -> None:
+def downgrade(database_url: str, revision: str, *, runtime_role: str | None = None) -> None:
     """Down to ``revision`` (``head``: this image's own), with the recorded scripts of the
     revisions this image does not ship; nothing to do when the schema is not above it."""
     target = own_head() if revision == OWN_HEAD else revision
-    with _with_recorded(database_url) as (config, heads):
+    with _with_recorded(database_url, runtime_role=runtime_role) as (config, heads):
         if _at_or_below(ScriptDirectory.from_config(config), heads, target):
             return
         command.downgrade(config, target)
@@ -87,8 +94,10 @@ def current(database_url: str) -> str:
     return out.getvalue().strip()
 
 
-async def upgrade_async(database_url: str, revision: str = "head") -> None:
-    await asyncio.to_thread(upgrade, database_url, revision)
+async def upgrade_async(
+    database_url: str, revision: str = "head", *, runtime_role: str | None = None
+) -> None:
+    await asyncio.to_thread(upgrade, database_url, revision, runtime_role=runtime_role)
 
 
 def _at_or_below(scripts: ScriptDirectory, heads: tuple[str, ...], target: str) -> bool:
@@ -108,7 +117,7 @@ def _at_or_below(scripts: ScriptDirectory, heads: tuple[str, ...], target: str) 
 
 @contextmanager
 def _with_recorded(
-    database_url: str, *, stdout: TextIO | None = None
+    database_url: str, *, stdout: TextIO | None = None, runtime_role: str | None = None
 ) -> Iterator[tuple[Config, tuple[str, ...]]]:
     """An Alembic config that also sees the recorded scripts this image lacks, and the
     database's current heads."""
@@ -117,12 +126,15 @@ def _with_recorded(
     known = {script.revision for script in ours.walk_revisions()}
     missing = {rev: source for rev, source in recorded.items() if rev not in known}
     if not missing:
-        yield alembic_config(database_url, stdout=stdout), heads
+        yield alembic_config(database_url, stdout=stdout, runtime_role=runtime_role), heads
         return
     with tempfile.TemporaryDirectory(prefix="atende-recorded-") as tmp:
         for rev, source in missing.items():
             (Path(tmp) / f"recorded_{rev}.py").write_text(source)
-        yield alembic_config(database_url, stdout=stdout, extra_versions=Path(tmp)), heads
+        config = alembic_config(
+            database_url, stdout=stdout, extra_versions=Path(tmp), runtime_role=runtime_role
+        )
+        yield config, heads
 
 
 async def _read_state(database_url: str) -> tuple[tuple[str, ...], dict[str, str]]:

@@ -23,7 +23,7 @@ import uvloop
 from arq import func
 from arq.worker import Worker
 
-from services.core import jobs
+from services.core import db_roles, jobs
 from services.core.config import Settings, get_settings
 from services.core.logging import configure_logging, get_logger
 from services.core.redis import create_redis, deserialize_job, redis_settings, serialize_job
@@ -86,6 +86,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         asyncio.create_task(dispatch_forever(runtime)),
         # Tenant changes reach the next turn within moments (TTL fallback while Redis is down).
         asyncio.create_task(runtime.tenants.follow_changes(settings.redis_url)),
+        asyncio.create_task(db_roles.check_runtime_role(runtime.sessionmaker)),
     ]
     log.info("worker.started", max_jobs=settings.worker_max_jobs)
 

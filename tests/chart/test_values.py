@@ -27,7 +27,7 @@ from .render import (
 BASE = values_file("keda-values.yaml") | {"migrations": {"hook": False}}
 # Settings the chart sets from values other than `config`: secrets, and two it owns.
 SECRET_SETTINGS = {"database_url", "redis_url", "cache_redis_url", "gemini_api_key",
-                   "secret_key", "previous_secret_keys"}  # fmt: skip
+                   "secret_key", "previous_secret_keys", "migration_database_url"}  # fmt: skip
 CHART_SET = {"data_dir": "/var/lib/atende", "worker_metrics_port": "9100",
              "worker_shutdown_grace_seconds": "200"}  # fmt: skip
 
@@ -103,6 +103,26 @@ def test_the_migration_jobs_get_what_the_deployments_get(
     assert [key.get_secret_value() for key in settings.previous_secret_keys] == [
         "old-key-" + "x" * 32
     ]
+
+
+def test_only_the_migration_jobs_get_the_schema_owners_url(tmp_path: Path) -> None:
+    owner = "postgresql://atende_owner:owner-pw@postgres:5432/atende"
+    values = values_file("keda-values.yaml") | {
+        "migrations": {"hook": True, "downgradeTo": "0004"},
+        "secrets": values_file("keda-values.yaml")["secrets"] | {"migrationDatabaseUrl": owner},
+    }
+    manifests = render(values, tmp_path, hooks_as_plain_resources(tmp_path))
+    running = containers(manifests)
+    migrations = {"atende-migrate", "atende-migrate-rollback", "atende-migrate-downgrade"}
+    assert migrations <= set(running)
+    api = environment(running["atende-api"], manifests)
+    for name, container in running.items():
+        env = environment(container, manifests)
+        if name in migrations:
+            assert env == api | {"ATENDE_MIGRATION_DATABASE_URL": owner}, name
+        else:  # the Deployments and the helm test pod run as the runtime role
+            assert "ATENDE_MIGRATION_DATABASE_URL" not in env, name
+            assert owner not in json.dumps(container), name
 
 
 def test_an_existing_secret_reaches_the_hook_and_the_deployments_alike(tmp_path: Path) -> None:

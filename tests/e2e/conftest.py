@@ -9,6 +9,7 @@ loopback. Every process started here is stopped at teardown by its PID: SIGTERM,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -450,10 +451,21 @@ async def stack(
         whaticket=whaticket,
     )
     stack.env.update(stack_env)
+    async with running(stack, request, variant=whaticket_variant):
+        yield stack
+
+
+@contextlib.asynccontextmanager
+async def running(
+    stack: Stack, request: pytest.FixtureRequest, *, variant: str = "saas"
+) -> AsyncIterator[Stack]:
+    """api and worker started, the tenant applied (in parallel), both ready; afterwards every
+    process stopped, and their stderr printed when the test failed. For a test that builds its
+    own :class:`Stack` (another database, other roles)."""
     try:
         stack.start_api()
         stack.start_worker()
-        await stack.apply_tenant(variant=whaticket_variant)
+        await stack.apply_tenant(variant=variant)
         await stack.wait_api_ready()
         await stack.wait_worker_ready()
         yield stack

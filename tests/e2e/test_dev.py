@@ -52,6 +52,9 @@ def test_atende_dev_answers_the_printed_curl_and_stops_on_ctrl_c(tmp_path: Path)
         reply = _wait_for(log, r"sandbox\.reply\s+.*text=.*", proc).group(0)
         assert "Pix" in reply  # the demo tenant's payment answer, from its knowledge
         assert "demo-webhook-secret" not in reply
+        # api and worker run as a role that cannot alter the audit log; migrations as the owner.
+        _wait_for(log, r"(database\.role_checked[^\n]*role=atende_app[\s\S]*){2}", proc)
+        assert "database.audit_log_alterable" not in log.read_text()
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0

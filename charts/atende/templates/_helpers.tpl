@@ -39,6 +39,14 @@ geminiApiKey: ATENDE_GEMINI_API_KEY
 previousSecretKeys: ATENDE_PREVIOUS_SECRET_KEYS
 {{- end -}}
 
+{{/*
+Keys only the migration Jobs read: the schema owner's URL (docs/operations.md, Database roles).
+They are in the Secret, never in the environment of the Deployments, which run as the runtime role.
+*/}}
+{{- define "atende.migrationSecretKeys" -}}
+migrationDatabaseUrl: ATENDE_MIGRATION_DATABASE_URL
+{{- end -}}
+
 {{- define "atende.requiredSecrets" -}}
 [databaseUrl, redisUrl, secretKey]
 {{- end -}}
@@ -63,7 +71,8 @@ ATENDE_DATA_DIR: /var/lib/atende
 {{/* The Secret's data, shared by the release's Secret and the migration hook's own copy. */}}
 {{- define "atende.secretData" -}}
 {{- $required := include "atende.requiredSecrets" . | fromYamlArray }}
-{{- range $value, $env := include "atende.secretKeys" . | fromYaml }}
+{{- $keys := merge (include "atende.secretKeys" . | fromYaml) (include "atende.migrationSecretKeys" . | fromYaml) }}
+{{- range $value, $env := $keys }}
 {{- $given := index $.Values.secrets $value }}
 {{- if has $value $required }}
 {{ $env }}: {{ required (printf "secrets.%s (or existingSecret) is required" $value) $given | quote }}
@@ -77,8 +86,9 @@ ATENDE_DATA_DIR: /var/lib/atende
 
 {{/*
 Settings and secrets as environment, the same for every process (Deployments, hook and rollback
-Jobs). Usage: include "atende.envFrom" (dict "root" $ "config" <ConfigMap> "secret" <Secret>);
-"atende.env" names the release's own.
+Jobs). Usage: include "atende.envFrom" (dict "root" $ "config" <ConfigMap> "secret" <Secret>
+["migration" true]); "migration" adds the keys only migrations read; "atende.env" names the
+release's own.
 */}}
 {{- define "atende.envFrom" -}}
 {{- $required := include "atende.requiredSecrets" .root | fromYamlArray }}
@@ -92,6 +102,12 @@ env:
   {{- range $value, $env := include "atende.secretKeys" .root | fromYaml }}
   - name: {{ $env }}
     valueFrom: {secretKeyRef: {name: {{ $.secret }}, key: {{ $env }}{{ if not (has $value $required) }}, optional: true{{ end }}}}
+  {{- end }}
+  {{- if .migration }}
+  {{- range $value, $env := include "atende.migrationSecretKeys" .root | fromYaml }}
+  - name: {{ $env }}
+    valueFrom: {secretKeyRef: {name: {{ $.secret }}, key: {{ $env }}, optional: true}}
+  {{- end }}
   {{- end }}
   {{- with .root.Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
@@ -229,7 +245,8 @@ volumes:
 {{- end -}}
 
 {{/*
-A migration Job (the upgrade hook, the rollback's downgrade): the Deployments' environment, image,
+A migration Job (the upgrade hook, the rollback's downgrade): the Deployments' environment (and
+ATENDE_MIGRATION_DATABASE_URL, when the Secret has it), image,
 security and scheduling (migrations.*), a run that either finishes or fails within
 migrations.activeDeadlineSeconds.
 Usage: include "atende.migrationJob" (dict "root" $ "name" N "args" A "env" <atende.envFrom dict>
@@ -262,7 +279,7 @@ spec:
           image: {{ include "atende.image" $root }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           args: {{ toJson .args }}
-          {{- include "atende.envFrom" .env | nindent 10 }}
+          {{- include "atende.envFrom" (merge (dict "migration" true) .env) | nindent 10 }}
           resources: {{- toYaml $root.Values.migrations.resources | nindent 12 }}
           {{- include "atende.containerSecurity" $root | nindent 10 }}
           {{- include "atende.volumeMounts" (dict "root" $root "scratch" (dict "tmp" "/tmp")) | nindent 10 }}
