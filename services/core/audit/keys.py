@@ -70,7 +70,9 @@ def _mac(key: bytes, message: str) -> str:
 
 
 def process_keyring() -> AuditKeyring:
-    """The keyring of this process's settings (``get_settings()``), built once per set of keys.
+    """The keyring of this process's settings (``get_settings()``, which is what the api, the
+    worker and the CLI run with), built once per set of keys. An app built in a test with other
+    ``Settings`` still audits under these, so pass a keyring to check its rows with another.
     Raises :class:`~services.core.config.InsecureSecretKey` outside development without a
     proper ``ATENDE_SECRET_KEY``."""
     return _keyring(tuple(get_settings().secret_keys()))
