@@ -11,11 +11,9 @@ pause this module made is lifted: one an operator made for another reason stays.
 from __future__ import annotations
 
 from arq.connections import ArqRedis
-from sqlalchemy import select
 
 from services.core.db import SessionMaker, transaction
 from services.core.logging import get_logger
-from services.core.models import Tenant
 from services.core.tenants import switches
 from services.core.turns import switches as turn_switches
 
@@ -28,14 +26,11 @@ REASON = (
 
 
 async def hold(sessionmaker: SessionMaker, redis: ArqRedis | None, name: str, source: str) -> bool:
-    """Pause the tenant ``source`` owns, if it exists; True when this paused it now."""
+    """Pause the tenant ``source`` owns, if it runs; True when this paused it now."""
     async with transaction(sessionmaker) as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.slug == name))
-        if tenant is None or tenant.source != source or not tenant.enabled:
-            return False
-        if tenant.paused:  # ours already, or an operator's own pause (left as it is)
-            return False
-        result = await switches.pause(session, name, reason=REASON, actor=ACTOR)
+        result = await switches.hold(session, name, source=source, reason=REASON, actor=ACTOR)
+    if result is None:
+        return False
     if redis is not None:
         await switches.announce(redis, result)
     log.warning("tenant.held", tenant=name)
@@ -45,8 +40,7 @@ async def hold(sessionmaker: SessionMaker, redis: ArqRedis | None, name: str, so
 async def release(sessionmaker: SessionMaker, redis: ArqRedis | None, name: str) -> bool:
     """Resume the tenant if the pause is this module's, queueing what waited; True if so."""
     async with transaction(sessionmaker) as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.slug == name))
-        if tenant is None or not tenant.paused or tenant.pause_reason != REASON:
+        if await switches.paused_for(session, name) != REASON:
             return False
         resumed = await turn_switches.resume(session, name, actor=ACTOR)
     if redis is not None:

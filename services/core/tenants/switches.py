@@ -61,6 +61,23 @@ async def pause(session: AsyncSession, slug: str, *, reason: str, actor: str) ->
     return await _changed(session, tenant, actor, "tenant.pause", {"reason": reason})
 
 
+async def hold(
+    session: AsyncSession, slug: str, *, source: str, reason: str, actor: str
+) -> SwitchResult | None:
+    """Pause the running tenant ``source`` owns; None when there is none, it is off, or it is
+    already paused (for this reason or any other: a pause is never overwritten)."""
+    tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug).with_for_update())
+    if tenant is None or tenant.source != source or not tenant.enabled or tenant.paused:
+        return None
+    return await pause(session, slug, reason=reason, actor=actor)
+
+
+async def paused_for(session: AsyncSession, slug: str) -> str | None:
+    """Why the tenant is paused; None when it is not (or does not exist)."""
+    tenant = await session.scalar(select(Tenant).where(Tenant.slug == slug))
+    return tenant.pause_reason if tenant is not None and tenant.paused else None
+
+
 async def resume(session: AsyncSession, slug: str, *, actor: str) -> SwitchResult:
     tenant = await _locked(session, slug)
     if not tenant.paused:
