@@ -18,6 +18,7 @@ ship the newer revision: it finds its script where ``atende migrate upgrade`` re
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from services.core import schema
+from tests.fixtures.db_roles import two_roles
 from tests.fixtures.servers import PostgresHandle, scratch_database
 
 from .cluster import run_operations
@@ -187,6 +189,75 @@ async def test_a_failed_migration_fails_the_upgrade_and_leaves_the_previous_head
     assert rollback["error"] is None, rollback
     assert jobs(rollback) == [("atende-migrate-rollback", True)]
     assert await schema_state(database) == (head, False, False)
+
+
+async def test_with_two_roles_the_hooks_migrate_as_the_owner_and_the_runtime_role_stays_narrow(
+    postgres: PostgresHandle, redis_url: str, images: dict[str, str], tmp_path: Path
+) -> None:
+    """secrets.migrationDatabaseUrl reaches the upgrade hook and the rollback hook: they add and
+    drop the newer revision's table (only the owner may), and grant the runtime role."""
+    head = schema.own_head()
+    async with two_roles(postgres, "atende_upgrade_roles") as roles:
+
+        def values(tag: str) -> dict[str, Any]:
+            release = release_values(tag, roles.runtime_url, redis_url)
+            release["secrets"]["migrationDatabaseUrl"] = roles.owner_url
+            return release
+
+        install, upgrade, rollback = await asyncio.to_thread(
+            run_operations,
+            {
+                "images": images,
+                "database_url": roles.admin_url,
+                "operations": [
+                    {"op": "install", "values": values("v1")},
+                    {"op": "upgrade", "values": values("v2")},
+                    {"op": "rollback", "revision": 1},
+                ],
+            },
+            tmp_path / "cluster",
+        )
+        for result, job in (
+            (install, "atende-migrate"),
+            (upgrade, "atende-migrate"),
+            (rollback, "atende-migrate-rollback"),
+        ):
+            assert result["error"] is None, result
+            assert jobs(result) == [(job, True)]
+            assert roles.owner_url not in json.dumps(result)
+        assert upgrade["schema"] == f"{head}_next"
+        assert await schema_state(roles.admin_url) == (head, False, False)
+
+        engine = create_async_engine(roles.admin_url, poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                owned = await conn.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_class c JOIN pg_namespace n "
+                        "ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+                        "AND pg_get_userbyid(c.relowner) = :role"
+                    ),
+                    {"role": roles.runtime},
+                )
+                privileges = {
+                    (table, p): await conn.scalar(
+                        sa.text("SELECT has_table_privilege(:role, :table, :p)"),
+                        {"role": roles.runtime, "table": table, "p": p},
+                    )
+                    for table in ("tenants", "audit_events")
+                    for p in ("INSERT", "UPDATE", "TRUNCATE")
+                }
+        finally:
+            await engine.dispose()
+        assert owned == 0
+        assert privileges == {
+            ("tenants", "INSERT"): True,
+            ("tenants", "UPDATE"): True,
+            ("tenants", "TRUNCATE"): False,
+            ("audit_events", "INSERT"): True,
+            ("audit_events", "UPDATE"): False,
+            ("audit_events", "TRUNCATE"): False,
+        }
 
 
 def atende(executable: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
