@@ -45,13 +45,14 @@ class RoleError(AtendeError):
 def migration_target(settings: Settings) -> tuple[str, str | None]:
     """What ``atende migrate`` connects as (the schema owner's URL) and the runtime role it
     grants to (None: one role does both, with a warning outside development)."""
-    if settings.migration_database_url is None and settings.environment != "development":
+    role = runtime_role(settings)
+    if role is None and settings.environment != "development":
         log.warning(
             "migrate.single_role",
             hint="the runtime role owns the schema and could alter the audit log; set "
-            "ATENDE_MIGRATION_DATABASE_URL (docs/operations.md, Database roles)",
+            "ATENDE_MIGRATION_DATABASE_URL to another role (docs/operations.md, Database roles)",
         )
-    return settings.migration_url, runtime_role(settings)
+    return settings.migration_url, role
 
 
 def runtime_role(settings: Settings) -> str | None:
@@ -97,8 +98,8 @@ def grant_runtime(connection: Connection, role: str) -> None:
                 f"REVOKE ALL ON {target} FROM {grantee}",
                 f"GRANT {privileges} ON {target} TO {grantee}",
             ]
-    for statement in statements:
-        connection.execute(text(statement))
+    for statement in statements:  # as written: a quoted name may hold what text() would bind
+        connection.exec_driver_sql(statement)
 
 
 def _check_role(connection: Connection, role: str, schema: str) -> None:

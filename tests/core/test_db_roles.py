@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from services.core import db_roles, schema
+from services.core.config import Settings, asyncpg_url
 from services.core.db import create_engine, create_sessionmaker
 from tests.fixtures.db_roles import DatabaseRoles, two_roles
 from tests.fixtures.servers import PostgresHandle
@@ -24,8 +25,8 @@ DML = {"SELECT", "INSERT", "UPDATE", "DELETE"}
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def roles(postgres: PostgresHandle) -> AsyncIterator[DatabaseRoles]:
-    # A runtime name that must be quoted: capitals and a hyphen.
-    async with two_roles(postgres, "atende_grants", runtime_name="Atende-App") as roles:
+    # A runtime name that must be quoted (capitals, a hyphen) and holds what a bind looks like.
+    async with two_roles(postgres, "atende_grants", runtime_name="Atende-App:x") as roles:
         yield roles
 
 
@@ -135,3 +136,31 @@ async def test_each_role_knows_whether_it_could_alter_the_audit_log(
     assert "superuser" in found["admin"][1]
     assert found["owner"] == (roles.owner, ["owner", "update", "delete", "truncate", "trigger"])
     assert found["runtime"] == (roles.runtime, [])
+
+
+@pytest.mark.parametrize(
+    ("runtime", "migration", "expected"),
+    [
+        ("postgresql://app:pw@db/atende", None, None),
+        ("postgresql://app:pw@db/atende", "postgresql://owner:pw@db/atende", "app"),
+        ("postgresql://app:pw@db/atende", "postgresql://app:other@db/atende", None),
+    ],
+)
+def test_the_runtime_role_is_the_database_url_s_user_when_another_one_migrates(
+    runtime: str, migration: str | None, expected: str | None
+) -> None:
+    settings = Settings(database_url=runtime, migration_database_url=migration)
+    assert db_roles.migration_target(settings) == (
+        settings.migration_url,
+        expected,
+    )
+    assert settings.migration_url == asyncpg_url(migration or runtime)
+
+
+def test_a_runtime_url_without_a_user_is_refused_with_two_roles() -> None:
+    settings = Settings(
+        database_url="postgresql:///atende?host=/run/pg",
+        migration_database_url="postgresql://owner@db/atende",
+    )
+    with pytest.raises(db_roles.RoleError, match="names no user"):
+        db_roles.runtime_role(settings)
