@@ -95,7 +95,7 @@ def test_every_alert_has_a_severity_and_a_runbook(keda: Manifests) -> None:
         "AtendeQueueBacklog", "AtendeQueueStale", "AtendeDeadLettersRising",
         "AtendeRedisMemoryHigh", "AtendeHandoffSlaBreached", "AtendeBudgetExhausted",
         "AtendeEventSubscriptionDisabled", "AtendeRepliesFallingBack",
-        "AtendeCloudApiDeliveriesFailing",
+        "AtendeCloudApiDeliveriesFailing", "AtendeAuditLogAlterable",
     }  # fmt: skip
     for alert in alerts:
         assert alert["labels"]["severity"] in ("warning", "critical")
@@ -114,6 +114,9 @@ _SERIES = [
     ("atende_event_subscriptions_disabled_total", 'tenant="acme"', "0 0 0 1x5"),
     ("atende_fallbacks_total", 'tenant="acme", channel="sms", reason="session_down"', "0 1+1x10"),
     ("atende_delivery_statuses_total", 'tenant="acme", status="failed"', "0 0 1 5x5"),
+    # One worker still runs as a role that owns the tables; the api does not.
+    ("atende_database_role_can_alter_audit", 'pod="worker-1"', "1x40"),
+    ("atende_database_role_can_alter_audit", 'pod="api-1"', "0x40"),
     # Gemini: every call slow (all in the 16 s bucket) and half of them failing.
     ("atende_llm_latency_seconds_bucket", 'tenant="acme", le="8"', "0x25"),
     ("atende_llm_latency_seconds_bucket", 'tenant="acme", le="16"', "0+60x25"),
@@ -175,6 +178,9 @@ EXPECTED = [
     ("AtendeWhaticketSendFailures", "20m", {"tenant": "globex"},
      "Replies to globex fail to reach Whaticket"),
     ("AtendeDeadLettersRising", "5m", {}, "Turns are failing into dead letters"),
+    ("AtendeAuditLogAlterable", "20m", None, None),  # not yet for 30 minutes
+    ("AtendeAuditLogAlterable", "35m", {"pod": "worker-1"},
+     "worker-1 runs as a database role that can alter the audit log"),
 ]  # fmt: skip
 
 
