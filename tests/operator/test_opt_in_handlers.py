@@ -119,7 +119,8 @@ async def test_what_was_stored_from_a_secret_that_lost_its_label_is_held_until_i
         await reconcile(bottenant(generation=2), memo, logger)
     paused, reason = await _pause_of(clean_db)
     assert paused
-    assert reason is not None and "not labelled atende.dev/tenant" in reason
+    assert reason is not None
+    assert "not labelled atende.dev/tenant" in reason
 
     kube.labels[("tenants-a", "acme")] = {TENANT_LABEL: "acme"}
     status = await reconcile(bottenant(generation=3), memo, logger)

@@ -145,6 +145,7 @@ async def test_only_labelled_secrets_are_listed_and_watched(
             return found if found == "SecretNotLabelled" else None
 
         await eventually(refused_again, "the refusal again")
+
         # And what the earlier apply stored from it is no longer used: the bot is held (paused,
         # messages kept) until the label is back.
         async def paused() -> bool:
