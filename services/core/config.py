@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     turn_give_up_after_seconds: float = 180.0
     send_max_attempts: int = 5
     sweep_interval_seconds: float = 30.0
+    # How often a worker looks for Whaticket connections back from an outage whose waiting
+    # replies it may send (one per connection per look, at spec.delivery.replayPerMinute).
+    redelivery_interval_seconds: float = Field(default=2.0, gt=0)
     stuck_after_seconds: float = 60.0
     lease_seconds: float = 120.0
     whaticket_timeout_seconds: float = 10.0

@@ -70,6 +70,12 @@ AMBIGUOUS_SENDS = Counter(
 DEAD_LETTERS = Counter(
     "atende_dead_letters_total", "Turns moved to the dead-letter table.", ["tenant", "stage"]
 )
+REDELIVERIES = Counter(
+    "atende_redeliveries_total",
+    "Dead-lettered replies whose Whaticket connection came back: replayed, or stale (too old or "
+    "overtaken by a newer turn, kept as a dead letter).",
+    ["tenant", "outcome"],
+)
 BREAKER_REJECTIONS = Counter(
     "atende_breaker_rejections_total", "Calls not made because a breaker was open.", ["dependency"]
 )

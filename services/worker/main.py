@@ -1,5 +1,6 @@
 """The arq worker process: turn, handoff, event and workflow-action jobs, the sweeper, the
-handoff watcher and the event dispatcher, /metrics and /healthz (health.py).
+redelivery of replies waiting for a connection, the handoff watcher and the event dispatcher,
+/metrics and /healthz (health.py).
 
 On SIGTERM arq stops taking jobs and waits for the ones in flight; what is still running when
 the grace (ATENDE_WORKER_SHUTDOWN_GRACE_SECONDS, the pod's terminationGracePeriodSeconds) is
@@ -33,6 +34,7 @@ from .health import Health, serve
 from .tasks.events import deliver_event, dispatch_forever
 from .tasks.handoffs import transfer_handoff, watch_forever
 from .tasks.outbound import close_ticket, send_workflow_message
+from .tasks.redelivery import redeliver_forever
 from .tasks.sweeper import sweep_forever
 from .tasks.turns import process_inbound
 
@@ -82,6 +84,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     context["background"] = [
         asyncio.create_task(context["health"].beat_forever()),
         asyncio.create_task(sweep_forever(runtime)),
+        asyncio.create_task(redeliver_forever(runtime)),
         asyncio.create_task(watch_forever(runtime)),
         asyncio.create_task(dispatch_forever(runtime)),
         # Tenant changes reach the next turn within moments (TTL fallback while Redis is down).

@@ -52,8 +52,13 @@ def provider_message_id(response: dict[str, object] | None) -> str | None:
 def breaker_name(tenant: TenantConfig, message: Outgoing) -> str:
     """One breaker per Whaticket connection, one per fallback channel of a tenant."""
     if message.channel == "whaticket":
-        return f"whaticket:{tenant.slug}:{message.connection}"
+        return connection_breaker(tenant, message.connection)
     return f"{message.channel}:{tenant.slug}"
+
+
+def connection_breaker(tenant: TenantConfig, connection: str) -> str:
+    """The name of a Whaticket connection's breaker."""
+    return f"whaticket:{tenant.slug}:{connection}"
 
 
 async def _send_whaticket(

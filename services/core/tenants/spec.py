@@ -303,6 +303,16 @@ class FallbackSpec(SpecModel):
     email: EmailFallback | None = None
 
 
+class DeliverySpec(SpecModel):
+    """Replies a Whaticket connection could not deliver (its session down): once it is back, the
+    waiting ones go out in order at ``replayPerMinute``; older than ``maxReplayAgeMinutes``, or
+    overtaken by a newer turn, they stay dead letters (``stale``) instead of arriving out of
+    context."""
+
+    max_replay_age_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    replay_per_minute: int = Field(default=20, ge=1, le=60)
+
+
 class MetaSpec(SpecModel):
     """The WhatsApp Cloud API as a second channel: Meta posts to ``/hooks/meta/<tenant>``
     (verified with ``verifyToken``, signed with the app secret), replies go to the Graph API
@@ -355,6 +365,7 @@ class BotTenantSpec(SpecModel):
     actions: ActionsSpec = ActionsSpec()
     campaigns: list[Campaign] = Field(default=[], max_length=50)
     fallback: FallbackSpec = FallbackSpec()
+    delivery: DeliverySpec = DeliverySpec()
     meta: MetaSpec | None = None
 
     @field_validator("campaigns")

@@ -17,7 +17,7 @@ from services.core.handoff.triggers import Trigger
 from services.core.logging import get_logger
 from services.core.metrics import DEAD_LETTERS, TURNS
 from services.core.models import Contact, Conversation, OutboundMessage, Turn
-from services.core.outbound import delivery, records
+from services.core.outbound import delivery, outage, records
 from services.core.outbound.sending import Unsent
 from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
@@ -39,6 +39,23 @@ async def _hand_off(session: AsyncSession, tenant: TenantConfig, turn: Turn) -> 
         trigger=Trigger.FAILURE,
         reason=f"the bot could not answer ({turn.error_class})",
         customer_texts=said,
+    )
+
+
+async def _someone_can_answer(
+    session: AsyncSession, tenant: TenantConfig, outbound_id: int, error_class: str
+) -> bool:
+    """After a send given up: whether a person could still reach the customer."""
+    channel, phone, email = (
+        await session.execute(
+            select(OutboundMessage.channel, Contact.phone, Contact.email)
+            .join(Conversation, Conversation.id == OutboundMessage.conversation_id)
+            .join(Contact, Contact.id == Conversation.contact_id)
+            .where(OutboundMessage.id == outbound_id)
+        )
+    ).one()
+    return outage.person_can_answer(
+        tenant, channel=channel, error_class=error_class, phone=phone, email=email
     )
 
 
@@ -111,8 +128,9 @@ async def give_up_generating(
 async def record_send_failure(
     deps: Runtime, tenant: TenantConfig, turn_id: int, outbound_id: int, unsent: Unsent
 ) -> None:
-    """Keep the reply for a retry, or dead-letter the turn when sending is given up (and hand
-    the conversation to a person, who can reach the customer some other way)."""
+    """Keep the reply for a retry, or dead-letter the turn when sending is given up, and hand
+    the conversation to a person only if one could reach the customer: not while the
+    connection is down with no fallback channel (the reply waits for it to come back)."""
     exc = unsent.error
     handoff_id: int | None = None
     async with transaction(deps.sessionmaker) as session:
@@ -135,7 +153,10 @@ async def record_send_failure(
                 context=context,
             )
             turn.status = "dead"
-            handoff_id = await _hand_off(session, tenant, turn)
+            if await _someone_can_answer(session, tenant, outbound_id, exc.error_class):
+                handoff_id = await _hand_off(session, tenant, turn)
+            else:
+                log.warning("turn.no_handoff", turn_id=turn_id, error_class=exc.error_class)
     if not unsent.retry:
         DEAD_LETTERS.labels(tenant.slug, "send").inc()
         TURNS.labels(tenant.slug, "dead").inc()

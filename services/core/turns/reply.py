@@ -3,7 +3,8 @@
 The reply was stored before the send (:mod:`.answer`), so a retried job re-sends that text and
 never asks the model again. It goes through the one send state machine of
 :mod:`services.core.outbound.sending`, fallback channels allowed; a send given up dead-letters
-the turn and hands the conversation to a person. Once sent, the turn is closed, the exchange
+the turn, and hands the conversation to a person when one could reach the customer
+(:mod:`services.core.outbound.outage`). Once sent, the turn is closed, the exchange
 is remembered for the next turn (a fallback is not part of the history) and announced to the
 tenant's event subscribers.
 """
