@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     # not public: loopback, private, link-local and CGNAT addresses are refused otherwise, and
     # the platform's own Postgres/Redis always (services/core/channels/egress.py).
     egress_allowed_networks: list[IPvAnyNetwork] = []
-    # A contact kept waiting longer than this by a rate limit gets persona.waitMessage, once.
+    # A contact kept waiting longer than this by a rate limit gets messages.wait, once.
     rate_limit_notice_after_seconds: float = 20.0
 
     # Panel sign-in.

@@ -10,7 +10,7 @@ it starts from zero.
 * at 100 % the turn makes no model call: it answers from the tenant's knowledge only
   (:class:`~services.core.llm.offline.OfflineResponder`) and, when tickets can be moved, hands the
   conversation to a person (the reply carries a ``HandoffRequest``; the turn tells the customer
-  when a person will answer); without, it says a human will follow up.
+  when a person will answer); without, it adds the tenant's ``spec.messages.budgetSpent``.
 
 The check happens before each call, so turns running at the same moment may overshoot the budget
 by their own use: a soft limit, by at most one turn per worker.
@@ -27,24 +27,19 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.core import hours
 from services.core.db import SessionMaker, transaction
-from services.core.hours.schedule import language_key
+from services.core.handoff.messages import say
 from services.core.knowledge import QuestionAnswer
-from services.core.llm.offline import NO_MATCH, OfflineResponder
+from services.core.llm.offline import OfflineResponder
 from services.core.llm.types import HandoffRequest, LlmReply, LlmRequest
 from services.core.logging import get_logger
 from services.core.metrics import LLM_BUDGET_EXHAUSTED, LLM_BUDGET_USED, LLM_BUDGET_WARNINGS
 from services.core.models import LlmUsage
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.messages import Kind
 
 log = get_logger(__name__)
 
 WARNING_RATIO = 0.8
-FOLLOW_UP = {
-    "pt": "Um atendente humano vai continuar o atendimento com você {when}.",
-    "en": "A human agent will follow up with you {when}.",
-    "es": "Un agente humano continuará la atención contigo {when}.",
-}
-SOON = {"pt": "em breve", "en": "soon", "es": "pronto"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,26 +150,26 @@ async def knowledge_only_reply(
     *,
     snippets: Sequence[QuestionAnswer] | None = None,
 ) -> LlmReply:
-    """The answer of a turn over budget: the best knowledge entry (no model call), and an
-    honest word that a human follows up — when, if business hours say humans are away.
+    """The answer of a turn over budget: the best knowledge entry (no model call), and the
+    handoff or the tenant's ``messages.budgetSpent`` (which promises no person by default).
     ``snippets`` are the turn's knowledge search results (the first answers); without them,
     the entries are matched word by word."""
     spec = tenant.spec
     entries = list(spec.knowledge.entries) if spec.features.knowledge else []
     responder = (
-        OfflineResponder(entries) if snippets is None else OfflineResponder.from_search(snippets)
+        OfflineResponder(entries, no_match="")
+        if snippets is None
+        else OfflineResponder.from_search(snippets, no_match="")
     )
     found = await responder.generate(request)
     LLM_BUDGET_EXHAUSTED.labels(tenant.slug).inc()
     log.warning("budget.exhausted", tenant=tenant.slug, turn_id=turn_id)
-    answer = "" if found.text == NO_MATCH else found.text
+    answer = found.text
     if tenant.spec.tickets_movable:
         return LlmReply(
             text=answer,
             model="offline",
             handoff=HandoffRequest(reason="llm_budget_exhausted", summary=""),
         )
-    language = language_key(spec.persona.language)
-    when = hours.next_opening_phrase(spec.business_hours, spec.persona.language, now)
-    follow_up = FOLLOW_UP[language].format(when=when or SOON[language])
+    follow_up = say(spec, Kind.BUDGET_SPENT, now)
     return LlmReply(text=f"{answer}\n\n{follow_up}" if answer else follow_up, model="offline")

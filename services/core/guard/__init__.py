@@ -19,7 +19,7 @@ from .cache import OutputGuards
 from .canary import tenant_canary
 from .delimit import Boundary, new_boundary, strip_markers, unwrap
 from .foreign import ForeignData, ForeignIndex, ForeignLookup
-from .output import OutputGuard, Verdict, safe_reply
+from .output import OutputGuard, Verdict
 from .rules import house_rules
 from .screen import MAX_MESSAGE_CHARS, MAX_TURN_CHARS, Screened, normalize, screen
 
@@ -37,7 +37,6 @@ __all__ = [
     "house_rules",
     "new_boundary",
     "normalize",
-    "safe_reply",
     "screen",
     "strip_markers",
     "tenant_canary",

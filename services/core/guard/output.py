@@ -1,6 +1,6 @@
 """The output guard (reliability.md §5.2 #5): every model reply is checked before it is stored.
 
-A reply is *blocked* — replaced with :func:`safe_reply` in the persona's language — when it
+A reply is *blocked* — the turn sends the tenant's ``spec.messages.blocked`` instead — when it
 contains, after folding case, accents, invisible characters and punctuation:
 
 * ``canary``        the tenant's canary (also spelled with spaces or dashes in between);
@@ -11,7 +11,7 @@ contains, after folding case, accents, invisible characters and punctuation:
   secret hashes, or platform secrets;
 * ``cross_tenant``  another tenant's data: its display name, or an 8-word shingle of its persona
   prompt or knowledge, when this tenant's own texts do not have it too; such a reply becomes the
-  tenant's usual fallback, not a refusal that would single it out.
+  tenant's usual ``spec.messages.fallback``, not a refusal that would single it out.
 
 What the customer typed is never a reason: the model repeating the customer's own words leaks
 nothing, and blocking it would confirm a guess. Only the reason is logged and counted, never the
@@ -38,12 +38,6 @@ from .text import (
 
 MIN_SECRET_CHARS = 8
 
-SAFE_REPLIES = {
-    "pt": "Desculpe, não posso ajudar com isso. Posso chamar um atendente?",
-    "en": "Sorry, I can't help with that. Shall I get a human agent for you?",
-    "es": "Lo siento, no puedo ayudar con eso. ¿Quieres que llame a un agente?",
-}
-
 _SECRET_PATTERNS = [
     re.compile(r"AIza[0-9A-Za-z_\-]{30,}"),  # Google API keys
     re.compile(r"whsec_[A-Za-z0-9+/=_\-]{8,}"),  # webhook signing secrets
@@ -56,12 +50,11 @@ _SECRET_PATTERNS = [
 ]
 
 
-def safe_reply(language: str) -> str:
-    return SAFE_REPLIES.get(language.split("-")[0].lower(), SAFE_REPLIES["pt"])
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """The reply's text when it passed; a blocked one carries only the reason (the caller says
+    the tenant's own words instead, so the leaked text goes nowhere)."""
+
     text: str
     reason: str | None = None
 
@@ -78,7 +71,6 @@ class OutputGuard:
     Holds only this tenant's own texts; other tenants' data is asked of the shared
     :class:`~services.core.guard.foreign.ForeignIndex`, which every guard of a worker shares."""
 
-    language: str
     canary: str
     protected: set[Shingle] = field(default_factory=set)
     secrets: set[str] = field(default_factory=set)
@@ -87,9 +79,6 @@ class OutputGuard:
     # This tenant's own shingles and texts' words: what another tenant also has is no leak.
     own: set[Shingle] = field(default_factory=set)
     own_words: list[list[str]] = field(default_factory=list)
-    # What a reply quoting another tenant becomes: the tenant's usual fallback, so the answer
-    # does not tell a customer that a phrase or name belongs to someone else.
-    fallback: str | None = None
     # Folded once here rather than for every reply: (lower-cased, letters and digits only).
     _folded_canary: str = field(init=False, repr=False)
     _folded_secrets: list[tuple[str, str]] = field(init=False, repr=False)
@@ -102,14 +91,12 @@ class OutputGuard:
     def build(
         cls,
         *,
-        language: str,
         canary: str,
         protected: Iterable[str],
         public: Iterable[str],
         secrets: Iterable[str | None] = (),
         foreign: ForeignLookup | None = None,
         tenant_id: int | None = None,
-        fallback: str | None = None,
     ) -> OutputGuard:
         """``protected``: instructions never to be quoted; ``public``: this tenant's own texts
         the bot may quote (knowledge, notes, display name) — they are never a leak."""
@@ -121,7 +108,6 @@ class OutputGuard:
         for text in protected_texts:
             protected_shingles |= shingles(text)
         return cls(
-            language=language,
             canary=canary,
             protected=protected_shingles - public_shingles,
             secrets={s for s in secrets if s and len(s) >= MIN_SECRET_CHARS},
@@ -129,18 +115,13 @@ class OutputGuard:
             foreign=foreign,
             own=public_shingles | protected_shingles if foreign is not None else set(),
             own_words=[words(t) for t in [*public_texts, *protected_texts]] if foreign else [],
-            fallback=fallback,
         )
 
     def check(self, text: str, typed: Iterable[str] = ()) -> Verdict:
         """``typed``: what the customer wrote. The model repeating it leaks nothing, so it is
         never a reason to block (else a guess echoed back would be confirmed by the refusal)."""
         reason = self._reason(text, _Typed.of(typed))
-        if reason is None:
-            return Verdict(text)
-        if reason == "cross_tenant" and self.fallback:
-            return Verdict(self.fallback, reason)
-        return Verdict(safe_reply(self.language), reason)
+        return Verdict(text) if reason is None else Verdict("", reason)
 
     def _reason(self, text: str, typed: _Typed) -> str | None:
         clean = normalize(text, limit=10**7)

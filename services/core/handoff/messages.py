@@ -1,58 +1,107 @@
-"""What the customer is told when a person takes over, honest about when that will be.
+"""What the customer is told in the bot's own words: the tenant's ``spec.messages``, rendered.
 
-In hours the promise is "soon"; out of hours it names the next opening ("amanhã às 8h"), and
-with no opening ahead it promises no time at all. Texts exist in pt, en and es (the tenant's
-``persona.language``; anything else gets pt-BR, like the business-hours phrases).
+A field the tenant wrote wins, then a deprecated ``persona`` text (literal), then the default
+in the persona's language (:mod:`services.core.tenants.messages`), which promises only what
+is configured. Placeholders get the same values everywhere: ``{empresa}`` the display name,
+``{quando}`` when people are at work ("em breve" in hours, "amanhã às 8h" out of them, "assim
+que possível" with no opening ahead), ``{horario}`` the weekly hours ("seg a sex 08:00-18:00"),
+``{palavra}`` the first handoff keyword, ``{minutos}`` the wait (messages.wait only).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from services.core import hours
-from services.core.hours.schedule import language_key
-from services.core.tenants.spec import BotTenantSpec
+from services.core.tenants import messages
+from services.core.tenants.messages import Kind, language_key
+from services.core.tenants.spec import BotTenantSpec, BusinessHoursSpec, Weekday
 
-_IN_HOURS = {
-    "pt": "Certo! Chamei um atendente humano: ele continua a conversa com você por aqui em breve.",
-    "en": "Sure! I have called a human agent: they will continue this conversation here soon.",
-    "es": "¡Claro! Llamé a un agente humano: continuará la conversación contigo aquí pronto.",
+from .triggers import fold
+
+_SOON = {"pt": "em breve", "en": "soon", "es": "pronto"}
+_ASAP = {"pt": "assim que possível", "en": "as soon as possible", "es": "lo antes posible"}
+_DAYS = {
+    "pt": ("seg", "ter", "qua", "qui", "sex", "sáb", "dom"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+    "es": ("lun", "mar", "mié", "jue", "vie", "sáb", "dom"),
 }
-_AWAY = {
-    "pt": "Certo! Sua conversa já está na fila de atendimento humano. Nossa equipe volta {when} "
-    "e continua com você por aqui.",
-    "en": "Sure! Your conversation is already in the queue for a human agent. Our team is back "
-    "{when} and will continue with you here.",
-    "es": "¡Claro! Tu conversación ya está en la fila de atención humana. Nuestro equipo vuelve "
-    "{when} y seguirá contigo aquí.",
-}
-_NO_DATE = {
-    "pt": "Certo! Registrei seu pedido de atendimento humano; a equipe responde por aqui assim "
-    "que possível.",
-    "en": "Sure! I have registered your request for a human agent; the team will answer here as "
-    "soon as possible.",
-    "es": "¡Claro! Registré tu pedido de atención humana; el equipo responderá aquí lo antes "
-    "posible.",
-}
-_STILL_WAITING = {
-    "pt": "Sua conversa continua na fila de atendimento humano. Nossa equipe volta {when}.",
-    "en": "Your conversation is still in the queue for a human agent. Our team is back {when}.",
-    "es": "Tu conversación sigue en la fila de atención humana. Nuestro equipo vuelve {when}.",
-}
-_TEXT_ONLY = {
-    "pt": "Por enquanto eu só consigo ler mensagens de texto. Pode me escrever sua dúvida?",
-    "en": "For now I can only read text messages. Could you type your question?",
-    "es": "Por ahora solo puedo leer mensajes de texto. ¿Puedes escribir tu pregunta?",
-}
+_TO = {"pt": " a ", "en": "-", "es": " a "}
+_AND = {"pt": " e ", "en": " and ", "es": " y "}
+_MARK = "zqxplaceholderzqx"
+
+
+def keyword(spec: BotTenantSpec) -> str | None:
+    """The handoff keyword a message may name: the first, while handoffs are on."""
+    if not spec.features.handoff:
+        return None
+    return next((k.strip() for k in spec.handoff.keywords if k.strip()), None)
+
+
+def weekly_phrase(business_hours: BusinessHoursSpec, language: str) -> str:
+    """The week's hours, alike days in a row grouped: "seg a sex 08:00-18:00; sáb 08:00-12:00"."""
+    lang = language_key(language)
+    days, groups = list(Weekday), []
+    start = 0
+    while start < len(days):
+        ranges = business_hours.weekly.get(days[start], [])
+        end = start
+        while end + 1 < len(days) and business_hours.weekly.get(days[end + 1], []) == ranges:
+            end += 1
+        if ranges:
+            names = _DAYS[lang][start] + (_TO[lang] + _DAYS[lang][end] if end > start else "")
+            groups.append(f"{names} {_AND[lang].join(ranges)}")
+        start = end + 1
+    return "; ".join(groups)
+
+
+def _facts(spec: BotTenantSpec, now: datetime) -> messages.Facts:
+    features = spec.features
+    return messages.Facts(
+        keyword=keyword(spec) is not None,
+        person_follows=spec.tickets_movable,
+        handoff=features.handoff,
+        opening_ahead=hours.next_opening(spec.business_hours, now) is not None,
+        media_read=features.audio or features.images,
+    )
+
+
+def _template(spec: BotTenantSpec, kind: Kind, now: datetime) -> str:
+    custom = spec.messages.custom(kind)
+    if custom is not None:
+        return custom
+    persona = spec.persona
+    old = {Kind.FALLBACK: persona.fallback_message, Kind.WAIT: persona.wait_message}.get(kind)
+    if old is not None and old != messages.OLD_WAIT_DEFAULT:  # literal text, braces and all
+        return old.replace("{", "{{").replace("}", "}}")
+    return messages.default(kind, persona.language, _facts(spec, now))
+
+
+def _values(spec: BotTenantSpec, now: datetime, minutes: int | None) -> dict[str, str]:
+    language = spec.persona.language
+    lang = language_key(language)
+    when = hours.next_opening_phrase(spec.business_hours, language, now)
+    if when is None:
+        when = _SOON[lang] if hours.is_open(spec.business_hours, now) else _ASAP[lang]
+    return {
+        "company": spec.display_name,
+        "when": when,
+        "hours": weekly_phrase(spec.business_hours, language),
+        "keyword": keyword(spec) or "",
+        "minutes": str(max(1, minutes or 1)),
+    }
+
+
+def say(spec: BotTenantSpec, kind: Kind, now: datetime, *, minutes: int | None = None) -> str:
+    """The text of ``kind`` for this tenant at ``now``."""
+    return messages.render(_template(spec, kind, now), _values(spec, now, minutes))
 
 
 def handoff_message(spec: BotTenantSpec, now: datetime) -> str:
-    """The reply that goes out with a handoff."""
-    language = language_key(spec.persona.language)
-    if hours.is_open(spec.business_hours, now):
-        return _IN_HOURS[language]
-    when = hours.next_opening_phrase(spec.business_hours, spec.persona.language, now)
-    return _AWAY[language].format(when=when) if when else _NO_DATE[language]
+    """The reply that goes out with a handoff: in hours "soon", out of them when."""
+    kind = Kind.HANDOFF if hours.is_open(spec.business_hours, now) else Kind.HANDOFF_AFTER_HOURS
+    return say(spec, kind, now)
 
 
 def still_waiting_message(spec: BotTenantSpec, now: datetime) -> str | None:
@@ -60,10 +109,18 @@ def still_waiting_message(spec: BotTenantSpec, now: datetime) -> str | None:
     hours, when a person is about to answer and the bot should keep out of the way."""
     if hours.is_open(spec.business_hours, now):
         return None
-    language = language_key(spec.persona.language)
-    when = hours.next_opening_phrase(spec.business_hours, spec.persona.language, now)
-    return _STILL_WAITING[language].format(when=when) if when else _NO_DATE[language]
+    return say(spec, Kind.STILL_WAITING, now)
 
 
-def text_only_message(spec: BotTenantSpec) -> str:
-    return _TEXT_ONLY[language_key(spec.persona.language)]
+def media_message(spec: BotTenantSpec, now: datetime) -> str:
+    """For media the bot could not read: it asks for words."""
+    return say(spec, Kind.MEDIA_NOT_UNDERSTOOD, now)
+
+
+def is_wait_notice(spec: BotTenantSpec, text: str, now: datetime) -> bool:
+    """Whether ``text`` is this tenant's wait notice coming back (it is not stored), whatever
+    its placeholders said."""
+    anything = dict.fromkeys(messages.ALLOWED[Kind.WAIT], _MARK)
+    marked = messages.render(_template(spec, Kind.WAIT, now), anything)
+    pattern = ".*".join(re.escape(part) for part in fold(marked).split(_MARK))
+    return re.fullmatch(pattern, fold(text)) is not None

@@ -22,6 +22,7 @@ from services.core.models import Contact, Conversation, OutboundMessage
 from services.core.tenants.directory import TenantConfig
 
 from . import service
+from .messages import is_wait_notice
 from .triggers import Trigger, fold
 
 RESUME_COMMAND = "#bot"
@@ -45,9 +46,9 @@ async def _conversation(
 async def _is_echo(
     session: AsyncSession, tenant: TenantConfig, conversation_id: int, text: str
 ) -> bool:
-    folded = fold(text)
-    if folded == fold(tenant.spec.persona.wait_message):
+    if is_wait_notice(tenant.spec, text, datetime.now(UTC)):
         return True
+    folded = fold(text)
     recent = await session.scalars(
         select(OutboundMessage.text).where(
             OutboundMessage.conversation_id == conversation_id,

@@ -22,12 +22,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .messages import MessagesSpec
+
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # Reserved connection names: conversations that come through the Meta WhatsApp Cloud API, and
 # the panel's simulator, whose replies never leave Atende.
 META_CONNECTION = "meta"
 SIMULATOR_CONNECTION = "simulator"
-WAIT_MESSAGE = "Recebi sua mensagem! Só um momento, já te respondo."
 _HHMM_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
 
@@ -133,12 +134,9 @@ class LlmSpec(SpecModel):
 class PersonaSpec(SpecModel):
     language: str = "pt-BR"
     system_prompt: str = Field(min_length=1, max_length=20_000)
-    # Sent when a turn cannot be answered; honest, never an error message.
-    fallback_message: str = (
-        "Desculpe, não consegui responder agora. Um atendente vai falar com você em breve."
-    )
-    # Sent once when a rate limit keeps the contact waiting longer than a bound.
-    wait_message: str = Field(default=WAIT_MESSAGE, min_length=1, max_length=2000)
+    # Deprecated for messages.fallback and messages.wait, which win; literal text.
+    fallback_message: str | None = Field(default=None, min_length=1, max_length=2000)
+    wait_message: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
 # What every worker keeps of a tenant's knowledge is bounded here (and in the CRD), so one
@@ -367,6 +365,7 @@ class BotTenantSpec(SpecModel):
     fallback: FallbackSpec = FallbackSpec()
     delivery: DeliverySpec = DeliverySpec()
     meta: MetaSpec | None = None
+    messages: MessagesSpec = MessagesSpec()
 
     @field_validator("campaigns")
     @classmethod
@@ -374,9 +373,10 @@ class BotTenantSpec(SpecModel):
         return _unique_by_name(value, "campaign")
 
     @model_validator(mode="after")
-    def _fallback_has_a_channel(self) -> BotTenantSpec:
+    def _fallback_has_a_channel_and_messages_promise_what_is_configured(self) -> BotTenantSpec:
         if self.features.fallback_channels and not (self.fallback.sms or self.fallback.email):
             raise ValueError("features.fallbackChannels needs fallback.sms or fallback.email")
+        self.messages.check(self.features.handoff, self.handoff.keywords, self.business_hours)
         return self
 
     def connection(self, name: str) -> Connection | None:

@@ -120,7 +120,7 @@ async def decide(
     stored = _Storing(deps, tenant, turn, owner, messages, remembered.messages)
     planned = routing.before_model(spec, messages, remembered.messages)
     if planned == "text_only":
-        return await stored.save(Answer.canned(handoff_messages.text_only_message(spec)))
+        return await stored.save(Answer.canned(handoff_messages.media_message(spec, now)))
     if planned is not None:
         return await stored.save(
             Answer.hand_over(planned, handoff_messages.handoff_message(spec, now))

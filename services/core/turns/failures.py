@@ -12,6 +12,7 @@ from services.core import jobs
 from services.core.db import SessionMaker, transaction
 from services.core.dlq.service import record_dead_letter
 from services.core.errors import DependencyError
+from services.core.handoff.messages import say
 from services.core.handoff.service import hand_over_turn
 from services.core.handoff.triggers import Trigger
 from services.core.logging import get_logger
@@ -21,6 +22,7 @@ from services.core.outbound import delivery, outage, records
 from services.core.outbound.sending import Unsent
 from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.messages import Kind
 
 from . import store
 
@@ -116,7 +118,7 @@ async def give_up_generating(
             tenant_id=turn.tenant_id,
             conversation_id=turn.conversation_id,
             channel=delivery.channel_of(tenant, str(context["connection"])),
-            text=tenant.spec.persona.fallback_message,
+            text=say(tenant.spec, Kind.FALLBACK, deps.clock()),
             kind="fallback",
         )
         handoff_id = await _hand_off(session, tenant, turn)

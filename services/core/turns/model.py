@@ -17,6 +17,7 @@ from datetime import datetime
 from services.core import budget, guard, hours, knowledge
 from services.core.conversations import memory
 from services.core.errors import DependencyError, TransientError
+from services.core.handoff.messages import say
 from services.core.llm.offline import OfflineResponder
 from services.core.llm.types import ChatMessage, LlmReply, LlmRequest
 from services.core.logging import get_logger
@@ -30,13 +31,12 @@ from services.core.metrics import (
 from services.core.retry import RetryLater, backoff
 from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.messages import Kind
 
 from . import failures, prompt
 from .store import TurnRef
 
 log = get_logger(__name__)
-
-BLOCKED_REPLY = "Desculpe, não posso ajudar com isso por aqui. Posso chamar um atendente?"
 
 
 async def build_request(
@@ -124,7 +124,9 @@ async def call(
     if (await budget.current(deps.sessionmaker, tenant, now)).exhausted:  # no model call
         return await budget.knowledge_only_reply(tenant, turn.id, request, now, snippets=found)
     model_client, breaker_name = deps.llm_for(tenant)
-    client = model_client or OfflineResponder.from_search(found)
+    client = model_client or OfflineResponder.from_search(
+        found, no_match=say(tenant.spec, Kind.NO_ANSWER, now)
+    )
     breaker = deps.breaker(breaker_name)
     decision = await breaker.allow()
     if not decision.allowed:
@@ -168,9 +170,12 @@ async def guarded_text(
     deps: Runtime, tenant: TenantConfig, turn: TurnRef, reply: LlmReply, typed: list[str]
 ) -> str:
     """The reply's text once the output guard (:mod:`services.core.guard.output`) passed it: a
-    leak becomes the safe answer; the reason is logged and counted, never the text. ``typed``
-    is what the customer wrote (this turn and the remembered ones): echoing it is no leak."""
-    text = BLOCKED_REPLY if reply.blocked else reply.text.strip()
+    leak becomes the tenant's ``messages.blocked`` (``messages.fallback`` for another tenant's
+    words); the reason is logged and counted, never the text. ``typed`` is what the customer
+    wrote (this turn and the remembered ones): echoing it is no leak."""
+    if reply.blocked:  # Gemini's own safety filters
+        return say(tenant.spec, Kind.BLOCKED, deps.clock())
+    text = reply.text.strip()
     credentials = tenant.credentials
     platform_key = deps.settings.gemini_api_key
     secrets = [
@@ -193,4 +198,5 @@ async def guarded_text(
         return text
     GUARD_BLOCKED.labels(tenant.slug, verdict.reason).inc()
     log.warning("guard.blocked", tenant=tenant.slug, turn_id=turn.id, reason=verdict.reason)
-    return verdict.text
+    kind = Kind.FALLBACK if verdict.reason == "cross_tenant" else Kind.BLOCKED
+    return say(tenant.spec, kind, deps.clock())

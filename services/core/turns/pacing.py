@@ -3,7 +3,7 @@ model is called.
 
 A turn over a limit is not dropped: its job is deferred by the limiter's retry-after, the
 messages stay stored and keep gathering, and the turn that finally runs answers all of them.
-A contact kept waiting longer than a bound gets the tenant's ``persona.waitMessage`` once per
+A contact kept waiting longer than a bound gets the tenant's ``messages.wait`` once per
 episode, so a limited customer sees a sign of life rather than silence. The notice goes out on
 the conversation's own channel (Whaticket, the Cloud API, the sandbox) through the one path out,
 and is not stored: the real answer follows at the limited pace whatever happens to it.
@@ -11,6 +11,7 @@ and is not stored: the real answer follows at the limited pace whatever happens 
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -18,6 +19,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from services.core.errors import DependencyError
+from services.core.handoff.messages import say
 from services.core.logging import get_logger
 from services.core.metrics import RATE_LIMIT_NOTICES, RATE_LIMITED
 from services.core.outbound.sending import send_unstored
@@ -25,6 +27,7 @@ from services.core.ratelimit.limiter import Limit, default_burst
 from services.core.retry import RetryLater
 from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.messages import Kind
 
 from . import store
 from .store import Origin
@@ -102,17 +105,21 @@ async def within_rate_limits(deps: Runtime, tenant: TenantConfig, origin: Origin
     log.info("turn.rate_limited", dimension=dimension, retry_after=decision.retry_after)
     bound = deps.settings.rate_limit_notice_after_seconds
     if await claim_notice(deps.cache, tenant, origin.contact_id, decision.retry_after, bound):
-        await _send_wait_notice(deps, tenant, origin)
+        await _send_wait_notice(deps, tenant, origin, decision.retry_after)
     # A little jitter, so the jobs of one burst do not all come back at the same instant.
     raise RetryLater(decision.retry_after + random.uniform(0.05, 0.5), f"rate limited: {dimension}")
 
 
-async def _send_wait_notice(deps: Runtime, tenant: TenantConfig, origin: Origin) -> None:
-    """Best effort; a notice that could not go out is claimed again by the next limited job."""
+async def _send_wait_notice(
+    deps: Runtime, tenant: TenantConfig, origin: Origin, retry_after: float
+) -> None:
+    """Best effort; a notice that could not go out is claimed again by the next limited job.
+    ``{minutos}`` is this deferral's wait, rounded up (the answer may take a few)."""
     async with deps.sessionmaker() as session:
         connection, phone = await store.recipient(session, origin.conversation_id)
+    text = say(tenant.spec, Kind.WAIT, deps.clock(), minutes=math.ceil(retry_after / 60))
     try:
-        await send_unstored(deps, tenant, connection, phone, tenant.spec.persona.wait_message)
+        await send_unstored(deps, tenant, connection, phone, text)
     except DependencyError as exc:
         await release_notice(deps.cache, tenant, origin.contact_id)
         log.warning("turn.wait_notice_failed", error_class=exc.error_class)

@@ -84,17 +84,14 @@ def output_guard(
     tenant_id: int | None = None,
 ) -> guard.OutputGuard:
     """The guard for this tenant's replies: protected = persona and house rules (with the
-    knowledge header); public = knowledge, notes and the display name. A reply quoting
-    another tenant becomes the tenant's usual fallback message."""
+    knowledge header); public = knowledge, notes and the display name."""
     public = [spec.display_name, *notes]
     public += [f"{e.question}\n{e.answer}" for e in spec.knowledge.entries]
     return guard.OutputGuard.build(
-        language=spec.persona.language,
         canary=canary,
         protected=[spec.persona.system_prompt, house_rules(spec, canary), KNOWLEDGE_HEADER],
         public=public,
         secrets=secrets,
         foreign=foreign,
         tenant_id=tenant_id,
-        fallback=spec.persona.fallback_message,
     )

@@ -66,7 +66,7 @@ async def guard_for(
         ref.version,
         ["a-secret-value-123"],
         lambda foreign: guard.OutputGuard.build(
-            language="pt", canary="CANARY-XYZ", protected=[], public=[ref.own], foreign=foreign
+            canary="CANARY-XYZ", protected=[], public=[ref.own], foreign=foreign
         ),
     )
 

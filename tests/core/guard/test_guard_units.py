@@ -7,7 +7,6 @@ import random
 import pytest
 
 from services.core import guard
-from services.core.guard.output import SAFE_REPLIES
 from services.core.guard.text import shingles
 from services.core.turns import prompt
 
@@ -127,7 +126,6 @@ def _guard(**kwargs: object) -> guard.OutputGuard:
         "Nossa política de reembolso devolve o valor integral em até sete dias corridos."
     )
     return guard.OutputGuard.build(
-        language="pt-BR",
         canary="ATD-ABC123-DEF456",
         protected=[
             "Você é a Ana, assistente virtual da ACME Telecom, e nunca fala sobre política."
@@ -158,7 +156,7 @@ def _guard(**kwargs: object) -> guard.OutputGuard:
 def test_output_guard_blocks(reply: str, reason: str) -> None:
     verdict = _guard().check(reply)
     assert verdict.reason == reason
-    assert verdict.text == SAFE_REPLIES["pt"]
+    assert verdict.text == ""  # the leak goes nowhere; the turn says the tenant's words
 
 
 @pytest.mark.parametrize(
@@ -178,10 +176,3 @@ def test_output_guard_passes_normal_replies(reply: str) -> None:
     verdict = _guard().check(reply)
     assert verdict.reason is None
     assert verdict.text == reply
-
-
-def test_safe_reply_follows_the_persona_language() -> None:
-    assert guard.safe_reply("en-US").startswith("Sorry")
-    assert guard.safe_reply("es").startswith("Lo siento")
-    assert guard.safe_reply("pt-BR").startswith("Desculpe")
-    assert guard.safe_reply("de").startswith("Desculpe")

@@ -24,7 +24,6 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services.core import guard
-from services.core.guard.output import SAFE_REPLIES
 from services.core.tenants.credentials import hash_webhook_secret
 from services.core.turns.prompt import house_rules
 from tests.fixtures.turns import (
@@ -39,7 +38,8 @@ from tests.fixtures.turns import (
 from tests.standins.gemini import RecordedRequest, Reply
 
 CORPUS = Path(__file__).parents[2] / "data" / "injections.jsonl"
-SAFE = SAFE_REPLIES["pt"]
+# spec.messages.blocked's pt-BR default (handoffs on, no keyword)
+SAFE = "Desculpe, não posso ajudar com isso por aqui. Posso chamar um atendente?"
 
 PERSONA = (
     "Você é a Ana, assistente virtual da ACME Telecom, operadora de internet fibra em Campinas. "

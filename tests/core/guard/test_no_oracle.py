@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from services.core import guard
 from services.core.db import SessionMaker, transaction
-from services.core.guard.output import SAFE_REPLIES
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import load_manifests
 from services.core.tenants.service import apply_tenant
@@ -62,20 +61,18 @@ def test_typed_words_are_no_reason_but_the_rest_of_the_reply_still_is() -> None:
     foreign = guard.ForeignData()
     foreign.names.add(GLOBEX_NAME)
     output_guard = guard.OutputGuard.build(
-        language="pt-BR",
         canary="ATD-ABC123-DEF456",
         protected=["Você é a Ana, assistente virtual da ACME Telecom."],
         public=["ACME Telecom"],
         foreign=foreign,
-        fallback="Não consegui responder agora.",
     )
     typed = [f"a {GLOBEX_NAME} é de vocês?"]
     assert output_guard.check(f"Não conheço a {GLOBEX_NAME}.", typed).reason is None
     unprompted = output_guard.check(f"A {GLOBEX_NAME} também usa este bot.")
-    assert (unprompted.reason, unprompted.text) == ("cross_tenant", "Não consegui responder agora.")
-    # A leak of this tenant's own secrets still gets the safe answer, typed or not.
+    assert (unprompted.reason, unprompted.text) == ("cross_tenant", "")
+    # A leak of this tenant's own secrets is still blocked, typed or not.
     leak = output_guard.check("O código é ATD-ABC123-DEF456")
-    assert (leak.reason, leak.text) == ("canary", SAFE_REPLIES["pt"])
+    assert (leak.reason, leak.text) == ("canary", "")
 
 
 TENANT = """\
@@ -123,7 +120,7 @@ async def _guards_memory(sessionmaker: SessionMaker, tenants: int) -> int:
 
     def builder(tenant_id: int) -> Callable[[guard.ForeignLookup], guard.OutputGuard]:
         return lambda foreign: guard.OutputGuard.build(
-            language="pt", canary="C", protected=[], public=[], foreign=foreign, tenant_id=tenant_id
+            canary="C", protected=[], public=[], foreign=foreign, tenant_id=tenant_id
         )
 
     tracemalloc.start()

@@ -114,6 +114,9 @@ async def test_the_80_percent_warning_fires_once_a_month(harness: Harness) -> No
     assert harness.gemini.request_count == 3  # a warning only: every turn still asked Gemini
 
 
+SPENT = "Por enquanto não consigo responder mais nada por aqui. Pode tentar de novo daqui a pouco?"
+
+
 async def test_over_budget_answers_from_knowledge_without_gemini(harness: Harness) -> None:
     await harness.apply_tenant(llm={"monthlyTokenBudget": 100}, businessHours=WORKWEEK)
     harness.deps.clock = at("2026-11-24T13:00")  # Tuesday 10:00: humans at work
@@ -124,19 +127,16 @@ async def test_over_budget_answers_from_knowledge_without_gemini(harness: Harnes
     with capture_logs() as logs:
         await _turn(harness, "Quais as formas de pagamento?")
     assert harness.gemini.request_count == 1  # no request reached Gemini
-    assert harness.delivered()[-1] == (
-        f"{PAYMENT}\n\nUm atendente humano vai continuar o atendimento com você em breve."
-    )
-    # No agent user to move tickets: the bot keeps answering from knowledge.
+    # No agent user to move tickets: the bot keeps answering from knowledge, and promises no
+    # person (spec.messages.budgetSpent's default).
+    assert harness.delivered()[-1] == f"{PAYMENT}\n\n{SPENT}"
     assert not any(e["event"] == "handoff.requested" for e in logs)
     assert _metric("atende_llm_budget_exhausted_turns_total", tenant="acme") == exhausted + 1
 
-    # Out of hours, the follow-up says when; with no knowledge match, only the follow-up.
+    # With no knowledge match, only the notice.
     harness.deps.clock = at("2026-11-24T22:00")  # Tuesday 19:00
     await _turn(harness, "Meu roteador pegou fogo")
-    assert harness.delivered()[-1] == (
-        "Um atendente humano vai continuar o atendimento com você amanhã às 8h."
-    )
+    assert harness.delivered()[-1] == SPENT
     assert harness.gemini.request_count == 1
     turns = await harness.turns()
     assert [t.status for t in turns] == ["answered"] * 3

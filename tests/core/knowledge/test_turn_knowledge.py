@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from services.core.llm.offline import NO_MATCH
 from services.core.models import KnowledgeEntry as KnowledgeRow
 from tests.fixtures.turns import KNOWLEDGE, Harness
 from tests.standins.gemini import Reply
@@ -67,7 +66,10 @@ async def test_the_offline_responder_answers_from_the_index(
     )
 
     await harness.run(await harness.ingest("Meu roteador pegou fogo"))
-    assert harness.delivered()[-1] == NO_MATCH
+    # spec.messages.noAnswer's default: no handoff keyword to promise
+    assert harness.delivered()[-1] == (
+        "Ainda não sei responder isso por aqui. Pode perguntar de outro jeito?"
+    )
     assert (await harness.turns())[-1].knowledge_ids == []
 
 

@@ -14,7 +14,6 @@ from prometheus_client import REGISTRY
 
 from services.core.channels.media import media_ref
 from services.core.channels.media_crypto import MediaIntegrityError, decrypt
-from services.core.handoff.messages import text_only_message
 from tests.fixtures.turns import Harness
 from tests.standins.gemini import Reply
 from tests.standins.whatsapp_media import WhatsAppMediaStandIn, encrypt
@@ -95,7 +94,7 @@ async def test_an_image_is_described_with_its_caption(
     assert inline_data(harness.gemini.requests[0].body)["mime"] == "image/jpeg"
 
 
-async def test_media_that_cannot_be_fetched_gets_the_text_only_answer(
+async def test_media_that_cannot_be_fetched_gets_the_media_not_understood_answer(
     harness: Harness, media: WhatsAppMediaStandIn
 ) -> None:
     note = media.upload(VOICE, "audio", "audio/ogg; codecs=opus", ptt=True)
@@ -104,8 +103,10 @@ async def test_media_that_cannot_be_fetched_gets_the_text_only_answer(
 
     await harness.run(await harness.ingest("", kind="audio", message_body={"audioMessage": note}))
 
-    assert harness.tenant is not None
-    assert harness.delivered() == [text_only_message(harness.tenant.spec)]
+    # spec.messages.mediaNotUnderstood's default while audio is read: the read failed
+    assert harness.delivered() == [
+        "Não consegui abrir esse arquivo agora. Pode me escrever sua dúvida?"
+    ]
     assert harness.gemini.request_count == 0
     assert metric("audio", "unread") == before + 1
 
@@ -120,8 +121,9 @@ async def test_with_the_flag_off_media_is_not_fetched(
     await harness.run(await harness.ingest("", kind="audio", message_body={"audioMessage": note}))
 
     assert media.requests == []
-    assert harness.tenant is not None
-    assert harness.delivered() == [text_only_message(harness.tenant.spec)]
+    assert harness.delivered() == [
+        "Por enquanto eu só consigo ler mensagens de texto. Pode me escrever sua dúvida?"
+    ]
 
 
 def test_the_payload_cannot_choose_the_host_and_a_tampered_file_is_refused() -> None:

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from services.core.tenants.spec import META_CONNECTION, WAIT_MESSAGE
+from services.core.tenants.spec import META_CONNECTION
 from tests.fixtures.turns import PHONE, Harness
 from tests.standins.meta_graph import GraphStandIn
 
+# spec.messages.wait's pt-BR default
+WAIT_MESSAGE = "Recebi sua mensagem! Só um momento, já te respondo."
 PHONE_NUMBER_ID = "106540352242922"
 ACCESS_TOKEN = "meta-access-token-turns-0123456789"
 

@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
-from services.core.turns.model import BLOCKED_REPLY
 from tests.fixtures.turns import KNOWLEDGE, Harness
 from tests.standins.gemini import Reply
+
+# spec.messages.blocked's pt-BR default, for a tenant with handoffs on and no keyword
+BLOCKED = "Desculpe, não posso ajudar com isso por aqui. Posso chamar um atendente?"
 
 
 @pytest.mark.parametrize("prompt_block", [True, False], ids=["prompt", "candidate"])
@@ -19,7 +21,7 @@ async def test_safety_block_sends_the_canned_reply(harness: Harness, prompt_bloc
     await harness.run(inbound_id)
 
     assert harness.gemini.request_count == 1
-    assert harness.delivered() == [BLOCKED_REPLY]
+    assert harness.delivered() == [BLOCKED]
     [turn] = await harness.turns()
     assert turn.status == "answered"
 

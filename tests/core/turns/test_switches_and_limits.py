@@ -12,11 +12,12 @@ from sqlalchemy import text
 
 from services.core.db import transaction
 from services.core.tenants import switches
-from services.core.tenants.spec import WAIT_MESSAGE
 from services.core.turns.backlog import gather_backlog
 from tests.fixtures.turns import Harness
 
 OTHER_PHONE = "5511977776666"
+# spec.messages.wait's pt-BR default
+WAIT_MESSAGE = "Recebi sua mensagem! Só um momento, já te respondo."
 
 
 async def _pause(h: Harness, reason: str = "bot misbehaving") -> None:
