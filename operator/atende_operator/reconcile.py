@@ -33,7 +33,12 @@ from services.core.tenants.manifest import (
     tenant_of,
 )
 from services.core.tenants.notify import tenant_changed
-from services.core.tenants.service import TenantClaimedError, apply_tenant, disable_tenant
+from services.core.tenants.service import (
+    TenantClaimedError,
+    apply_tenant,
+    disable_tenant,
+    enqueue_embedding,
+)
 from services.core.tenants.spec import (
     NAME_PATTERN,
     BotTenantSpec,
@@ -274,6 +279,8 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
 
     if result.outcome != "unchanged":
         await _notify(ctx, obj.name)
+    if ctx.redis is not None:  # its knowledge embedded by the worker (the sweeper backs it up)
+        await enqueue_embedding(ctx.redis, result)
     await release(ctx.sessionmaker, ctx.redis, obj.name)
     hook = spec.webhook.secret_refs[0]
     status = resources.tenant_status(

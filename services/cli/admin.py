@@ -29,7 +29,7 @@ from services.core.tenants.manifest import load_manifests
 from services.core.tenants.notify import tenant_changed
 from services.core.tenants.plan import Plan, plan_tenant
 from services.core.tenants.queries import tenant_by_slug, tenant_id_of
-from services.core.tenants.service import ApplyResult, apply_tenant
+from services.core.tenants.service import ApplyResult, apply_tenant, enqueue_embedding
 from services.core.tenants.service import list_tenants as _list
 from services.core.turns import switches as turn_switches
 from services.core.turns.backlog import Backlog
@@ -52,14 +52,18 @@ def os_actor() -> str:
         return "cli:unknown"
 
 
-async def _announce(settings: Settings, slugs: list[str]) -> None:
-    """After commit: tell running processes (best effort; their cache TTL is the fallback)."""
-    if not slugs:
+async def _announce(settings: Settings, results: list[ApplyResult]) -> None:
+    """After commit: tell running processes of the changed tenants (best effort; their cache TTL
+    is the fallback), and have the worker embed what changed of every tenant's knowledge (the
+    sweeper finds what a lost enqueue leaves)."""
+    if not results:
         return
     redis = create_redis(settings.redis_url, fail_fast=True)
     try:
-        for slug in slugs:
-            await tenant_changed(redis, slug)
+        for result in results:
+            if result.outcome != "unchanged":
+                await tenant_changed(redis, result.name)
+            await enqueue_embedding(redis, result)
     finally:
         await redis.aclose()
 
@@ -71,7 +75,7 @@ async def apply_file(settings: Settings, text: str) -> list[ApplyResult]:
     cipher = CredentialCipher.from_settings(settings)
     async with _database(settings) as sessionmaker, transaction(sessionmaker) as session:
         results = [await apply_tenant(session, m, secrets, cipher) for m in manifests]
-    await _announce(settings, [r.name for r in results if r.outcome != "unchanged"])
+    await _announce(settings, results)
     return results
 
 

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_api_version: str = "v1beta"
     gemini_timeout_seconds: float = 30.0
+    # Knowledge retrieval (docs/knowledge.md): every entry is embedded with this Gemini model
+    # (with the tenant's key, else the platform key) at this output dimensionality; 768 and
+    # 1536 have an HNSW index (migration 0014), other sizes are scanned exactly per tenant.
+    # An empty model turns embeddings off: full-text search only.
+    embedding_model: str = "gemini-embedding-001"
+    embedding_dimensions: int = Field(default=768, ge=128, le=3072)
     # The models the platform key pays for (a JSON list): a tenant without its own key
     # (spec.llm.apiKeySecretRef) is answered only by these; any other is refused at apply and
     # never called (services/core/llm/allowlist.py).

@@ -189,3 +189,19 @@ async def enqueue_ticket_close(redis: ArqRedis, conversation_id: int) -> bool:
         log.warning("enqueue.ticket_close_failed", error=type(exc).__name__)
         return False
     return True
+
+
+EMBED_KNOWLEDGE = "embed_knowledge"
+
+
+async def enqueue_embedding(redis: ArqRedis, tenant_id: int, knowledge_version: str) -> bool:
+    """Schedule embedding a tenant's changed knowledge; the id dedupes per knowledge version
+    (the job embeds whatever lacks a vector then, so one per version is enough). False leaves
+    it to the sweeper or the next apply."""
+    job_id = f"embed:{tenant_id}:{knowledge_version[:16]}"
+    try:
+        await redis.enqueue_job(EMBED_KNOWLEDGE, tenant_id, _job_id=job_id)
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue.embedding_failed", tenant_id=tenant_id, error=type(exc).__name__)
+        return False
+    return True

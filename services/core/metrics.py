@@ -58,6 +58,13 @@ LLM_ERRORS = Counter(
     "atende_llm_errors_total", "Gemini call failures by error class.", ["tenant", "error_class"]
 )
 LLM_TOKENS = Counter("atende_llm_tokens_total", "Tokens used.", ["tenant", "direction"])
+KNOWLEDGE_RETRIEVALS = Counter(
+    "atende_knowledge_retrievals_total",
+    "Knowledge lookups of turns by how they ranked: hybrid (vectors and full-text), fulltext (no "
+    "embedder: no Gemini key or embeddings off), or full-text search only because the vectors "
+    "were missing, partial, or the embedding call failed (unavailable).",
+    ["mode"],
+)
 SENDS = Counter("atende_sends_total", "Replies sent by channel.", ["tenant", "channel"])
 SEND_ERRORS = Counter(
     "atende_send_errors_total", "Whaticket send failures by error class.", ["tenant", "error_class"]

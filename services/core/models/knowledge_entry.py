@@ -46,6 +46,8 @@ class KnowledgeEntry(IdMixin, Base):
     config: Mapped[str] = mapped_column(REGCONFIG)
     question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
+    # sha256 of question, newline, answer: names the entry's vector in knowledge_embeddings.
+    content_hash: Mapped[str] = mapped_column(String(64))
     search_vector: Mapped[str] = mapped_column(
         TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True)
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from arq.connections import ArqRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core import knowledge
+from services.core import jobs, knowledge
 from services.core.errors import ManifestError
 from services.core.models import Tenant
 
@@ -46,6 +47,9 @@ class ApplyResult:
     outcome: Literal["created", "updated", "unchanged"]
     version: int
     connections: list[str]
+    # What the embedding job needs once the apply committed (:func:`enqueue_embedding`).
+    tenant_id: int = field(default=0, compare=False)
+    knowledge_version: str = field(default="", compare=False)
 
 
 def _resolve(secrets: SecretStore, ref: SecretRef, path: str, problems: list[str]) -> str:
@@ -188,15 +192,17 @@ async def apply_tenant(
         )
         session.add(tenant)
         await session.flush()
-        await _sync_knowledge(session, tenant.id, manifest.spec)
-        return ApplyResult(manifest.name, "created", 1, connections)
+        indexed = await _sync_knowledge(session, tenant.id, manifest.spec)
+        return ApplyResult(manifest.name, "created", 1, connections, tenant.id, indexed)
     check_claim(tenant, source)
     tenant.source = source
     # Stored under an old or unknown key: rewritten, even with nothing else changed.
     if tenant.spec_hash == fingerprint and cipher.is_current(tenant.credentials):
         await session.flush()
-        await _sync_knowledge(session, tenant.id, manifest.spec)  # a no-op once indexed
-        return ApplyResult(manifest.name, "unchanged", tenant.version, connections)
+        indexed = await _sync_knowledge(session, tenant.id, manifest.spec)  # a no-op once indexed
+        return ApplyResult(
+            manifest.name, "unchanged", tenant.version, connections, tenant.id, indexed
+        )
     tenant.display_name = manifest.spec.display_name
     tenant.enabled = manifest.spec.enabled
     tenant.spec = spec_json
@@ -205,13 +211,23 @@ async def apply_tenant(
     tenant.credentials = cipher.encrypt(credentials)
     tenant.version += 1
     await session.flush()
-    await _sync_knowledge(session, tenant.id, manifest.spec)
-    return ApplyResult(manifest.name, "updated", tenant.version, connections)
+    indexed = await _sync_knowledge(session, tenant.id, manifest.spec)
+    return ApplyResult(manifest.name, "updated", tenant.version, connections, tenant.id, indexed)
 
 
-async def _sync_knowledge(session: AsyncSession, tenant_id: int, spec: BotTenantSpec) -> None:
-    """The knowledge index follows the spec in the same transaction (replaced when changed)."""
-    await knowledge.sync(session, tenant_id, spec.persona.language, spec.knowledge.entries)
+async def _sync_knowledge(session: AsyncSession, tenant_id: int, spec: BotTenantSpec) -> str:
+    """The knowledge index follows the spec in the same transaction (replaced when changed);
+    the version indexed."""
+    language, entries = spec.persona.language, spec.knowledge.entries
+    await knowledge.sync(session, tenant_id, language, entries)
+    return knowledge.knowledge_version(language, entries)
+
+
+async def enqueue_embedding(redis: ArqRedis, result: ApplyResult) -> bool:
+    """After the apply's commit: embed what changed of its knowledge (every apply, changed or
+    not, so the next apply re-does an enqueue Redis lost; the job is a no-op when nothing lacks
+    a vector). False leaves it to the sweeper."""
+    return await jobs.enqueue_embedding(redis, result.tenant_id, result.knowledge_version)
 
 
 def check_claim(tenant: Tenant, source: str) -> None:

@@ -162,6 +162,9 @@ class KnowledgeSpec(SpecModel):
     entries: list[KnowledgeEntry] = Field(default=[], max_length=MAX_KNOWLEDGE_ENTRIES)
     # Larger sets live in ConfigMaps; their entries follow the inline ones.
     config_map_refs: list[ConfigMapRef] = Field(default=[], max_length=20)
+    # What a turn's prompt gets: the best entries found, within both (docs/knowledge.md).
+    max_entries_in_prompt: int = Field(default=5, ge=1, le=5)
+    max_chars_in_prompt: int = Field(default=6000, ge=500, le=20_000)
 
 
 class Weekday(StrEnum):
@@ -286,7 +289,7 @@ class EmailFallback(SpecModel):
     username: str | None = Field(default=None, max_length=200)
     password_secret_ref: SecretRef | None = None
     from_address: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
-    subject: str | None = Field(default=None, max_length=200)  # None: in persona.language
+    subject: str = Field(default="Resposta ao seu contato pelo WhatsApp", max_length=200)
 
 
 class FallbackSpec(SpecModel):

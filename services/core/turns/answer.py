@@ -134,6 +134,9 @@ async def decide(
         spec.persona.language,
         spec.searchable_knowledge,
         "\n".join(m.text or "" for m in messages),
+        spec.knowledge.max_entries_in_prompt,
+        embedder=deps.embedder_for(tenant),
+        max_chars=spec.knowledge.max_chars_in_prompt,
     )
     request = await model.build_request(deps, tenant, turn, texts, remembered, found, now)
     # The give-up budget runs from this turn's start: a replayed dead letter gets a fresh one
