@@ -6,7 +6,8 @@
 * end-to-end overhead: webhook to Whaticket at a steady rate, vs the reference stack;
 * footprint: Redis bytes per active conversation, Postgres bytes per message;
 * growth: ingest and drain at 1, 10 and 100 tenants, and at 10³ and 10⁵ stored conversations;
-* fairness: a quiet tenant's turn latency with another tenant flooding at 20×, vs alone.
+* fairness: a quiet tenant's turn latency with another tenant flooding at 20×, vs alone;
+* retrieval: recall@1/3/5 and MRR of full-text search, vectors and hybrid on a pt-BR FAQ.
 
 Bounded: about eight minutes on two cores.
 """
@@ -34,13 +35,15 @@ from bench.ingest import bench_ingest
 from bench.latency import bench_latency
 from bench.reference.schema import create_schema
 from bench.report import DOCS, write_report
+from bench.retrieval import bench_retrieval
+from bench.retrieval import record as record_retrieval
 from services.cli.admin import apply_file
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.core import schema
 from services.core.config import Settings
 from tests.standins.whaticket import WhaticketStandIn
 
-STEPS = ("ingest", "drain", "latency", "growth", "fairness")
+STEPS = ("ingest", "drain", "latency", "growth", "fairness", "retrieval")
 LOOPBACK = "127.0.0.1/32"  # the stand-ins, allowed as tenants' destinations
 
 
@@ -136,9 +139,13 @@ def main() -> None:
                 results["fairness"] = _step(
                     "fairness", bench_fairness(env, settings, whaticket, tmp)
                 )
+            if "retrieval" in steps:
+                results["retrieval"] = _step("retrieval", bench_retrieval(settings))
         if args.only:
             if steps == {"fairness"}:  # its own section, rewritten alone
                 record(results["fairness"], DOCS)
+            if steps == {"retrieval"}:
+                record_retrieval(results["retrieval"], DOCS)
             return
         machine = f"{os.cpu_count()} cores, {platform.machine()}"
         results["machine"] = machine + f", Python {platform.python_version()}"

@@ -13,7 +13,6 @@ alone and rewrites only its section of docs/benchmarks.md.
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import httpx
 
 from bench.harness import SECRET, process, tenants_yaml, wait_http
 from bench.latency import _overheads, _summary
+from bench.sections import record_section
 from services.cli.admin import apply_file
 from services.cli.embedded import free_port
 from services.core.config import Settings
@@ -155,18 +155,4 @@ def section(r: dict[str, Any]) -> list[str]:
 
 def record(result: dict[str, Any], docs: Path) -> None:
     """Rewrite only this section of benchmarks.md (and its key of benchmarks.json)."""
-    md = docs / "benchmarks.md"
-    text = md.read_text()
-    lines = "\n".join(section(result))
-    if TITLE in text:
-        before, rest = text.split(TITLE, 1)
-        after = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-        text = before + lines + "\n" + after
-    else:
-        marker = "Where the time goes"
-        head, sep, tail = text.partition(marker)
-        text = head + lines + "\n" + sep + tail if sep else text + "\n" + lines + "\n"
-    md.write_text(text)
-    raw = docs / "benchmarks.json"
-    data = json.loads(raw.read_text()) if raw.exists() else {}
-    raw.write_text(json.dumps(data | {"fairness": result}, indent=2) + "\n")
+    record_section(TITLE, section(result), "fairness", result, docs)

@@ -10,6 +10,7 @@ from bench.fairness import section as fairness_section
 from bench.growth import DRAIN_TURNS, INGEST_SECONDS
 from bench.harness import WORKER_MAX_JOBS
 from bench.latency import RATE_PER_S, SECONDS
+from bench.retrieval import section as retrieval_section
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -171,6 +172,7 @@ def write_report(results: dict[str, Any]) -> None:
         *_footprint(results["drain"], results["stored"]),
         *_growth(results["tenants"], results["stored"]),
         *fairness_section(results["fairness"]),
+        *retrieval_section(results["retrieval"]),
         "Where the time goes and what is left to do: [performance.md](performance.md); what it"
         " means for sizing a deployment: [capacity.md](capacity.md).",
         "",
