@@ -22,6 +22,7 @@ def compose(
     config: EmailFallback,
     *,
     to: str,
+    subject: str,
     text: str,
     display_name: str,
     outbound_id: int,
@@ -32,7 +33,7 @@ def compose(
     message = EmailMessage()
     message["From"] = f"{display_name} <{config.from_address}>"
     message["To"] = to
-    message["Subject"] = config.subject
+    message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = f"<outbound-{outbound_id}@{domain}>"
     message["In-Reply-To"] = thread

@@ -14,6 +14,7 @@ from services.core.logging import get_logger
 from services.core.metrics import BREAKER_REJECTIONS, SEND_ERRORS
 from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
+from services.core.tenants.messages import email_subject
 from services.core.tenants.spec import META_CONNECTION, SIMULATOR_CONNECTION
 
 log = get_logger(__name__)
@@ -139,6 +140,7 @@ async def _send(deps: Runtime, tenant: TenantConfig, message: Outgoing) -> dict[
         composed = email.compose(
             fallback.email,
             to=message.email,
+            subject=email_subject(fallback.email.subject, tenant.spec.persona.language),
             text=message.text,
             display_name=tenant.spec.display_name,
             outbound_id=message.outbound_id,

@@ -1,8 +1,9 @@
 """The fixed messages a tenant's bot sends (``spec.messages``): their defaults and placeholders.
 
-Every text the bot sends on its own (not the model's words) is a field here. Left out, a field
-gets a default in the persona's language (pt-BR, en or es; anything else gets pt-BR) that
-promises only what the tenant configured: the handoff keyword is named only when
+Every text the bot sends on its own (not the model's words) is a field here (and the fallback
+e-mail's subject is ``fallback.email.subject``, defaulted by :func:`email_subject`). Left out,
+a field gets a default in the persona's language (pt-BR, en or es; anything else gets pt-BR)
+that promises only what the tenant configured: the handoff keyword is named only when
 ``spec.handoff.keywords`` has one, a person is promised only when the conversation really goes
 to one. A tenant's own text is a template with a fixed set of placeholders (:data:`ALLOWED`),
 each with a pt-BR and an English name; ``{{`` and ``}}`` are literal braces. A template is
@@ -192,9 +193,21 @@ _UNREAD = {
     "en": "I couldn't open that file just now. Could you type your question?",
     "es": "No pude abrir ese archivo ahora. ¿Puedes escribir tu pregunta?",
 }
-# The CRD used to fill persona.waitMessage in with this text: a stored BotTenant carrying it
-# has not chosen its own, and gets the default of its language.
+_EMAIL_SUBJECT = {
+    "pt": "Resposta ao seu contato pelo WhatsApp",
+    "en": "Reply to your WhatsApp message",
+    "es": "Respuesta a tu contacto por WhatsApp",
+}
+# The CRD used to fill persona.waitMessage and fallback.email.subject in with these texts: a
+# stored BotTenant carrying one has not chosen its own, and gets the default of its language.
 OLD_WAIT_DEFAULT = _WAIT["pt"]
+
+
+def email_subject(subject: str | None, language: str) -> str:
+    """``fallback.email.subject`` (literal text), or the default in ``language``."""
+    if subject is not None and subject != _EMAIL_SUBJECT["pt"]:
+        return subject
+    return _EMAIL_SUBJECT[language_key(language)]
 
 
 def default(kind: Kind, language: str, facts: Facts) -> str:

@@ -289,7 +289,7 @@ class EmailFallback(SpecModel):
     username: str | None = Field(default=None, max_length=200)
     password_secret_ref: SecretRef | None = None
     from_address: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
-    subject: str = Field(default="Resposta ao seu contato pelo WhatsApp", max_length=200)
+    subject: str | None = Field(default=None, max_length=200)  # None: in persona.language
 
 
 class FallbackSpec(SpecModel):

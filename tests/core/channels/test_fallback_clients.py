@@ -83,8 +83,8 @@ async def _smtp_cases(client: EmailClient) -> None:
             from_address="atendimento@acme.com.br",
         )
         message = compose(
-            mail, to="maria@example.com", text="oi", display_name="ACME", outbound_id=7,
-            conversation_id=3,
+            mail, to="maria@example.com", subject="Oi", text="oi", display_name="ACME",
+            outbound_id=7, conversation_id=3,
         )  # fmt: skip
         with pytest.raises(PermanentError) as auth:
             await client.send(mail, "wrong-password", message)

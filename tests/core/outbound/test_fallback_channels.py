@@ -123,6 +123,7 @@ async def test_a_contact_with_an_address_gets_the_reply_by_e_mail_in_one_thread(
     await harness.run(await harness.ingest("e posso pagar por pix?"))
 
     first, second = smtp.messages
+    assert first["Subject"] == "Resposta ao seu contato pelo WhatsApp"  # persona.language's
     assert first["To"] == CUSTOMER_EMAIL
     assert first["From"] == "ACME Telecom <atendimento@acme.com.br>"
     assert first.get_content().strip() == ANSWER

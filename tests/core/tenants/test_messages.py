@@ -14,7 +14,14 @@ from pydantic import ValidationError
 
 from services.core.handoff.messages import is_wait_notice, say
 from services.core.tenants import schema
-from services.core.tenants.messages import ALLOWED, PLACEHOLDERS, Facts, Kind, default
+from services.core.tenants.messages import (
+    ALLOWED,
+    PLACEHOLDERS,
+    Facts,
+    Kind,
+    default,
+    email_subject,
+)
 from services.core.tenants.spec import BotTenantSpec
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -159,3 +166,13 @@ def test_the_crd_admits_exactly_the_placeholders_the_model_does(kind: Kind) -> N
     for bad in ("{nome}", "{empresa.x}", "{", "}"):
         document = base | {"spec": spec(messages={kind.value: bad})}
         assert schema.validate(document), (kind, bad)
+
+
+def test_the_fallback_e_mail_s_subject_follows_the_persona_language() -> None:
+    """Left out, or the pt-BR text the CRD used to fill in, it is in the tenant's language."""
+    assert email_subject(None, "en-US") == "Reply to your WhatsApp message"
+    assert email_subject("Resposta ao seu contato pelo WhatsApp", "es") == (
+        "Respuesta a tu contacto por WhatsApp"
+    )
+    assert email_subject(None, "pt-BR") == "Resposta ao seu contato pelo WhatsApp"
+    assert email_subject("Sua resposta da {empresa}", "en") == "Sua resposta da {empresa}"
