@@ -13,11 +13,12 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
-from services.core import knowledge
+from services.core import jobs, knowledge
 from services.core.db import SessionMaker, transaction
 from services.core.llm.embedder import GeminiEmbedder
 from services.core.llm.gemini import GeminiClient
 from services.core.models import KnowledgeEmbedding
+from services.core.redis import create_redis
 from services.core.retry import RetryLater
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import SecretStore, TenantManifest
@@ -293,3 +294,33 @@ async def test_the_prompt_gets_at_most_the_character_cap(
     assert [s.question for s in found] == [long[0]]
     assert len(found[0].question) + len(found[0].answer) <= 500
     assert found[0].answer.endswith("…")
+
+
+async def test_the_sweeper_enqueues_the_tenants_still_lacking_vectors(
+    clean_db: SessionMaker, redis_client: aioredis.Redis, redis_url: str, embedder: GeminiEmbedder
+) -> None:
+    done = await load_faq(clean_db, "loja", ENTRIES, CIPHER_KEY)
+    await knowledge.embed_tenant(clean_db, done, embedder)
+    lost = await load_faq(clean_db, "outra", [HOURS], CIPHER_KEY)  # its enqueue was lost
+    redis = create_redis(redis_url)
+    try:
+        count = await knowledge.requeue_embeddings(clean_db, redis, MODEL, 768, period=7)
+        queued = {job.decode() for job in await redis_client.zrange(jobs.QUEUE, 0, -1)}
+    finally:
+        await redis.aclose()
+    assert count == 1
+    assert queued == {f"embed:{lost}:sweep7"}
+
+
+async def test_a_refused_key_stops_the_job_without_retries(
+    clean_db: SessionMaker, standin: GeminiStandin
+) -> None:
+    tenant_id = await load_faq(clean_db, "loja", ENTRIES, CIPHER_KEY)
+    client = GeminiClient("not-the-key", base_url=standin.base_url)
+    try:
+        refused = GeminiEmbedder(client, MODEL, 768)
+        assert await knowledge.embed_job(clean_db, tenant_id, refused, attempt=1) is None
+    finally:
+        await client.aclose()
+    async with clean_db() as session:
+        assert await session.scalar(select(func.count()).select_from(KnowledgeEmbedding)) == 0
