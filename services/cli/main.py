@@ -302,6 +302,7 @@ def handoffs_list(show_all: bool, output: str) -> None:
         Column("trigger", "TRIGGER", 9),
         Column("status", "STATUS", 12),
         Column("ticket_id", "TICKET", 7),
+        Column("note_status", "NOTE", 11),  # posted into the ticket, panel_only, failed
         Column("sla", "SLA", 4, value=lambda h: "late" if h.sla_breached_at else "ok"),
         Column("created_at", "AT"),
         Column("resolved_at"),

@@ -145,6 +145,23 @@ async def enqueue_handoff(redis: ArqRedis, handoff_id: int, *, suffix: str | Non
     return True
 
 
+POST_HANDOFF_NOTE = "post_handoff_note"
+
+
+async def enqueue_handoff_note(
+    redis: ArqRedis, handoff_id: int, *, suffix: str | None = None
+) -> bool:
+    """Schedule the agent's note of a handoff whose transfer is done; False leaves it to the
+    watcher."""
+    job_id = f"handoff-note:{handoff_id}" + (f":{suffix}" if suffix else "")
+    try:
+        await redis.enqueue_job(POST_HANDOFF_NOTE, handoff_id, _job_id=job_id)
+    except (RedisError, OSError) as exc:
+        log.warning("enqueue.handoff_note_failed", handoff_id=handoff_id, error=type(exc).__name__)
+        return False
+    return True
+
+
 DELIVER_EVENT = "deliver_event"
 
 

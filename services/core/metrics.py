@@ -143,6 +143,12 @@ HANDOFF_TRANSFERS = Counter(
     "Whaticket ticket transfers for handoffs, by outcome (transferred, failed, retried).",
     ["tenant", "outcome"],
 )
+HANDOFF_NOTES = Counter(
+    "atende_handoff_notes_total",
+    "Handoff notes for the agent, by outcome (posted into the ticket, panel_only, failed, "
+    "retried) and who wrote them (gemini, extractive).",
+    ["tenant", "outcome", "source"],
+)
 HANDOFF_SLA_BREACHES = Counter(
     "atende_handoff_sla_breaches_total",
     "Handoffs that no person answered within the tenant's handoff.slaMinutes.",

@@ -32,7 +32,7 @@ from services.core.redis import create_redis, deserialize_job, redis_settings, s
 from .context import build_runtime, typed
 from .health import Health, serve
 from .tasks.events import deliver_event, dispatch_forever
-from .tasks.handoffs import transfer_handoff, watch_forever
+from .tasks.handoffs import post_handoff_note, transfer_handoff, watch_forever
 from .tasks.knowledge import embed_knowledge
 from .tasks.outbound import close_ticket, send_workflow_message
 from .tasks.redelivery import redeliver_forever
@@ -120,6 +120,7 @@ def create_worker(settings: Settings, health: Health | None = None) -> AtendeWor
         functions=[
             func(process_inbound, name=jobs.PROCESS_INBOUND, max_tries=1000),
             func(transfer_handoff, name=jobs.TRANSFER_HANDOFF, max_tries=100),
+            func(post_handoff_note, name=jobs.POST_HANDOFF_NOTE, max_tries=100),
             # Retries are the delivery's own backoff schedule, kept in Postgres.
             func(deliver_event, name=jobs.DELIVER_EVENT, max_tries=1),
             func(send_workflow_message, name=jobs.SEND_WORKFLOW_MESSAGE, max_tries=100),

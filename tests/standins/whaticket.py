@@ -4,7 +4,9 @@ A real HTTP server on 127.0.0.1 in a background thread. ``POST /api/messages/sen
 variant's auth, number checks, Mustache rendering, success and error bodies; failure modes are
 switchable at runtime; every accepted send is recorded as "delivered" with the text the customer
 would see. ``/auth/login``, ``/auth/refresh_token``, ``GET /tickets``, ``PUT /tickets/:id`` and
-``GET /queue`` are small but real-shaped (§3, §8). The wire strings are written out here on
+``GET /queue`` are small but real-shaped (§3, §8), and so are the internal notes of the forks
+that have them (saas, ticketz, v6: ``POST /ticket-notes``, ``GET /ticket-notes/list``; community
+has none and answers Express's 404). The wire strings are written out here on
 purpose, not imported from the client's variant table, so the two can disagree.
 
 In-process: ``with WhaticketStandIn("saas", ["tok"]) as wt: wt.url, wt.sent(), wt.set_mode(...)``.
@@ -12,7 +14,8 @@ Other process: ``python -m tests.standins.whaticket --port 0 --variant saas --to
 JSON line ``{"url": ...}`` and serves until SIGTERM; drive it over ``/_control/...``:
 ``POST mode`` {"session_down": true} | {"delay": 3} | {"fail": 500} | {"unregistered": [..]},
 ``POST script`` [{"status", "body", "delay", "deliver"}...], ``GET sent|dropped|requests|tickets``,
-``POST tickets`` {"number", "name", "status", "queueId", "userId"}, ``POST reset``.
+``POST tickets`` {"number", "name", "status", "queueId", "userId"}, ``GET notes``, ``POST reset``;
+``POST mode`` {"notes_fail": 500 | 502} fails the note routes too.
 """
 
 from __future__ import annotations
@@ -118,6 +121,8 @@ class Mode:
     delay: float = 0.0  # seconds before handling a send (then it is handled: a slow success)
     fail: int | None = None  # answer every send with this status (500 -> Internal server error)
     unregistered: list[str] = field(default_factory=list)  # numbers "not on WhatsApp"
+    notes_fail: int | None = None  # answer every /ticket-notes request with this status
+    notes_delay: float = 0.0  # seconds before handling a /ticket-notes request
 
 
 @dataclass
@@ -175,6 +180,7 @@ class WhaticketStandIn:
         self._dropped: list[dict[str, Any]] = []
         self._requests: list[dict[str, Any]] = []
         self._tickets: dict[int, dict[str, Any]] = {}
+        self._notes: list[dict[str, Any]] = []
 
     @property
     def port(self) -> int:
@@ -233,6 +239,11 @@ class WhaticketStandIn:
     def tickets(self) -> list[dict[str, Any]]:
         with self._lock:
             return [self._ticket_json(t) for t in self._tickets.values()]
+
+    def notes(self) -> list[dict[str, Any]]:
+        """Every TicketNote row, oldest first (what agents read beside the ticket)."""
+        with self._lock:
+            return [dict(n) for n in self._notes]
 
     def add_ticket(
         self,
@@ -578,6 +589,78 @@ class WhaticketStandIn:
             ticket.update({k: data[k] for k in keys if k in data}, updatedAt=_now())
             return 200, self._ticket_json(ticket), {}
 
+    # --- internal notes (saas-classic, ticketz, v6) ---------------------------------------------
+    # routes/ticketNoteRoutes.ts, controllers/TicketNoteController.ts and
+    # services/TicketNoteService/*.ts are the same in pgup-sistemas/Whaticket-Saas,
+    # ticketz-oss/ticketz and launcherbr/whaticket-flow; canove/whaticket-community has none.
+
+    def handle_add_note(self, req: _Request, user: User) -> Reply:
+        """``store``: Yup ``note`` required, then CreateTicketNoteService (``min(3)``), then
+        ``TicketNote.create`` — a Sequelize STRING column (varchar 255, migration
+        20210109192523-create-ticket-notes) and foreign keys to Tickets and Contacts, whose
+        violations are no AppError: 500. Nothing is sent to WhatsApp."""
+        with self._lock:
+            mode, wake = Mode(**asdict(self.mode)), self._wake
+        self._sleep(mode.notes_delay, wake)
+        if mode.notes_fail is not None:
+            return _failure(mode.notes_fail)
+        data = req.json if isinstance(req.json, dict) else {}
+        note = data.get("note")
+        if not isinstance(note, str) or not note:
+            return 400, {"error": "note is a required field"}, {}
+        if len(note) < 3:
+            return 400, {"error": "ERR_TICKETNOTE_INVALID_NAME"}, {}
+        with self._lock:
+            ticket = self._tickets.get(data.get("ticketId"))  # type: ignore[arg-type]
+            contact_ids = {t["contactId"] for t in self._tickets.values()}
+            if len(note) > 255 or ticket is None or data.get("contactId") not in contact_ids:
+                return 500, {"error": "Internal server error"}, {}
+            row = {
+                "id": len(self._notes) + 1,
+                "note": note,
+                "userId": user.id,
+                "contactId": data["contactId"],
+                "ticketId": ticket["id"],
+                "createdAt": _now(),
+                "updatedAt": _now(),
+            }
+            self._notes.append(row)
+            return 200, dict(row), {}
+
+    def handle_list_notes(self, req: _Request) -> Reply:
+        """``findFilteredList``: ``where {contactId, ticketId}`` from the query strings, newest
+        first, with user, contact and ticket; a missing one makes Sequelize throw, which the
+        controller answers itself as ``500 {"message": e}``."""
+        with self._lock:
+            mode, wake = Mode(**asdict(self.mode)), self._wake
+        self._sleep(mode.notes_delay, wake)
+        if mode.notes_fail is not None:
+            return _failure(mode.notes_fail)
+        q = {k: v[0] for k, v in parse_qs(req.query).items()}
+        if "contactId" not in q or "ticketId" not in q:
+            return 500, {"message": {}}, {}
+        with self._lock:
+            rows = [
+                n
+                for n in self._notes
+                if str(n["contactId"]) == q["contactId"] and str(n["ticketId"]) == q["ticketId"]
+            ]
+            listed = [
+                {
+                    **n,
+                    "user": {"id": u.id, "name": u.name, "email": u.email}
+                    if (u := self.users.get(n["userId"]))
+                    else None,
+                    "contact": {"id": n["contactId"], "name": ""},
+                    "ticket": {
+                        "id": n["ticketId"],
+                        "status": self._tickets[n["ticketId"]]["status"],
+                    },
+                }
+                for n in reversed(rows)
+            ]
+        return 200, listed, {}
+
 
 # --- HTTP plumbing --------------------------------------------------------------------------------
 
@@ -676,6 +759,15 @@ class _Handler(BaseHTTPRequestHandler):
             return wt.handle_login(req)
         if key == ("POST", "/auth/refresh_token"):
             return wt.handle_refresh(req)
+        if key in (("POST", "/ticket-notes"), ("GET", "/ticket-notes/list")):
+            if wt.variant == "community":  # no such routes: Express's own 404
+                return 404, f"Cannot {req.method} {req.path}", {"Content-Type": "text/html"}
+            user = wt.authorize(req)
+            if not isinstance(user, User):
+                return user
+            if req.method == "POST":
+                return wt.handle_add_note(req, user)
+            return wt.handle_list_notes(req)
         ticket = re.fullmatch(r"/tickets/(\d+)", key[1])
         if key in (("GET", "/tickets"), ("GET", "/queue")) or (
             req.method in ("GET", "PUT") and ticket
@@ -694,7 +786,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _control(self, req: _Request) -> Reply:
         wt, data, what = self.standin, req.json, req.path.removeprefix("/_control/").rstrip("/")
-        if req.method == "GET" and what in ("sent", "dropped", "requests", "tickets"):
+        if req.method == "GET" and what in ("sent", "dropped", "requests", "tickets", "notes"):
             return 200, getattr(wt, what)(), {}
         if req.method != "POST":
             return 404, {"error": "unknown control"}, {}

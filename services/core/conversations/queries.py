@@ -182,6 +182,14 @@ async def conversation_detail(
             "summary": h.summary,
             "sla_breached": h.sla_breached_at is not None,
             "at": h.created_at,
+            # the note for the agent (handoff/note.py): status None while it is being written
+            "note": {
+                "text": h.note_text,
+                "source": h.note_source,
+                "status": h.note_status,
+                "detail": h.note_detail,
+                "posted_at": h.note_posted_at,
+            },
         }
         for h in handoff_rows
     ]

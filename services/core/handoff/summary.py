@@ -69,13 +69,36 @@ def build_summary(
     }
 
 
-def render_note(summary: dict[str, Any]) -> str:
-    """The packet as text, for logs of the transfer and for anyone reading it outside the panel."""
+def render_note(
+    summary: dict[str, Any], *, abstract: str | None = None, knowledge: Sequence[str] = ()
+) -> str:
+    """The packet as the agent reads it: in the ticket's notes and in the panel. ``abstract``
+    is the model's summary of the conversation (``handoff/note.py``), ``knowledge`` the
+    questions of the entries the bot answered from."""
     lines = [f"Motivo: {summary.get('reason') or summary.get('trigger')}"]
+    if abstract:
+        lines.append(f"Resumo: {_clip(abstract)}")
     if summary.get("intent"):
         lines.append(f"Pedido: {summary['intent']}")
     for name, values in (summary.get("data") or {}).items():
         lines.append(f"{name}: {', '.join(values)}")
     if summary.get("bot_tried"):
         lines.append(f"O bot respondeu: {summary['bot_tried'][-1]}")
+    if knowledge:
+        lines.append(f"Base consultada: {'; '.join(_clip(q) for q in knowledge)}")
     return "\n".join(lines)
+
+
+def note_parts(text: str, marker: str, *, limit: int, most: int) -> list[str]:
+    """``text`` as at most ``most`` notes of at most ``limit`` characters, each opening with
+    ``marker`` and its number ("[Atende #12 1/2] "), whole lines where they fit."""
+    room = limit - len(f"{marker} {most}/{most}] ")
+    chunks: list[str] = []
+    for line in text.splitlines():
+        line = line if len(line) <= room else line[: room - 1] + "…"
+        if chunks and len(chunks[-1]) + 1 + len(line) <= room:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    chunks = chunks[:most]
+    return [f"{marker} {n}/{len(chunks)}] {chunk}" for n, chunk in enumerate(chunks, 1)]

@@ -3,13 +3,15 @@
 A job, run after the handoff commits; idempotent (only a ``requested`` handoff is worked on, and
 moving a ticket twice to the same place changes nothing). Transient Whaticket failures retry
 with backoff; a permanent one (no agent user configured, wrong password, no ticket) marks the
-handoff ``failed``: the bot stays silent as promised and the SLA alert calls a person.
+handoff ``failed``: the bot stays silent as promised and the SLA alert calls a person. Either
+outcome, once committed, enqueues the agent's note (:mod:`.note`).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from services.core import jobs
 from services.core.channels.whaticket.tickets import AgentLogin, handoff_body
 from services.core.db import transaction
 from services.core.errors import DependencyError, PermanentError, TransientError
@@ -99,6 +101,7 @@ async def _transferred(
                 attempts=Handoff.attempts + 1,
             )
         )
+    await jobs.enqueue_handoff_note(deps.redis, handoff_id)  # after the commit
     HANDOFF_TRANSFERS.labels(tenant.slug, "transferred").inc()
     log.info("handoff.transferred", handoff_id=handoff_id, ticket_id=ticket_id, queue_id=queue_id)
 
@@ -126,5 +129,6 @@ async def _failed(
         HANDOFF_TRANSFERS.labels(tenant.slug, "retried").inc()
         log.warning("handoff.transfer_retry", handoff_id=handoff_id, error_class=exc.error_class)
         raise RetryLater(backoff(attempts, base=2.0, cap=120.0), exc.error_class)
+    await jobs.enqueue_handoff_note(deps.redis, handoff_id)  # the panel still shows it
     HANDOFF_TRANSFERS.labels(tenant.slug, "failed").inc()
     log.error("handoff.transfer_failed", handoff_id=handoff_id, error_class=exc.error_class)

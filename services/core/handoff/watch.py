@@ -3,7 +3,8 @@
 Run periodically by every worker; an advisory lock keeps it to one at a time. For each active
 handoff it:
 
-* re-enqueues a ``requested`` transfer older than a minute (Redis lost the job);
+* re-enqueues a ``requested`` transfer older than a minute (Redis lost the job), and the agent's
+  note of a finished one still without it;
 * reads the Whaticket ticket: closed (or gone) gives the conversation back to the bot; taken by
   a person other than the bot's agent user counts as a person answering;
 * fires the SLA breach (metric and event, once) when no person answered within
@@ -52,6 +53,7 @@ class _Active:
     created_at: datetime
     human_seen_at: datetime | None
     sla_breached_at: datetime | None
+    note_status: str | None
 
 
 def working_start(tenant: TenantConfig, since: datetime) -> datetime:
@@ -77,6 +79,7 @@ async def watch(deps: Runtime) -> int:
                     Handoff.created_at,
                     Handoff.human_seen_at,
                     Handoff.sla_breached_at,
+                    Handoff.note_status,
                 )
                 .where(Handoff.status.in_(ACTIVE_HANDOFF_STATES))
                 .order_by(Handoff.id)
@@ -115,8 +118,11 @@ async def _check(
     if active.status == "requested" and (now - active.created_at).total_seconds() > (
         LOST_JOB_SECONDS
     ):
-        period = f"watch{int(time.time() // LOST_JOB_SECONDS)}"
-        await jobs.enqueue_handoff(deps.redis, active.id, suffix=period)
+        await jobs.enqueue_handoff(deps.redis, active.id, suffix=_period())
+    elif active.note_status is None and (now - active.created_at).total_seconds() > (
+        deps.settings.stuck_after_seconds
+    ):  # the note job takes a lease: a copy beside a running or retrying one posts nothing
+        await jobs.enqueue_handoff_note(deps.redis, active.id, suffix=_period())
     human_seen = active.human_seen_at
     login = agent_login(tenant)
     if active.ticket_id is not None and login is not None:
@@ -141,6 +147,10 @@ async def _check(
     if now - quiet_since >= silence:
         return await _resume(deps, tenant, active, "silence")
     return 0
+
+
+def _period() -> str:
+    return f"watch{int(time.time() // LOST_JOB_SECONDS)}"
 
 
 async def _breach(deps: Runtime, tenant: TenantConfig, active: _Active) -> None:

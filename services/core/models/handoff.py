@@ -51,3 +51,14 @@ class Handoff(IdMixin, TimestampMixin, Base):
     sla_breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolution: Mapped[str | None] = mapped_column(String(32))
+    # The packet as the agent reads it (handoff/note.py), once per handoff: its text and who
+    # wrote it (gemini | extractive), then where it went: posted (internal notes in the
+    # Whaticket ticket), panel_only (the variant has no private place), failed; NULL: not yet.
+    note_text: Mapped[str | None] = mapped_column(Text)
+    note_source: Mapped[str | None] = mapped_column(String(16))
+    note_status: Mapped[str | None] = mapped_column(String(16))
+    note_detail: Mapped[str | None] = mapped_column(Text)
+    note_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    note_posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A note job at work on it (a lease: a copy of the job finding it fresh leaves it alone).
+    note_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,4 +1,5 @@
-"""Whaticket's ticket API as the tenant's agent user: find a customer's ticket and move it.
+"""Whaticket's ticket API as the tenant's agent user: find a customer's ticket, move it, and
+leave internal notes on it (the forks with ``/ticket-notes``).
 
 Tickets are moved with a *user* JWT, not the API token (``whaticket.md`` §3): the client logs
 in with the tenant's agent credentials, keeps the access token and the ``jrt`` refresh cookie
@@ -40,6 +41,7 @@ class Ticket:
     status: str
     queue_id: int | None
     user_id: int | None
+    contact_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -117,6 +119,19 @@ class TicketDesk:
     async def move_ticket(self, login: AgentLogin, ticket_id: int, body: dict[str, Any]) -> Ticket:
         return _ticket(await self._call(login, "PUT", "tickets", ticket_id, json=body))
 
+    async def notes(self, login: AgentLogin, ticket: Ticket) -> list[str]:
+        """The texts of the ticket's internal notes (``GET /ticket-notes/list``, newest first)."""
+        params = {"contactId": str(ticket.contact_id), "ticketId": str(ticket.id)}
+        found = await self._call(login, "GET", ("ticket-notes", "list"), params=params)
+        rows = found if isinstance(found, list) else []
+        return [str(n.get("note")) for n in rows if isinstance(n, dict) and n.get("note")]
+
+    async def add_note(self, login: AgentLogin, ticket: Ticket, note: str) -> None:
+        """An internal note on the ticket, by the agent user: a row agents read in the ticket's
+        notes, never a WhatsApp message (``POST /ticket-notes``)."""
+        body = {"note": note, "contactId": ticket.contact_id, "ticketId": ticket.id}
+        await self._call(login, "POST", ("ticket-notes",), json=body)
+
     async def _session(self, login: AgentLogin, *, renew: bool = False) -> _Session:
         session = self._sessions.get(login.key)
         if session is not None and not renew:
@@ -155,9 +170,15 @@ class TicketDesk:
         )
 
     async def _call(
-        self, login: AgentLogin, method: str, what: str, ticket: int | None = None, **kwargs: Any
+        self,
+        login: AgentLogin,
+        method: str,
+        what: str | tuple[str, ...],
+        ticket: int | None = None,
+        **kwargs: Any,
     ) -> Any:
-        path = (what,) if ticket is None else (what, str(ticket))
+        path = (what,) if isinstance(what, str) else what
+        path += () if ticket is None else (str(ticket),)
         session = await self._session(login)
         for renew in (False, True):
             if renew:
@@ -198,6 +219,7 @@ def _ticket(raw: Any) -> Ticket:
         status=str(raw.get("status")),
         queue_id=raw.get("queueId"),
         user_id=raw.get("userId"),
+        contact_id=raw.get("contactId"),
     )
 
 

@@ -56,6 +56,11 @@ class VariantSpec:
     mustache_passes: int
     # Prefix the server adds to the delivered text (v6 sends "\u200e " + body.trim()).
     delivered_prefix: str = ""
+    # The ticket API has internal notes an agent reads and the customer never receives
+    # (``POST /ticket-notes``, TicketNoteController.store): where the handoff's summary goes.
+    # Without them the only way into a ticket is ``POST /messages/:ticketId``, which sends to
+    # the customer's WhatsApp, so the summary stays in Atende's panel.
+    ticket_notes: bool = False
 
     @property
     def auth_failure_statuses(self) -> frozenset[int]:
@@ -87,6 +92,7 @@ SPECS: Mapping[Variant, VariantSpec] = MappingProxyType(
             session_down_markers=(*_COMMON_SESSION_DOWN, "Connection Closed", "tente novamente"),
             unsent_500_markers=(),
             mustache_passes=2,
+            ticket_notes=True,
         ),
         # MessageController.send checks the number (getWbot/onWhatsApp) inside a try whose catch
         # answers 500 ERR_INTERNAL_ERROR; the Bull add after it is not awaited. So that 500 means
@@ -101,6 +107,7 @@ SPECS: Mapping[Variant, VariantSpec] = MappingProxyType(
             session_down_markers=(*_COMMON_SESSION_DOWN, "Connection Closed"),
             unsent_500_markers=("ERR_INTERNAL_ERROR",),
             mustache_passes=0,
+            ticket_notes=True,
         ),
         # ApiController.index: the number check strips only the first space; a number longer
         # than 17 characters is a group. SendWhatsAppMessageAPI imports formatBody but never
@@ -115,6 +122,7 @@ SPECS: Mapping[Variant, VariantSpec] = MappingProxyType(
             unsent_500_markers=(),
             mustache_passes=0,
             delivered_prefix="\u200e ",
+            ticket_notes=True,
         ),
     }
 )
