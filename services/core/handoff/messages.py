@@ -56,18 +56,20 @@ def weekly_phrase(business_hours: BusinessHoursSpec, language: str) -> str:
     return "; ".join(groups)
 
 
-def _facts(spec: BotTenantSpec, now: datetime) -> messages.Facts:
+def _facts(spec: BotTenantSpec, now: datetime, person_follows: bool | None) -> messages.Facts:
     features = spec.features
     return messages.Facts(
         keyword=keyword(spec) is not None,
-        person_follows=spec.tickets_movable,
+        person_follows=spec.tickets_movable if person_follows is None else person_follows,
         handoff=features.handoff,
         opening_ahead=hours.next_opening(spec.business_hours, now) is not None,
         media_read=features.audio or features.images,
     )
 
 
-def _template(spec: BotTenantSpec, kind: Kind, now: datetime) -> str:
+def _template(
+    spec: BotTenantSpec, kind: Kind, now: datetime, person_follows: bool | None = None
+) -> str:
     custom = spec.messages.custom(kind)
     if custom is not None:
         return custom
@@ -75,7 +77,7 @@ def _template(spec: BotTenantSpec, kind: Kind, now: datetime) -> str:
     old = {Kind.FALLBACK: persona.fallback_message, Kind.WAIT: persona.wait_message}.get(kind)
     if old is not None and old != messages.OLD_WAIT_DEFAULT:  # literal text, braces and all
         return old.replace("{", "{{").replace("}", "}}")
-    return messages.default(kind, persona.language, _facts(spec, now))
+    return messages.default(kind, persona.language, _facts(spec, now, person_follows))
 
 
 def _values(spec: BotTenantSpec, now: datetime, minutes: int | None) -> dict[str, str]:
@@ -93,9 +95,18 @@ def _values(spec: BotTenantSpec, now: datetime, minutes: int | None) -> dict[str
     }
 
 
-def say(spec: BotTenantSpec, kind: Kind, now: datetime, *, minutes: int | None = None) -> str:
-    """The text of ``kind`` for this tenant at ``now``."""
-    return messages.render(_template(spec, kind, now), _values(spec, now, minutes))
+def say(
+    spec: BotTenantSpec,
+    kind: Kind,
+    now: datetime,
+    *,
+    minutes: int | None = None,
+    person_follows: bool | None = None,
+) -> str:
+    """The text of ``kind`` for this tenant at ``now``. ``person_follows``: whether a person
+    takes the conversation with it (left out: whenever tickets can be moved)."""
+    template = _template(spec, kind, now, person_follows)
+    return messages.render(template, _values(spec, now, minutes))
 
 
 def handoff_message(spec: BotTenantSpec, now: datetime) -> str:

@@ -198,5 +198,6 @@ async def guarded_text(
         return text
     GUARD_BLOCKED.labels(tenant.slug, verdict.reason).inc()
     log.warning("guard.blocked", tenant=tenant.slug, turn_id=turn.id, reason=verdict.reason)
-    kind = Kind.FALLBACK if verdict.reason == "cross_tenant" else Kind.BLOCKED
-    return say(tenant.spec, kind, deps.clock())
+    if verdict.reason == "cross_tenant":  # nobody takes over: the default promises no person
+        return say(tenant.spec, Kind.FALLBACK, deps.clock(), person_follows=False)
+    return say(tenant.spec, Kind.BLOCKED, deps.clock())

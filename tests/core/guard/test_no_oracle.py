@@ -14,15 +14,18 @@ from __future__ import annotations
 import tracemalloc
 from collections.abc import Callable
 
+from sqlalchemy import select
+
 from services.core import guard
 from services.core.db import SessionMaker, transaction
+from services.core.models import Conversation
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import load_manifests
 from services.core.tenants.service import apply_tenant
 from tests.fixtures.turns import FALLBACK, Harness
 from tests.standins.gemini import Reply
 
-from .test_injections import GLOBEX_KNOWLEDGE, GLOBEX_NAME, two_tenants
+from .test_injections import GLOBEX_KNOWLEDGE, GLOBEX_NAME, PERSONA, two_tenants
 
 GLOBEX_ANSWER = GLOBEX_KNOWLEDGE[0]["answer"]
 MADE_UP = "Devolvemos o valor em dobro em até trinta dias úteis depois da compra."
@@ -55,6 +58,24 @@ async def test_the_model_quoting_another_tenant_gets_the_usual_fallback(
     harness.gemini.script(Reply.text(f"Boa pergunta! {GLOBEX_ANSWER}"))
     await harness.run(await harness.ingest("Qual a política de vocês?"))
     assert harness.delivered() == [FALLBACK]  # what a failed answer says, nothing distinctive
+
+
+async def test_the_default_fallback_for_another_tenant_s_words_promises_no_person(
+    make_harness: Callable[..., Harness],
+) -> None:
+    """A failed answer hands over when tickets can be moved, so its default promises a person;
+    a reply blocked for another tenant's words does not, and neither does what it says."""
+    harness = make_harness()
+    await two_tenants(harness)
+    # ACME again, with an agent user (tickets can be moved) and no fallback text of its own
+    await harness.apply_tenant(agent_password="bot-password", persona={"systemPrompt": PERSONA})
+    harness.gemini.script(Reply.text(f"Boa pergunta! {GLOBEX_ANSWER}"))
+    await harness.run(await harness.ingest("Qual a política de vocês?"))
+    assert harness.delivered() == [
+        "Desculpe, não consegui responder agora. Pode tentar de novo daqui a pouco?"
+    ]
+    async with harness.sessionmaker() as session:
+        assert await session.scalar(select(Conversation.state)) == "bot"  # nobody took it
 
 
 def test_typed_words_are_no_reason_but_the_rest_of_the_reply_still_is() -> None:
