@@ -145,7 +145,9 @@ async def test_redis_flushed_with_a_backlog_sweeper_recovers(stack: Stack) -> No
         response = await stack.post(baileys_text(f"FLUSH-{i}", f"mensagem {i}", phone=number))
         assert response.json() == {"status": "accepted"}
     assert await stack.count(InboundMessage) == 5
-    assert await stack.redis.zcard("arq:queue") == 5  # the api queued one job per message
+    queued = await stack.redis.zrange("arq:queue", 0, -1)
+    # The api queued one job per message (beside, maybe, the apply's knowledge embedding).
+    assert len([job for job in queued if job.startswith(b"in:")]) == 5
     await stack.redis.flushall()
     assert await stack.redis.zcard("arq:queue") == 0
 
