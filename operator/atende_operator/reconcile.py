@@ -32,6 +32,7 @@ from services.core.tenants.manifest import (
     parse_spec,
     tenant_of,
 )
+from services.core.tenants.messages import deprecations
 from services.core.tenants.notify import tenant_changed
 from services.core.tenants.service import (
     TenantClaimedError,
@@ -283,10 +284,11 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
         await enqueue_embedding(ctx.redis, result)
     await release(ctx.sessionmaker, ctx.redis, obj.name)
     hook = spec.webhook.secret_refs[0]
+    deprecated = "".join(f"; {note}" for note in deprecations(spec.persona, spec.messages))
     status = resources.tenant_status(
         phase=Phase.READY,
         reason=Reason.RECONCILED,
-        message=f"tenant {result.outcome} (version {result.version})",
+        message=f"tenant {result.outcome} (version {result.version}){deprecated}",
         generation=obj.generation,
         previous=obj.status,
         webhook_path=resources.webhook_path(obj.name, spec.whaticket.connections[0].name),

@@ -13,6 +13,8 @@ from click.exceptions import NoArgsIsHelpError
 
 from services.core.config import get_settings, serving_settings
 from services.core.logging import configure_logging, server_logging_config
+from services.core.tenants.manifest import load_manifests
+from services.core.tenants.messages import deprecations
 
 from . import admin, audit, secrets, users
 from .failures import CommandFailed, explain, usage_line
@@ -180,9 +182,12 @@ def tenants_apply(path: Path, dry_run: bool) -> None:
             note = f": {plan.note}" if plan.note else ""
             click.echo(f"bottenant/{plan.name} {plan.outcome} (dry run){note}")
             click.echo("".join(plan.diff), nl=False)
-        return
-    for result in _run(lambda: admin.apply_file(get_settings(), text)):
-        click.echo(f"bottenant/{result.name} {result.outcome} (version {result.version})")
+    else:
+        for result in _run(lambda: admin.apply_file(get_settings(), text)):
+            click.echo(f"bottenant/{result.name} {result.outcome} (version {result.version})")
+    for manifest in load_manifests(text)[0]:  # it loaded above; what it says the old way
+        for note in deprecations(manifest.spec.persona, manifest.spec.messages):
+            click.echo(f"warning: bottenant/{manifest.name}: {note}", err=True)
 
 
 @tenants.command("list")

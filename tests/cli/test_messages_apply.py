@@ -48,3 +48,29 @@ async def test_a_tenant_s_own_messages_are_applied(
     )
     ran = atende("tenants", "apply", "-f", str(path))
     assert ran.out == "bottenant/acme created (version 1)\n", ran
+
+
+async def test_the_deprecated_persona_texts_still_apply_with_a_warning(
+    atende: Cli, clean_db: SessionMaker, tmp_path: Path
+) -> None:
+    path = tmp_path / "acme.yaml"
+    path.write_text(
+        TENANT_FILE.replace(
+            "    language: pt-BR\n",
+            '    language: pt-BR\n    fallbackMessage: "Fora do ar."\n    waitMessage: "Já vai."\n',
+        )
+        + '  messages: {wait: "Um instante."}\n'
+    )
+    for flags, out in (
+        (["--dry-run"], "bottenant/acme created (dry run)"),
+        ([], "bottenant/acme created (version 1)"),
+    ):
+        ran = atende("tenants", "apply", "-f", str(path), *flags)
+        assert ran.code == 0, ran
+        assert ran.out.startswith(out), ran
+        assert ran.err_lines == [
+            "warning: bottenant/acme: spec.persona.fallbackMessage is deprecated: use "
+            "spec.messages.fallback",
+            "warning: bottenant/acme: spec.persona.waitMessage is deprecated: use "
+            "spec.messages.wait (spec.messages.wait is set too and wins)",
+        ]

@@ -54,3 +54,16 @@ async def test_a_tenant_s_own_messages_are_reconciled(
     assert (condition["status"], condition["reason"]) == ("True", "Reconciled")
     [tenant] = await tenants(clean_db)
     assert tenant.spec["messages"]["noAnswer"].startswith("Ainda não sei.")
+
+
+async def test_a_deprecated_persona_text_is_reconciled_and_named_in_the_status(
+    memo: kopf.Memo, kube: FakeKube, clean_db: SessionMaker, logger: logging.Logger
+) -> None:
+    persona = {**tenant_spec()["persona"], "fallbackMessage": "Fora do ar."}
+    await reconcile(bottenant(tenant_spec(persona=persona)), memo, logger)
+    condition = ready(last_status())
+    assert (condition["status"], condition["reason"]) == ("True", "Reconciled")
+    assert condition["message"] == (
+        "tenant created (version 1); spec.persona.fallbackMessage is deprecated: "
+        "use spec.messages.fallback"
+    )

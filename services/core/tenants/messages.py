@@ -203,6 +203,29 @@ _EMAIL_SUBJECT = {
 OLD_WAIT_DEFAULT = _WAIT["pt"]
 
 
+class _Persona(Protocol):
+    @property
+    def fallback_message(self) -> str | None: ...
+    @property
+    def wait_message(self) -> str | None: ...
+
+
+def deprecations(persona: _Persona, spec_messages: MessagesSpec) -> list[str]:
+    """What a BotTenant still says the old way, for ``tenants apply`` and the operator's
+    status: each deprecated persona text it sets, and whether ``spec.messages`` overrides it."""
+    notes = []
+    for old, text, kind in (
+        ("fallbackMessage", persona.fallback_message, Kind.FALLBACK),
+        ("waitMessage", persona.wait_message, Kind.WAIT),
+    ):
+        if text is None or text == OLD_WAIT_DEFAULT:  # the old CRD default: nobody wrote it
+            continue
+        new = f"spec.messages.{kind.value}"
+        wins = f" ({new} is set too and wins)" if spec_messages.custom(kind) else ""
+        notes.append(f"spec.persona.{old} is deprecated: use {new}{wins}")
+    return notes
+
+
 def email_subject(subject: str | None, language: str) -> str:
     """``fallback.email.subject`` (literal text), or the default in ``language``."""
     if subject is not None and subject != _EMAIL_SUBJECT["pt"]:
