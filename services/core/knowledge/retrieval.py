@@ -161,7 +161,10 @@ async def retrieve(
         meaning = await vector_search(
             session, tenant_id, embedder.model, embedder.dimensions, vector
         )
-    fused = fuse([meaning, words[:FULLTEXT_DEPTH]], limit)  # a tie goes to meaning
+    matched = {s.id for s in words}
+    fused = [  # a tie goes to meaning
+        replace(s, words=s.id in matched) for s in fuse([meaning, words[:FULLTEXT_DEPTH]], limit)
+    ]
     return _counted(Retrieval(fused, "hybrid"), tenant_id)
 
 

@@ -44,12 +44,14 @@ class QuestionAnswer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Snippet:
-    """One knowledge entry found for a text: its row id, the entry, and its rank."""
+    """One knowledge entry found for a text: its row id, the entry, and its rank; ``words``:
+    full-text search matched it (it shares a word's stem with the text)."""
 
     id: int
     question: str
     answer: str
     rank: float
+    words: bool = False
 
 
 def text_search_config(language: str) -> str:
@@ -89,4 +91,4 @@ async def search(
         .order_by(rank.desc(), KnowledgeRow.position)
         .limit(limit)
     )
-    return [Snippet(r.id, r.question, r.answer, float(r.rank)) for r in rows]
+    return [Snippet(r.id, r.question, r.answer, float(r.rank), True) for r in rows]

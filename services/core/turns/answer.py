@@ -142,11 +142,14 @@ async def decide(
     # The give-up budget runs from this turn's start: a replayed dead letter gets a fresh one
     # instead of failing at once because its messages are old.
     age = burst_age(messages, turn.created_at)
-    reply = await model.call(deps, tenant, turn, request, age, found)
+    # An answer without the model (no key, budget spent) quotes the best snippet that shares
+    # a word with the message: the nearest by meaning alone may be about something else.
+    quotable = [s for s in found if s.words]
+    reply = await model.call(deps, tenant, turn, request, age, quotable)
     if reply is None:
         return messages  # the fallback was stored in its place
-    # An answer without the model quotes the best snippet; the model saw them all.
-    used = tuple(s.id for s in (found[:1] if reply.model == "offline" else found))
+    # The model saw them all.
+    used = tuple(s.id for s in (quotable[:1] if reply.model == "offline" else found))
     handover = _asked_for_person(spec, reply, used, now)
     if handover is not None:
         return await stored.save(handover)

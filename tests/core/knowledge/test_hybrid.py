@@ -324,3 +324,21 @@ async def test_a_refused_key_stops_the_job_without_retries(
         await client.aclose()
     async with clean_db() as session:
         assert await session.scalar(select(func.count()).select_from(KnowledgeEmbedding)) == 0
+
+
+async def test_only_entries_sharing_a_word_are_quotable_without_the_model(
+    clean_db: SessionMaker, redis_client: aioredis.Redis, embedder: GeminiEmbedder
+) -> None:
+    """The nearest entry by meaning goes to the model, but an answer without it (no key, the
+    budget spent) quotes only one full-text search also matched."""
+    tenant_id = await load_faq(clean_db, "loja", ENTRIES, CIPHER_KEY)
+    await knowledge.embed_tenant(clean_db, tenant_id, embedder)
+
+    unrelated = await lookup(
+        clean_db, redis_client, tenant_id, ENTRIES, "meu cachorro fugiu", embedder
+    )
+    assert unrelated  # the model still sees the nearest ones
+    assert not any(s.words for s in unrelated)
+    found = await lookup(clean_db, redis_client, tenant_id, ENTRIES, "qual o prazo?", embedder)
+    assert (found[0].question, found[0].words) == (DELIVERY[0], True)
+    assert [s.question for s in found if s.words] == [DELIVERY[0]]
