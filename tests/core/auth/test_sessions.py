@@ -28,7 +28,6 @@ from services.core.models import AuditEvent, User
 SETTINGS = Settings(secret_key=SecretStr("sessions-test-secret-key-0123456789"))
 KEYS = TokenKeys.from_settings(SETTINGS)
 PASSWORD = "correct horse battery"
-NOW = datetime.now(UTC)
 
 
 async def _admin(sessionmaker: SessionMaker) -> None:
@@ -51,18 +50,20 @@ async def _sign_in(
     async with transaction(sessionmaker) as session:
         try:
             return await sign_in(
-                session, KEYS, SETTINGS, email=email, password=password, ip="10.0.0.1", now=NOW
-            )
+                session, KEYS, SETTINGS, email=email, password=password, ip="10.0.0.1",
+                now=datetime.now(UTC),  # the clock the access token's expiry is checked by
+            )  # fmt: skip
         except SignInFailed:
             pass
     raise SignInFailed
 
 
-async def _refresh(sessionmaker: SessionMaker, token: str, now: datetime = NOW) -> SignedIn:
+async def _refresh(sessionmaker: SessionMaker, token: str, now: datetime | None = None) -> SignedIn:
     failure = RefreshFailed("unknown")
     async with transaction(sessionmaker) as session:
         try:
-            return await refresh(session, KEYS, SETTINGS, refresh_token=token, now=now)
+            when = now or datetime.now(UTC)
+            return await refresh(session, KEYS, SETTINGS, refresh_token=token, now=when)
         except RefreshFailed as exc:
             failure = exc
     raise failure
@@ -117,7 +118,7 @@ async def test_wrong_password_and_unknown_email_fail_alike_and_are_audited(
 async def test_an_expired_refresh_token_is_refused(clean_db: SessionMaker) -> None:
     await _admin(clean_db)
     signed = await _sign_in(clean_db)
-    later = NOW + timedelta(days=SETTINGS.panel_refresh_token_days, seconds=1)
+    later = datetime.now(UTC) + timedelta(days=SETTINGS.panel_refresh_token_days, seconds=1)
     with pytest.raises(RefreshFailed) as caught:
         await _refresh(clean_db, signed.refresh_token, later)
     assert caught.value.reason == "expired"
