@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Float, and_, cast, func, literal, select, type_coerce
+from sqlalchemy import Float, and_, cast, func, literal, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.db import SessionMaker
@@ -57,6 +57,7 @@ async def vector_search(
     index of 768 and 1536 dimensions is built on."""
     if limit <= 0:
         return []
+    await _whole_tenant_scan(session)
     sized = Vector(dimensions)
     between = cast(KnowledgeEmbedding.embedding, sized).op("<=>")
     distance = type_coerce(between(literal(list(vector), sized)), Float)
@@ -86,6 +87,27 @@ async def vector_search(
         .limit(limit)
     )
     return [Snippet(r.id, r.question, r.answer, 1.0 - float(r.distance)) for r in rows]
+
+
+_iterative_scan: bool | None = None  # the server's pgvector has hnsw.iterative_scan (0.8+)
+
+
+async def _whole_tenant_scan(session: AsyncSession) -> None:
+    """Where the planner picks the HNSW index over many tenants' vectors, the ``tenant_id``
+    filter applies after the index scan, which stops at ``hnsw.ef_search`` candidates (40): a
+    small tenant could get none. pgvector 0.8+ scans on until the top ``limit`` pass the filter
+    (``iterative_scan``, for this transaction); older ones get the widest candidate list."""
+    global _iterative_scan
+    if _iterative_scan is None:
+        version = await session.scalar(
+            text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        )
+        major_minor = tuple(int(p) for p in str(version or "0.0").split(".")[:2])
+        _iterative_scan = major_minor >= (0, 8)
+    if _iterative_scan:
+        await session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
+    else:
+        await session.execute(text("SET LOCAL hnsw.ef_search = 1000"))
 
 
 def fuse(rankings: Sequence[Sequence[Snippet]], limit: int) -> list[Snippet]:

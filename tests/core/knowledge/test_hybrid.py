@@ -11,10 +11,11 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.core import jobs, knowledge
 from services.core.db import SessionMaker, transaction
+from services.core.knowledge.embeddings import store
 from services.core.llm.embedder import GeminiEmbedder
 from services.core.llm.gemini import GeminiClient
 from services.core.models import KnowledgeEmbedding
@@ -342,3 +343,33 @@ async def test_only_entries_sharing_a_word_are_quotable_without_the_model(
     found = await lookup(clean_db, redis_client, tenant_id, ENTRIES, "qual o prazo?", embedder)
     assert (found[0].question, found[0].words) == (DELIVERY[0], True)
     assert [s.question for s in found if s.words] == [DELIVERY[0]]
+
+
+async def test_a_small_tenant_gets_its_nearest_through_the_hnsw_index(
+    clean_db: SessionMaker, embedder: GeminiEmbedder
+) -> None:
+    """Where the planner walks the HNSW index of all tenants' vectors, the tenant filter comes
+    after the index scan: a small tenant among many vectors still gets its entries."""
+    mine = await load_faq(clean_db, "loja", [HOURS, PAYMENT], CIPHER_KEY)
+    await knowledge.embed_tenant(clean_db, mine, embedder)
+    [question] = await embedder.embed(["funcionam no sábado?"], "RETRIEVAL_QUERY")
+    crowd = await load_faq(clean_db, "grande", [WIFI], CIPHER_KEY)
+    near = [x + 0.01 * (i % 7) for i, x in enumerate(question)]  # all nearer than mine
+    async with transaction(clean_db) as session:
+        await store(session, crowd, MODEL, 768, [(f"{n:064x}", "entry", near) for n in range(400)])
+
+    async with clean_db() as session:
+        await session.execute(text("SET LOCAL enable_sort = off"))  # the index gives the order
+        plan = "\n".join(
+            await session.scalars(
+                text(
+                    "EXPLAIN SELECT content_hash FROM knowledge_embeddings WHERE tenant_id = :t"
+                    " AND dimensions = 768 ORDER BY embedding::vector(768) <=> "
+                    "CAST(:q AS vector(768)) LIMIT 20"
+                ),
+                {"t": mine, "q": str(question)},
+            )
+        )
+        assert "ix_knowledge_embeddings_hnsw_768" in plan
+        found = await knowledge.vector_search(session, mine, MODEL, 768, question, 20)
+    assert {s.question for s in found} == {HOURS[0], PAYMENT[0]}
