@@ -88,7 +88,10 @@ async def count(sessionmaker: SessionMaker, table: str) -> int:
 
 
 async def queued(redis: aioredis.Redis) -> list[str]:
-    return [j.decode() for j in await redis.zrange(jobs.QUEUE, 0, -1)]
+    """The messages' jobs in the queue (the tenant's apply also queued its knowledge's
+    embedding, which is not the webhook's doing)."""
+    jobs_ = [j.decode() for j in await redis.zrange(jobs.QUEUE, 0, -1)]
+    return [j for j in jobs_ if not j.startswith("embed:")]
 
 
 async def nothing_stored(sessionmaker: SessionMaker, redis: aioredis.Redis) -> bool:
