@@ -178,7 +178,8 @@ def _example(annotation: Any, key: str) -> Any:
                                 "logLevel": "WARNING", "geminiBaseUrl": "https://gemini.proxy",
                                 "mediaBaseUrl": "https://media.proxy",
                                 "egressAllowedNetworks": ["10.20.0.0/16", "fd00::/8"],
-                                "platformModels": ["gemini-3-pro"]}  # fmt: skip
+                                "platformModels": ["gemini-3-pro"],
+                                "embeddingDimensions": 1536}  # fmt: skip
     if key in examples:
         return examples[key]
     if annotation is bool:
