@@ -32,8 +32,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import Select, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -55,7 +56,9 @@ from .service import Replay
 
 log = get_logger(__name__)
 _LOCK_KEY = 0x61746472  # "atdr"
-BATCH = 500
+# A connection's oldest waiting letters looked at per pass: the stale ones among them are set
+# aside and the first that is not is replayed, so more are never needed at once.
+PER_CONNECTION = 10
 STALE = "stale"
 REPLAYED_BY = "redelivery"  # context["replayed_by"] of the letters this module replayed
 
@@ -71,7 +74,7 @@ class Waiting:
     conversation_id: int
     outbound_id: int
     age_seconds: float  # since the reply was written
-    failed_at: datetime
+    last_failed: datetime  # the connection's latest failure among its waiting letters
     superseded: bool  # its conversation has a newer turn
 
 
@@ -85,23 +88,12 @@ class Pass:
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (tenant, replayed | stale)
 
 
-async def waiting(session: AsyncSession) -> list[Waiting]:
-    """The open letters of replies given up while their connection was down, oldest first,
-    locked for this pass (an operator's replay of one waits for it, and then finds it done)."""
-    newer = aliased(Turn)
-    superseded = exists().where(newer.conversation_id == Turn.conversation_id, newer.id > Turn.id)
-    rows = await session.execute(
-        select(
-            DeadLetter.id,
-            DeadLetter.tenant_id,
-            Conversation.connection,
-            Turn.id,
-            Turn.conversation_id,
-            OutboundMessage.id,
-            func.extract("epoch", func.now() - OutboundMessage.created_at),
-            DeadLetter.created_at,
-            superseded,
-        )
+def _joined(*columns: Any) -> Select[Any]:
+    """The open letters of replies given up while their connection was down (and surely not
+    sent: ``failed``, never ``unknown``), with their turn, conversation and reply."""
+    return (
+        select(*columns)
+        .select_from(DeadLetter)
         .join(Turn, Turn.id == DeadLetter.turn_id)
         .join(Conversation, Conversation.id == Turn.conversation_id)
         .join(OutboundMessage, OutboundMessage.turn_id == Turn.id)
@@ -112,8 +104,36 @@ async def waiting(session: AsyncSession) -> list[Waiting]:
             OutboundMessage.status == "failed",
             OutboundMessage.channel == "whaticket",
         )
+    )
+
+
+async def waiting(session: AsyncSession) -> list[Waiting]:
+    """The oldest waiting letters of each connection (so one connection's backlog never hides
+    another's), oldest first, locked for this pass: an operator's replay of one waits for it,
+    then finds it done."""
+    group = (DeadLetter.tenant_id, Conversation.connection)
+    ranked = _joined(
+        DeadLetter.id.label("id"),
+        func.row_number().over(partition_by=group, order_by=DeadLetter.id).label("rank"),
+        func.max(DeadLetter.created_at).over(partition_by=group).label("last_failed"),
+    ).subquery()
+    newer = aliased(Turn)
+    superseded = exists().where(newer.conversation_id == Turn.conversation_id, newer.id > Turn.id)
+    rows = await session.execute(
+        _joined(
+            DeadLetter.id,
+            DeadLetter.tenant_id,
+            Conversation.connection,
+            Turn.id,
+            Turn.conversation_id,
+            OutboundMessage.id,
+            func.extract("epoch", func.now() - OutboundMessage.created_at),
+            ranked.c.last_failed,
+            superseded,
+        )
+        .join(ranked, ranked.c.id == DeadLetter.id)
+        .where(ranked.c.rank <= PER_CONNECTION)
         .order_by(DeadLetter.id)
-        .limit(BATCH)
         .with_for_update(of=DeadLetter, skip_locked=True)
     )
     return [
@@ -238,7 +258,7 @@ async def _decide(deps: Runtime, session: AsyncSession) -> Pass:
         tenant = await deps.tenants.by_id(tenant_id)
         if tenant is None or not tenant.enabled or tenant.paused:
             continue
-        since = max(w.failed_at for w in letters)
+        since = max(w.last_failed for w in letters)
         first = min(w.outbound_id for w in letters)
         if not await connection_back(session, tenant_id, connection, since, first):
             continue

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from services.core.db import transaction
+from services.core.dlq import redelivery
 from services.core.dlq.redelivery import redeliver
 from services.core.dlq.service import replay
 from services.core.models import DeadLetter, Handoff, OutboundMessage
@@ -34,10 +35,10 @@ async def down(make_harness: Callable[..., Harness]) -> Harness:
     return harness
 
 
-async def _dead(harness: Harness, text: str, phone: str = PHONE) -> int:
+async def _dead(harness: Harness, text: str, phone: str = PHONE, connection: str = "main") -> int:
     """A customer's question whose answer cannot be delivered: its dead letter's id."""
     harness.gemini.script(Reply.text(f"resposta: {text}"))
-    await harness.run(await harness.ingest(text, phone=phone))
+    await harness.run(await harness.ingest(text, phone=phone, connection=connection))
     return (await harness.dead_letters())[-1].id
 
 
@@ -261,3 +262,25 @@ async def test_an_open_breaker_holds_the_replay_until_it_lets_a_call_through(
 
     assert await _replay_pass(harness) == [letter_id]
     assert "resposta: pergunta" in harness.delivered()
+
+
+async def test_one_connection_s_backlog_never_hides_another_s(
+    make_harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redelivery, "PER_CONNECTION", 2)
+    harness = make_harness(breaker_failure_threshold=1000)
+    token = {"name": "acme", "key": "whaticket-token"}
+    connections = [{"name": n, "apiTokenSecretRef": token} for n in ("main", "second")]
+    whaticket = {"url": harness.whaticket.url, "variant": harness.whaticket.variant}
+    await harness.apply_tenant(whaticket={**whaticket, "connections": connections})
+    harness.whaticket.set_mode(session_down=True)
+    for i in range(3):  # older than the other connection's, and more than a pass looks at
+        await _dead(harness, f"pergunta {i}", phone=f"55119444400{i:02d}")
+    other = await _dead(harness, "pergunta na outra", phone=OTHER, connection="second")
+
+    harness.whaticket.set_mode(session_down=False)
+    harness.gemini.script(Reply.text("oi, tudo bem?"))
+    await harness.run(await harness.ingest("oi", phone=THIRD, connection="second"))
+
+    assert await _replay_pass(harness) == [other]  # "main" showed no sign of life
+    assert "resposta: pergunta na outra" in harness.delivered()
