@@ -139,8 +139,14 @@ async def test_a_worker_killed_while_posting_the_note_posts_it_once_after_restar
 ) -> None:
     stack.whaticket.set_mode(notes_delay=2.0)  # each /ticket-notes call takes 2 s
     await _handed_over_with_a_note(stack)
-    # 2 s reading the ticket's notes, then the post, itself 2 s: killed while it is in flight.
-    await asyncio.sleep(3.0)
+
+    # 2 s reading the ticket's notes, then the post, itself 2 s: killed while it is in flight,
+    # timed from the read's answer (the stand-in logs a request once it has answered it).
+    async def read() -> bool:
+        return any(r["path"] == "/ticket-notes/list" for r in stack.whaticket.requests())
+
+    await eventually(read, within=20, what="the worker to read the ticket's notes")
+    await asyncio.sleep(1.0)
     assert stack.worker is not None
     stack.worker.kill()
 
