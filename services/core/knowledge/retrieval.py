@@ -96,18 +96,22 @@ async def _whole_tenant_scan(session: AsyncSession) -> None:
     """Where the planner picks the HNSW index over many tenants' vectors, the ``tenant_id``
     filter applies after the index scan, which stops at ``hnsw.ef_search`` candidates (40): a
     small tenant could get none. pgvector 0.8+ scans on until the top ``limit`` pass the filter
-    (``iterative_scan``, for this transaction); older ones get the widest candidate list."""
+    (``iterative_scan``, for this transaction). Older ones cannot (a wider candidate list still
+    misses a tenant whose vectors lie away from the crowd's), so there the query scans the
+    tenant's own vectors exactly, without the HNSW index (at most 10,000 per tenant)."""
     global _iterative_scan
     if _iterative_scan is None:
         version = await session.scalar(
             text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
         )
-        major_minor = tuple(int(p) for p in str(version or "0.0").split(".")[:2])
+        if version is None:  # no pgvector in this database: nothing to tune, nothing to cache
+            return
+        major_minor = tuple(int(p) for p in str(version).split(".")[:2])
         _iterative_scan = major_minor >= (0, 8)
     if _iterative_scan:
         await session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
-    else:
-        await session.execute(text("SET LOCAL hnsw.ef_search = 1000"))
+    else:  # HNSW has no bitmap scans: this leaves the tenant's btree and an exact distance
+        await session.execute(text("SET LOCAL enable_indexscan = off"))
 
 
 def fuse(rankings: Sequence[Sequence[Snippet]], limit: int) -> list[Snippet]:

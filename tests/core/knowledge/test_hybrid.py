@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 
 from services.core import jobs, knowledge
 from services.core.db import SessionMaker, transaction
+from services.core.knowledge import retrieval
 from services.core.knowledge.embeddings import store
 from services.core.llm.embedder import GeminiEmbedder
 from services.core.llm.gemini import GeminiClient
@@ -345,11 +346,10 @@ async def test_only_entries_sharing_a_word_are_quotable_without_the_model(
     assert [s.question for s in found if s.words] == [DELIVERY[0]]
 
 
-async def test_a_small_tenant_gets_its_nearest_through_the_hnsw_index(
+async def _small_tenant_among_a_crowd(
     clean_db: SessionMaker, embedder: GeminiEmbedder
-) -> None:
-    """Where the planner walks the HNSW index of all tenants' vectors, the tenant filter comes
-    after the index scan: a small tenant among many vectors still gets its entries."""
+) -> tuple[int, list[float]]:
+    """A two-entry tenant, a question for it, and another tenant's 400 vectors all nearer."""
     mine = await load_faq(clean_db, "loja", [HOURS, PAYMENT], CIPHER_KEY)
     await knowledge.embed_tenant(clean_db, mine, embedder)
     [question] = await embedder.embed(["funcionam no sábado?"], "RETRIEVAL_QUERY")
@@ -357,6 +357,15 @@ async def test_a_small_tenant_gets_its_nearest_through_the_hnsw_index(
     near = [x + 0.01 * (i % 7) for i, x in enumerate(question)]  # all nearer than mine
     async with transaction(clean_db) as session:
         await store(session, crowd, MODEL, 768, [(f"{n:064x}", "entry", near) for n in range(400)])
+    return mine, question
+
+
+async def test_a_small_tenant_gets_its_nearest_through_the_hnsw_index(
+    clean_db: SessionMaker, embedder: GeminiEmbedder
+) -> None:
+    """Where the planner walks the HNSW index of all tenants' vectors, the tenant filter comes
+    after the index scan: a small tenant among many vectors still gets its entries."""
+    mine, question = await _small_tenant_among_a_crowd(clean_db, embedder)
 
     async with clean_db() as session:
         await session.execute(text("SET LOCAL enable_sort = off"))  # the index gives the order
@@ -371,5 +380,17 @@ async def test_a_small_tenant_gets_its_nearest_through_the_hnsw_index(
             )
         )
         assert "ix_knowledge_embeddings_hnsw_768" in plan
+        found = await knowledge.vector_search(session, mine, MODEL, 768, question, 20)
+    assert {s.question for s in found} == {HOURS[0], PAYMENT[0]}
+
+
+async def test_a_small_tenant_gets_its_nearest_on_a_pgvector_without_iterative_scans(
+    clean_db: SessionMaker, embedder: GeminiEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pgvector before 0.8 cannot scan the HNSW index on past its candidate list: the small
+    tenant's vectors are then searched exactly, and still found among the crowd's."""
+    monkeypatch.setattr(retrieval, "_iterative_scan", False)
+    mine, question = await _small_tenant_among_a_crowd(clean_db, embedder)
+    async with clean_db() as session:
         found = await knowledge.vector_search(session, mine, MODEL, 768, question, 20)
     assert {s.question for s in found} == {HOURS[0], PAYMENT[0]}
