@@ -57,7 +57,7 @@ async def vector_search(
     index of 768 and 1536 dimensions is built on."""
     if limit <= 0:
         return []
-    await _whole_tenant_scan(session)
+    await _whole_tenant_scan(session, tenant_id, model, dimensions)
     sized = Vector(dimensions)
     between = cast(KnowledgeEmbedding.embedding, sized).op("<=>")
     distance = type_coerce(between(literal(list(vector), sized)), Float)
@@ -90,15 +90,21 @@ async def vector_search(
 
 
 _iterative_scan: bool | None = None  # the server's pgvector has hnsw.iterative_scan (0.8+)
+# Up to this many vectors of its own, a tenant's are compared exactly (a few milliseconds):
+# the HNSW index serves the large ones, whose vectors are a good share of what it walks.
+EXACT_UP_TO = 2000
 
 
-async def _whole_tenant_scan(session: AsyncSession) -> None:
-    """Where the planner picks the HNSW index over many tenants' vectors, the ``tenant_id``
-    filter applies after the index scan, which stops at ``hnsw.ef_search`` candidates (40): a
-    small tenant could get none. pgvector 0.8+ scans on until the top ``limit`` pass the filter
-    (``iterative_scan``, for this transaction). Older ones cannot (a wider candidate list still
-    misses a tenant whose vectors lie away from the crowd's), so there the query scans the
-    tenant's own vectors exactly, without the HNSW index (at most 10,000 per tenant)."""
+async def _whole_tenant_scan(
+    session: AsyncSession, tenant_id: int, model: str, dimensions: int
+) -> None:
+    """Where the planner walks the HNSW index over every tenant's vectors, the ``tenant_id``
+    filter applies after the index scan, which stops at ``hnsw.ef_search`` candidates (40),
+    and a graph walk need not reach a small tenant's few vectors at all: a small tenant could
+    get none. So a tenant with at most :data:`EXACT_UP_TO` vectors is searched exactly (the
+    HNSW index left out for this transaction: its primary key and an exact distance), as is
+    every tenant on a pgvector older than 0.8; a larger one walks the index with
+    ``iterative_scan``, which goes on until its top ``limit`` pass the filter."""
     global _iterative_scan
     if _iterative_scan is None:
         version = await session.scalar(
@@ -108,9 +114,16 @@ async def _whole_tenant_scan(session: AsyncSession) -> None:
             return
         major_minor = tuple(int(p) for p in str(version).split(".")[:2])
         _iterative_scan = major_minor >= (0, 8)
-    if _iterative_scan:
+    own = await session.scalar(
+        select(func.count()).where(
+            KnowledgeEmbedding.tenant_id == tenant_id,
+            KnowledgeEmbedding.model == model,
+            KnowledgeEmbedding.dimensions == dimensions,
+        )
+    )
+    if _iterative_scan and (own or 0) > EXACT_UP_TO:
         await session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
-    else:  # HNSW has no bitmap scans: this leaves the tenant's btree and an exact distance
+    else:  # HNSW has no bitmap scans: this leaves the primary key and an exact distance
         await session.execute(text("SET LOCAL enable_indexscan = off"))
 
 

@@ -360,11 +360,12 @@ async def _small_tenant_among_a_crowd(
     return mine, question
 
 
-async def test_a_small_tenant_gets_its_nearest_through_the_hnsw_index(
+async def test_a_small_tenant_among_many_vectors_gets_its_nearest(
     clean_db: SessionMaker, embedder: GeminiEmbedder
 ) -> None:
-    """Where the planner walks the HNSW index of all tenants' vectors, the tenant filter comes
-    after the index scan: a small tenant among many vectors still gets its entries."""
+    """Where the planner would walk the HNSW index of all tenants' vectors, the tenant filter
+    comes after the index scan (and a graph walk need not reach a few far vectors): a small
+    tenant's own vectors are compared exactly instead, and found among the crowd's."""
     mine, question = await _small_tenant_among_a_crowd(clean_db, embedder)
 
     async with clean_db() as session:
