@@ -18,11 +18,13 @@ import os
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 import uvloop
 from arq import func
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from services.core import db_roles, jobs
 from services.core.config import Settings, get_settings
@@ -156,7 +158,16 @@ def run(settings: Settings | None = None) -> None:
     health = Health(settings.worker_stall_seconds)
     if settings.worker_metrics_port:
         serve(health, settings.worker_metrics_port)
-    create_worker(settings, health).run()
+    while True:
+        try:
+            create_worker(settings, health).run()
+            break
+        except (RedisError, OSError) as exc:
+            # arq's job start WATCHes a key outside its own error handling: a Redis restart at
+            # that moment ends its loop. The jobs stay in Redis; start again once it answers.
+            log.warning("worker.redis_lost_restarting", error=type(exc).__name__)
+            time.sleep(1.0)
+            asyncio.set_event_loop(uvloop.new_event_loop())
     log.info("worker.stopped")
     # Everything is closed. The interpreter's own teardown of this import graph takes seconds
     # on a busy node, seconds the shutdown grace should not spend.
