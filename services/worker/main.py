@@ -158,11 +158,17 @@ def run(settings: Settings | None = None) -> None:
     health = Health(settings.worker_stall_seconds)
     if settings.worker_metrics_port:
         serve(health, settings.worker_metrics_port)
+    started = False
     while True:
+        worker = create_worker(settings, health)
         try:
-            create_worker(settings, health).run()
+            worker.run()
             break
         except (RedisError, OSError) as exc:
+            started = started or "runtime" in worker.ctx
+            if not started:
+                # Redis never answered: one line from the CLI, and the kubelet's restart.
+                raise
             # arq's job start WATCHes a key outside its own error handling: a Redis restart at
             # that moment ends its loop. The jobs stay in Redis; start again once it answers.
             log.warning("worker.redis_lost_restarting", error=type(exc).__name__)

@@ -381,6 +381,8 @@ async def test_a_small_tenant_among_many_vectors_gets_its_nearest(
             )
         )
         assert "ix_knowledge_embeddings_hnsw_768" in plan
+    # A transaction of its own: the planner settings above are the test's, not the search's.
+    async with clean_db() as session:
         found = await knowledge.vector_search(session, mine, MODEL, 768, question, 20)
     assert {s.question for s in found} == {HOURS[0], PAYMENT[0]}
 
