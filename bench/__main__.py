@@ -2,80 +2,98 @@
 
 * ingest: the real webhook vs a bare FastAPI handler vs the reference stack (Flask + gunicorn
   + RQ, the seed design), driven by wrk over loopback;
-* drain: turns per second of one worker at a 1 s and a 0 s model, vs one RQ worker;
-* end-to-end overhead: webhook to Whaticket at a steady rate, vs the reference stack;
+* drain: turns per second of one worker at a 1 s model vs an arq worker whose job only sleeps
+  1 s (same max_jobs, backlog and Redis), at a 0 s model with its CPU per turn, two worker
+  processes vs one, the worker's peak RSS with 256 turns in flight, vs one RQ worker;
+* end-to-end overhead: webhook to Whaticket at 50 new customers a second, vs the reference stack;
 * footprint: Redis bytes per active conversation, Postgres bytes per message;
 * growth: ingest and drain at 1, 10 and 100 tenants, and at 10³ and 10⁵ stored conversations;
 * fairness: a quiet tenant's turn latency with another tenant flooding at 20×, vs alone;
-* retrieval: recall@1/3/5 and MRR of full-text search, vectors and hybrid on a pt-BR FAQ.
+* retrieval: recall@1/3/5 and MRR of full-text search, vectors and hybrid on a pt-BR FAQ;
+* invariants, after all of it: every message of every run in one answered turn, each reply
+  delivered exactly once. A violation makes the command exit 1 (after recording it).
 
-Bounded: about eight minutes on two cores.
+The Goals table at the top of docs/benchmarks.md sums it up (bench/goals.py). Bounded: about
+ten minutes on two cores.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
 import shutil
 import sys
-import tempfile
+import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
+from bench.arq_sleep import bench_arq_sleep
 from bench.drain import bench_drain, bench_reference_drain
 from bench.fairness import bench_fairness, record
-from bench.growth import TENANT_COUNTS, bench_stored, bench_tenants
-from bench.harness import SECRET, TOKEN, tenants_yaml
+from bench.growth import bench_stored, bench_tenants
 from bench.ingest import bench_ingest
+from bench.invariants import summary
 from bench.latency import bench_latency
-from bench.reference.schema import create_schema
 from bench.report import DOCS, write_report
 from bench.retrieval import bench_retrieval
 from bench.retrieval import record as record_retrieval
-from services.cli.admin import apply_file
-from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
-from services.core import schema
-from services.core.config import Settings
-from tests.standins.whaticket import WhaticketStandIn
+from bench.stack import Bench, environment
 
 STEPS = ("ingest", "drain", "latency", "growth", "fairness", "retrieval")
-LOOPBACK = "127.0.0.1/32"  # the stand-ins, allowed as tenants' destinations
 
 
-def _reference_env(
-    env: dict[str, str], postgres: EmbeddedPostgres, whaticket_url: str
-) -> dict[str, str]:
-    """The reference stack on its own database and Redis database of the same servers."""
-    assert postgres.server is not None
-    postgres.server.psql("CREATE DATABASE reference;")
-    socket_dir = parse_qs(urlparse(env["ATENDE_DATABASE_URL"]).query)["host"][0]
-    dsn = f"postgresql://postgres@/reference?host={socket_dir}"
-    for tenant in ("bench", "drain"):
-        create_schema(dsn, tenant, SECRET)
-    return env | {
-        "REF_DATABASE_URL": dsn,
-        "REF_REDIS_URL": env["ATENDE_REDIS_URL"].rsplit("/", 1)[0] + "/1",
-        "REF_GEMINI_KEY": "test-key",
-        "REF_WHATICKET_URL": whaticket_url,
-        "REF_WHATICKET_TOKEN": TOKEN,
-    }
+_STARTED = time.monotonic()
 
 
 def _step(name: str, result: Any) -> Any:
-    print(f"{name}: {json.dumps(result)[:400]}", flush=True)
+    minutes = (time.monotonic() - _STARTED) / 60
+    print(f"[{minutes:4.1f} min] {name}: {json.dumps(result)[:400]}", flush=True)
     return result
+
+
+def _checks(value: Any) -> list[dict[str, Any]]:
+    """Every run's invariant check found anywhere in the results, in the order they ran."""
+    if isinstance(value, dict):
+        own = [value["invariants"]] if "invariants" in value else []
+        rest = [c for k, v in value.items() if k != "invariants" for c in _checks(v)]
+        return own + rest
+    if isinstance(value, list):
+        return [c for item in value for c in _checks(item)]
+    return []
+
+
+def _drains(b: Bench, turns: int) -> dict[str, Any]:
+    """Side by side: arq's own ceiling right before the worker at 1 s, then 0 s, then two
+    workers at 0 s, then the reference's RQ worker."""
+    redis_url = b.env["ATENDE_REDIS_URL"]
+    out: dict[str, Any] = {
+        "arq_sleep": _step("arq worker, job sleeping 1 s", bench_arq_sleep(redis_url, b.tmp, turns))
+    }
+    out["drain"] = [
+        _step(f"drain {latency}s", bench_drain(b.env, b.settings, b.whaticket, b.tmp, latency,
+                                               turns))
+        for latency in (1.0, 0.0)
+    ]  # fmt: skip
+    out["scaling"] = _step(
+        "drain 0.0s, two workers",
+        bench_drain(b.env, b.settings, b.whaticket, b.tmp, 0.0, turns, workers=2),
+    )
+    out["reference_drain"] = [
+        _step("reference drain 1s", bench_reference_drain(b.reference, b.whaticket, b.tmp, 1.0,
+                                                          30, 20.0)),
+        _step("reference drain 0s", bench_reference_drain(b.reference, b.whaticket, b.tmp, 0.0,
+                                                          200, 20.0)),
+    ]  # fmt: skip
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--turns", type=int, default=600)
+    parser.add_argument("--turns", type=int, default=1000, help="backlog of each drain")
     parser.add_argument(
         "--only", choices=STEPS, action="append", help="run these steps; the report is not written"
     )
@@ -84,78 +102,51 @@ def main() -> None:
     if steps & {"ingest", "growth"} and shutil.which("wrk") is None:
         sys.exit("wrk not found: `make bench` installs it (Debian package wrk)")
 
-    tmp = Path(tempfile.mkdtemp(prefix="atende-bench-"))
-    postgres, redis = EmbeddedPostgres(tmp / "postgres"), EmbeddedRedis(tmp / "redis")
-    try:
-        env = dict(os.environ) | {
-            "ATENDE_DATABASE_URL": postgres.start(),
-            "ATENDE_REDIS_URL": redis.start(),
-            "ATENDE_DATA_DIR": str(tmp),
-            "ATENDE_LOG_FORMAT": "json",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "ATENDE_EGRESS_ALLOWED_NETWORKS": json.dumps([LOOPBACK]),
-        }
-        settings = Settings(
-            database_url=env["ATENDE_DATABASE_URL"],
-            redis_url=env["ATENDE_REDIS_URL"],
-            egress_allowed_networks=[LOOPBACK],
-        )
-        schema.upgrade(settings.database_url)
-        results: dict[str, Any] = {}
-        with WhaticketStandIn("saas", [TOKEN]) as whaticket:
-            answering = ["drain", *(f"bench{i}" for i in range(max(TENANT_COUNTS)))]
-            manifests = tenants_yaml(["bench"]) + "---" + tenants_yaml(answering, whaticket.url)
-            asyncio.run(apply_file(settings, manifests))
-            reference = _reference_env(env, postgres, whaticket.url)
-
-            if "ingest" in steps:
-                results["ingest"] = _step(
-                    "ingest", bench_ingest(env, reference, tmp, args.seconds, args.rounds)
-                )
-            if "drain" in steps:
-                results["drain"] = [
-                    _step(
-                        f"drain {latency}s",
-                        bench_drain(env, settings, whaticket, tmp, latency, args.turns),
-                    )
-                    for latency in (1.0, 0.0)
-                ]
-                results["reference_drain"] = [
-                    _step(
-                        "reference drain 1s",
-                        bench_reference_drain(reference, whaticket, tmp, 1.0, 30, 20.0),
-                    ),
-                    _step(
-                        "reference drain 0s",
-                        bench_reference_drain(reference, whaticket, tmp, 0.0, 200, 20.0),
-                    ),
-                ]
-            if "latency" in steps:
-                results["latency"] = _step("latency", bench_latency(env, reference, whaticket, tmp))
-            if "growth" in steps:
-                results["tenants"] = _step("tenants", bench_tenants(env, settings, whaticket, tmp))
-                results["stored"] = _step("stored", bench_stored(env, settings, whaticket, tmp))
-            if "fairness" in steps:
-                results["fairness"] = _step(
-                    "fairness", bench_fairness(env, settings, whaticket, tmp)
-                )
-            if "retrieval" in steps:
-                results["retrieval"] = _step("retrieval", bench_retrieval(settings))
-        if args.only:
-            if steps == {"fairness"}:  # its own section, rewritten alone
-                record(results["fairness"], DOCS)
-            if steps == {"retrieval"}:
-                record_retrieval(results["retrieval"], DOCS)
-            return
+    results: dict[str, Any] = {}
+    with environment() as b:
+        if "ingest" in steps:
+            results["ingest"] = _step(
+                "ingest", bench_ingest(b.env, b.reference, b.tmp, args.seconds, args.rounds)
+            )
+        if "drain" in steps:
+            results |= _drains(b, args.turns)
+        if "latency" in steps:
+            results["latency"] = _step(
+                "latency", bench_latency(b.env, b.reference, b.settings, b.whaticket, b.tmp)
+            )
+        if "growth" in steps:
+            results["tenants"] = _step(
+                "tenants", bench_tenants(b.env, b.settings, b.whaticket, b.tmp)
+            )
+            results["stored"] = _step("stored", bench_stored(b.env, b.settings, b.whaticket, b.tmp))
+        if "fairness" in steps:
+            results["fairness"] = _step(
+                "fairness", bench_fairness(b.env, b.settings, b.whaticket, b.tmp)
+            )
+        if "retrieval" in steps:
+            results["retrieval"] = _step("retrieval", bench_retrieval(b.settings))
+    invariants = summary(_checks(results))
+    print(
+        f"invariants: {invariants['messages']} messages in {len(invariants['runs'])} runs,"
+        f" {invariants['deliveries']} replies delivered, {invariants['violations']} violations"
+        + "".join(f"\n  {r['run']}: {e}" for r in invariants["runs"] for e in r["examples"]),
+        flush=True,
+    )
+    if args.only:
+        if steps == {"fairness"}:  # its own section, rewritten alone
+            record(results["fairness"], DOCS)
+        if steps == {"retrieval"}:
+            record_retrieval(results["retrieval"], DOCS)
+    else:
+        results["invariants"] = invariants
         machine = f"{os.cpu_count()} cores, {platform.machine()}"
         results["machine"] = machine + f", Python {platform.python_version()}"
+        results["minutes"] = round((time.monotonic() - _STARTED) / 60, 1)
         results["recorded_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         write_report(results)
         print(f"wrote {DOCS / 'benchmarks.md'}")
-    finally:
-        redis.stop()
-        postgres.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    if not invariants["ok"]:
+        sys.exit("invariants violated after the benchmark: see above")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ what the answered conversations leave in Redis."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -15,6 +17,8 @@ import redis
 from sqlalchemy import func, select, text
 
 from bench.harness import WORKER_MAX_JOBS, process
+from bench.invariants import check_run
+from bench.procstat import Sampler, peak_rss_mb
 from bench.reference.run import clear_queue, enqueue_backlog, rq_worker
 from services.core import jobs
 from services.core.channels.baileys import NormalizedMessage
@@ -116,6 +120,44 @@ def _wait_deliveries(whaticket: WhaticketStandIn, target: int, deadline: float) 
     return time.monotonic() - started
 
 
+def _watch(
+    procs: list[subprocess.Popen[bytes]],
+    gemini: GeminiStandin,
+    whaticket: WhaticketStandIn,
+    sent_from: int,
+    count: int,
+) -> dict[str, Any]:
+    """From the first model call to the last reply: elapsed seconds, the workers' CPU in between
+    and their peak RSS, sampled every 20 ms with the number of turns in flight (model calls
+    started, replies not yet received)."""
+    sampler = Sampler([p.pid for p in procs])
+    deadline = time.monotonic() + 120
+    cpu_before = sampler.cpu()
+    while gemini.request_count == 0 and time.monotonic() < deadline:
+        cpu_before = sampler.cpu()  # the last reading before the first turn's model call
+        time.sleep(0.005)
+    started = time.time()
+    target = sent_from + count
+    while time.monotonic() < deadline:
+        delivered = len(whaticket.sent())
+        if delivered >= target:
+            break
+        sampler.sample(gemini.request_count - (delivered - sent_from))
+        time.sleep(0.02)
+    cpu = sampler.cpu() - cpu_before
+    peaks = [peak_rss_mb(p.pid) for p in procs]
+    ends = [d["at"] for d in whaticket.sent()[sent_from:]]
+    peak_pid = max(sampler.peak_mb, key=lambda pid: sampler.peak_mb[pid], default=None)
+    return {
+        "elapsed": (max(ends) - started) if ends else time.time() - started,
+        "cpu_s": cpu,
+        "peak_rss_mb": round(max(sampler.peak_mb.values(), default=0.0), 1),
+        "in_flight_at_peak": sampler.in_flight_at_peak.get(peak_pid, 0) if peak_pid else 0,
+        "max_in_flight": sampler.max_in_flight,
+        "hwm_mb": round(max(peaks, default=0.0), 1),
+    }
+
+
 def bench_drain(
     env: dict[str, str],
     settings: Settings,
@@ -126,8 +168,10 @@ def bench_drain(
     tenants: tuple[str, ...] = ("drain",),
     *,
     fresh: bool = True,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """``fresh`` empties the message tables and the queue first."""
+    """``fresh`` empties the message tables and the queue first; ``workers`` worker processes
+    share the backlog. The run's messages are checked afterwards (bench/invariants.py)."""
     if fresh:
         asyncio.run(forget_messages(settings))
     redis_before = _redis_usage(settings.redis_url)
@@ -139,22 +183,31 @@ def bench_drain(
             "ATENDE_WORKER_METRICS_PORT": "0",
         }
         since = datetime.now(UTC)
-        target = len(whaticket.sent()) + count
-        run = f"drain{latency}-{len(tenants)}-{time.time_ns()}"
+        sent_from = len(whaticket.sent())
+        run = f"drain{latency}-{len(tenants)}-{workers}-{time.time_ns()}"
         asyncio.run(seed(settings, count, run, list(tenants)))
-        log = tmp / f"worker-{run}.log"
-        with process([sys.executable, "-m", "services.cli", "worker"], env, log):
-            deadline = time.monotonic() + 120
-            while gemini.request_count == 0 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            elapsed = _wait_deliveries(whaticket, target, deadline)
+        with ExitStack() as stack:
+            procs = [
+                stack.enter_context(
+                    process(
+                        [sys.executable, "-m", "services.cli", "worker"],
+                        env,
+                        tmp / f"worker-{run}-{n}.log",
+                    )
+                )
+                for n in range(workers)
+            ]
+            watched = _watch(procs, gemini, whaticket, sent_from, count)
             redis_after = _redis_usage(settings.redis_url)
         answered = asyncio.run(_answered(settings, since))
-    ideal = WORKER_MAX_JOBS / latency if latency else None
+    check = check_run(run, settings, whaticket, f"{run}-", count, sent_from)
+    elapsed = watched["elapsed"]
+    ideal = WORKER_MAX_JOBS * workers / latency if latency else None
     rate = answered / elapsed
     return {
         "llm_latency_s": latency,
         "tenants": len(tenants),
+        "workers": workers,
         "turns": count,
         "answered": answered,
         "seconds": round(elapsed, 2),
@@ -162,8 +215,14 @@ def bench_drain(
         "concurrency_little": round(rate * latency, 1) if latency else None,
         "ideal_turns_per_s": ideal,
         "ratio_to_ideal": round(rate / ideal, 3) if ideal else None,
+        "cpu_ms_per_turn": round(watched["cpu_s"] * 1000 / answered, 2) if answered else None,
+        "peak_rss_mb": watched["peak_rss_mb"],
+        "in_flight_at_peak": watched["in_flight_at_peak"],
+        "max_in_flight": watched["max_in_flight"],
+        "hwm_mb": watched["hwm_mb"],
         "redis_bytes_per_conversation": round((redis_after[0] - redis_before[0]) / count),
         "redis_keys_per_conversation": round((redis_after[1] - redis_before[1]) / count, 2),
+        "invariants": check,
     }
 
 
