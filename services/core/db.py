@@ -46,6 +46,18 @@ async def transaction(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]
         yield session
 
 
+@asynccontextmanager
+async def autocommit(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSession]:
+    """Statements outside a transaction, each committed on its own: for reads (under READ
+    COMMITTED each statement has its own snapshot anyway) and for a unit of work that is one
+    statement. It spares the BEGIN and COMMIT (or ROLLBACK) round trips of a transaction;
+    ``SET LOCAL`` and several statements that must stand or fall together need
+    :func:`transaction`."""
+    async with sessionmaker() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
 async def execute(
     session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None
 ) -> CursorResult[Any]:

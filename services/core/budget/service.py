@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from services.core import hours
-from services.core.db import SessionMaker, transaction
+from services.core.db import SessionMaker, autocommit
 from services.core.handoff.messages import say
 from services.core.knowledge import QuestionAnswer
 from services.core.llm.offline import OfflineResponder
@@ -76,7 +76,7 @@ async def current(sessionmaker: SessionMaker, tenant: TenantConfig, now: datetim
     budget = tenant.spec.llm.monthly_token_budget
     if budget is None:
         return BudgetState(0, None)
-    async with sessionmaker() as session:
+    async with autocommit(sessionmaker) as session:
         used = await session.scalar(
             select(LlmUsage.prompt_tokens + LlmUsage.output_tokens).where(
                 LlmUsage.tenant_id == tenant.id, LlmUsage.month == month_start(tenant, now)
@@ -97,7 +97,9 @@ async def record_usage(
     budget = tenant.spec.llm.monthly_token_budget
     month = month_start(tenant, now)
     try:
-        async with transaction(sessionmaker) as session:
+        # Each statement stands alone (the warning's claim checks warned_at itself), and the
+        # tenant's month row is locked only for the one statement.
+        async with autocommit(sessionmaker) as session:
             row = insert(LlmUsage).values(
                 tenant_id=tenant.id, month=month, prompt_tokens=prompt, output_tokens=output
             )

@@ -11,14 +11,15 @@ customers send.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.channels.baileys import Referral, referral_of
 from services.core.logging import get_logger
 from services.core.metrics import CAMPAIGN_ARRIVALS
-from services.core.models import Conversation, InboundMessage
+from services.core.models import Conversation
 from services.core.tenants.spec import BotTenantSpec
 
 log = get_logger(__name__)
@@ -50,24 +51,19 @@ def label(spec: BotTenantSpec, campaign: str | None) -> str:
 
 
 async def attribute(
-    session: AsyncSession, spec: BotTenantSpec, tenant_slug: str, turn_id: int
+    session: AsyncSession,
+    spec: BotTenantSpec,
+    tenant_slug: str,
+    conversation_id: int,
+    payloads: Sequence[dict[str, Any] | None],
+    texts: Sequence[str | None],
 ) -> None:
-    """Attribute the turn's conversation to the campaign its messages came through, if any
-    (in the transaction that starts the turn); an arrival is counted when the campaign changes."""
-    rows = (
-        await session.execute(
-            select(InboundMessage.conversation_id, InboundMessage.payload, InboundMessage.text)
-            .where(InboundMessage.turn_id == turn_id)
-            .order_by(InboundMessage.id)
-        )
-    ).all()
-    if not rows:
-        return
-    referral = next((r for r in (referral_of(row.payload) for row in rows) if r), None)
-    campaign = match(spec, referral, [row.text or "" for row in rows])
+    """Attribute the conversation to the campaign a new turn's messages (their raw payloads
+    and texts) came through, if any; an arrival is counted when the campaign changes."""
+    referral = next((r for r in (referral_of(p) for p in payloads) if r), None)
+    campaign = match(spec, referral, [t or "" for t in texts])
     if campaign is None:
         return
-    conversation_id = rows[0].conversation_id
     changed = await session.scalar(
         update(Conversation)
         .where(

@@ -204,20 +204,23 @@ async def session_notes(
     """Markers for the model: a person had this conversation and gave it back within the
     context window, or the customer is back after the context expired (a new session)."""
     since = datetime.now(UTC) - timedelta(minutes=ttl_minutes)
-    notes: list[str] = []
-    resolved = await session.scalar(
+    # One round trip for both questions.
+    resolved_at = (
         select(Handoff.resolved_at)
         .where(Handoff.conversation_id == conversation_id, Handoff.resolved_at >= since)
         .order_by(Handoff.id.desc())
         .limit(1)
+        .scalar_subquery()
     )
+    answered_at = (
+        select(func.max(Turn.answered_at))
+        .where(Turn.conversation_id == conversation_id, Turn.id < before_turn)
+        .scalar_subquery()
+    )
+    resolved, last_answer = (await session.execute(select(resolved_at, answered_at))).one()
+    notes: list[str] = []
     if resolved is not None:
         notes.append(HUMAN_WAS_HERE)
-    last_answer = await session.scalar(
-        select(func.max(Turn.answered_at)).where(
-            Turn.conversation_id == conversation_id, Turn.id < before_turn
-        )
-    )
     if last_answer is not None and last_answer < since:
         notes.append(NEW_SESSION)
     return notes

@@ -2,8 +2,8 @@
 made of changes: the tenant's version (spec and credentials) or the platform secrets. Building
 one shingles the whole prompt and knowledge base, which is far more work than checking a reply.
 Other tenants' data is not in it: every guard asks the one shared index, caught up with every
-tenant's version before each reply, so another tenant's change is seen by the very next reply
-without rebuilding anything."""
+tenant's version at most a second before each reply, so another tenant's change is seen within
+a second without rebuilding anything."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ Builder = Callable[[ForeignLookup], OutputGuard]
 
 
 class OutputGuards:
-    def __init__(self, max_guards: int = 1024) -> None:
-        self.foreign = ForeignIndex()
+    def __init__(self, max_guards: int = 1024, foreign: ForeignIndex | None = None) -> None:
+        self.foreign = foreign or ForeignIndex()
         self._guards: dict[tuple[int, int, str], OutputGuard] = {}
         self._max_guards = max_guards
 

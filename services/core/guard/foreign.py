@@ -16,15 +16,17 @@ tenants × knowledge. It reads each tenant's spec once per version: a turn costs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, select
 
-from services.core.db import SessionMaker
+from services.core.db import SessionMaker, autocommit
 from services.core.models import Tenant
 from services.core.tenants.spec import BotTenantSpec
 
@@ -96,10 +98,22 @@ def _part(raw: object) -> ForeignData:
     return data
 
 
+# Another tenant's change reaches every guard within this long: the versions are asked at
+# most this often, by one query at a time, not by every reply.
+REFRESH_SECONDS = 1.0
+
+
 class ForeignIndex:
     """Every tenant's shingles and names once, each with the tenants that own it."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        refresh_seconds: float = REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._refresh_seconds, self._clock = refresh_seconds, clock
+        self._refreshed_at: float | None = None
+        self._refreshing = asyncio.Lock()
         self._versions: dict[int, int] = {}
         self._parts: dict[int, tuple[frozenset[Shingle], frozenset[Shingle]]] = {}
         self._owners: dict[Shingle, set[int]] = {}
@@ -107,8 +121,21 @@ class ForeignIndex:
         self._names_by_first: dict[str, list[Shingle]] = {}
 
     async def refresh(self, sessionmaker: SessionMaker) -> None:
-        """Catch up with every tenant's current version (one query when nothing changed)."""
-        async with sessionmaker() as session:
+        """Catch up with every tenant's current version (one query when nothing changed),
+        unless that was done less than ``refresh_seconds`` ago."""
+        if self._fresh():
+            return
+        async with self._refreshing:
+            if not self._fresh():  # another reply's refresh ran while this one waited
+                await self._catch_up(sessionmaker)
+                self._refreshed_at = self._clock()
+
+    def _fresh(self) -> bool:
+        at = self._refreshed_at
+        return at is not None and self._clock() - at < self._refresh_seconds
+
+    async def _catch_up(self, sessionmaker: SessionMaker) -> None:
+        async with autocommit(sessionmaker) as session:
             versions = dict((await session.execute(_VERSIONS)).all())
             stale = [i for i, v in versions.items() if self._versions.get(i) != v]
             rows = (await session.execute(_SPECS, {"ids": stale})).all() if stale else []

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, replace
 
 from services.core.breaker import CircuitBreaker
-from services.core.db import transaction
+from services.core.db import autocommit, transaction
 from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.logging import get_logger
 from services.core.metrics import AMBIGUOUS_SENDS, SEND_ERRORS, SENDS
@@ -132,7 +132,7 @@ async def _attempt(
     with retries spent, moves the message to a fallback channel (the Stored returned)."""
     settings = deps.settings
     stale_after = None if holds_lease else settings.stuck_after_seconds
-    async with transaction(deps.sessionmaker) as session:
+    async with autocommit(deps.sessionmaker) as session:  # one statement, each of these
         attempts = await records.claim(session, message.outbound_id, stale_after=stale_after)
     if attempts is None:
         return None
@@ -159,7 +159,7 @@ async def _attempt(
             retry=retry,
         )
         return Unsent(exc, attempts, retry)
-    async with transaction(deps.sessionmaker) as session:
+    async with autocommit(deps.sessionmaker) as session:
         await records.mark_sent(session, message.outbound_id, response)
     SENDS.labels(tenant.slug, message.channel).inc()
     log.info("send.sent", outbound_id=message.outbound_id, channel=message.channel)

@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import knowledge
 from services.core.conversations import memory
 from services.core.conversations.messages import MessageRow, burst_age
-from services.core.conversations.service import acquire_lease
-from services.core.db import transaction
+from services.core.db import autocommit, transaction
 from services.core.handoff import messages as handoff_messages
 from services.core.handoff.service import hand_over_turn
 from services.core.handoff.triggers import Trigger, asks_for_human
@@ -97,9 +95,8 @@ async def decide(
     """Decide the turn's answer and store it; the turn's messages, or None when nothing is to
     be sent (superseded, or a person has the conversation)."""
     spec = tenant.spec
-    async with deps.sessionmaker() as session:
-        messages = await store.turn_messages(session, turn.id)
-        info = await store.conversation_info(session, turn.conversation_id)
+    async with autocommit(deps.sessionmaker) as session:
+        messages, info = await store.messages_and_info(session, turn)
         remembered = await memory.load_history(
             session,
             deps.cache,
@@ -198,16 +195,17 @@ class _Storing:
         deps, turn, tenant = self.deps, self.turn, self.tenant
         handoff_id: int | None = None
         async with transaction(deps.sessionmaker) as session:
-            if not await acquire_lease(
+            check = await store.renew_for_answer(
                 session, turn.conversation_id, self.owner, deps.settings.lease_seconds
-            ):
+            )
+            if check is None:
                 raise RetryLater(1.0, "lease lost")
-            info = await store.conversation_info(session, turn.conversation_id)
+            info = check.info
             if info.state == "human" and answer.kind != "notice":
                 await store.set_status(session, turn.id, "human")  # a person answered first
                 TURNS.labels(tenant.slug, "human").inc()
                 return None
-            if answer.stale_if_newer and await self._stale(session):
+            if answer.stale_if_newer and self._stale(check.newest_waiting):
                 await store.supersede(session, turn.id)
                 log.info("turn.superseded", turn_id=turn.id)
                 TURNS.labels(tenant.slug, "superseded").inc()
@@ -239,10 +237,9 @@ class _Storing:
         await failures.enqueue_handoff(deps, handoff_id)
         return self.messages
 
-    async def _stale(self, session: AsyncSession) -> bool:
+    def _stale(self, newest_waiting: int | None) -> bool:
         """A newer message arrived, and the burst is young enough to answer it all at once."""
-        newer = await store.newest_waiting(session, self.turn.conversation_id)
-        return newer is not None and burst_age(self.messages) < SUPERSEDE_WINDOW_SECONDS
+        return newest_waiting is not None and burst_age(self.messages) < SUPERSEDE_WINDOW_SECONDS
 
 
 async def _while_human(

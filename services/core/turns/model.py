@@ -16,6 +16,7 @@ from datetime import datetime
 
 from services.core import budget, guard, hours, knowledge
 from services.core.conversations import memory
+from services.core.db import autocommit
 from services.core.errors import DependencyError, TransientError
 from services.core.handoff.messages import say
 from services.core.llm.offline import OfflineResponder
@@ -77,7 +78,7 @@ async def build_request(
 async def _conversation_notes(deps: Runtime, tenant: TenantConfig, turn: TurnRef) -> list[str]:
     """What the model must know about this conversation's past: a person just had it, or the
     customer is back after the context expired (a new session)."""
-    async with deps.sessionmaker() as session:
+    async with autocommit(deps.sessionmaker) as session:
         return await memory.session_notes(
             session,
             turn.conversation_id,

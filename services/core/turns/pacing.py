@@ -18,6 +18,7 @@ import time
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
+from services.core.db import autocommit
 from services.core.errors import DependencyError
 from services.core.handoff.messages import say
 from services.core.logging import get_logger
@@ -115,7 +116,7 @@ async def _send_wait_notice(
 ) -> None:
     """Best effort; a notice that could not go out is claimed again by the next limited job.
     ``{minutos}`` is this deferral's wait, rounded up (the answer may take a few)."""
-    async with deps.sessionmaker() as session:
+    async with autocommit(deps.sessionmaker) as session:
         connection, phone = await store.recipient(session, origin.conversation_id)
     text = say(tenant.spec, Kind.WAIT, deps.clock(), minutes=math.ceil(retry_after / 60))
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from services.core import events
 from services.core.conversations import campaigns, memory
 from services.core.conversations.messages import MessageRow, burst_age
-from services.core.db import transaction
+from services.core.db import autocommit, transaction
 from services.core.llm.types import ChatMessage
 from services.core.metrics import CAMPAIGN_TURNS, TURN_LATENCY, TURNS
 from services.core.outbound.sending import Stored, Unsent, send_stored
@@ -33,7 +33,7 @@ async def send_reply(
 ) -> None:
     """Deliver the turn's stored reply and close the turn; ``messages`` None for a turn resumed
     after a crash or a replay (they are read again)."""
-    async with deps.sessionmaker() as session:
+    async with autocommit(deps.sessionmaker) as session:
         pending = await store.pending_send(session, turn.id)
         if messages is None:
             messages = await store.turn_messages(session, turn.id)
@@ -71,7 +71,9 @@ async def _finish(
     messages: list[MessageRow],
 ) -> None:
     """Close the turn and remember the exchange (once: a duplicate job finds it closed)."""
-    async with transaction(deps.sessionmaker) as session:
+    # Closing alone is one statement; with the event's rows it is a transaction.
+    announced = tenant.spec.events.wanting(EventType.TURN_ANSWERED)
+    async with (transaction if announced else autocommit)(deps.sessionmaker) as session:
         closed = await store.finish(session, turn.id, pending.kind)
         if closed:
             await events.emit(

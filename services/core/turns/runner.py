@@ -24,13 +24,13 @@ import uuid
 from datetime import timedelta
 
 from services.core.conversations import campaigns
-from services.core.db import transaction
+from services.core.db import autocommit
 from services.core.logging import bind_correlation_id, get_logger
 from services.core.metrics import TURNS_PAUSED
 from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
 
-from . import answer, pacing, reply, store
+from . import answer, opening, pacing, reply, store
 from .lease import leased
 from .store import Origin, TurnRef
 
@@ -43,7 +43,7 @@ MAX_BURST_WAIT_FACTOR = 4
 async def process_inbound(deps: Runtime, inbound_id: int, *, owner: str | None = None) -> None:
     """Answer the conversation this message belongs to, with whatever else is unanswered."""
     owner = owner or uuid.uuid4().hex
-    async with deps.sessionmaker() as session:
+    async with autocommit(deps.sessionmaker) as session:
         origin = await store.message_origin(session, inbound_id)
     if origin is None:
         return
@@ -86,7 +86,7 @@ async def _wait_for_quiet(deps: Runtime, tenant: TenantConfig, conversation_id: 
     if debounce <= 0:
         return
     while True:
-        async with deps.sessionmaker() as session:
+        async with autocommit(deps.sessionmaker) as session:
             burst = await store.waiting_burst(session, conversation_id)
         if burst.newest is None or burst.oldest is None:
             return
@@ -102,19 +102,24 @@ async def _wait_for_quiet(deps: Runtime, tenant: TenantConfig, conversation_id: 
 
 async def _next_turn(deps: Runtime, tenant: TenantConfig, origin: Origin) -> TurnRef | None:
     """The conversation's unfinished turn, or a new one holding every unanswered message —
-    started only within the rate limits (we hold the lease: nobody else starts one meanwhile)."""
-    async with deps.sessionmaker() as session:
-        turn = await store.open_turn(session, origin.conversation_id)
-        if turn is not None:
-            return turn
-        if await store.newest_waiting(session, origin.conversation_id) is None:
+    started only within the rate limits (we hold the lease: nobody else starts one meanwhile).
+    Each step is one statement: no transaction round trips."""
+    async with autocommit(deps.sessionmaker) as session:
+        found = await opening.next_turn(session, origin.conversation_id)
+        if not isinstance(found, bool):
+            return found
+        if not found:
             return None
-    await pacing.within_rate_limits(deps, tenant, origin)
-    async with transaction(deps.sessionmaker) as session:
-        turn = await store.open_turn(session, origin.conversation_id)
-        if turn is not None:
-            return turn
-        turn = await store.start_turn(session, tenant.id, origin.conversation_id)
-        if turn is not None:
-            await campaigns.attribute(session, tenant.spec, tenant.slug, turn.id)
-        return turn
+        await pacing.within_rate_limits(deps, tenant, origin)
+        started = await opening.start_turn(session, tenant.id, origin.conversation_id)
+        if started is None:  # none waits any more, or a replay opened one meanwhile
+            return await opening.open_turn(session, origin.conversation_id)
+        await campaigns.attribute(
+            session,
+            tenant.spec,
+            tenant.slug,
+            origin.conversation_id,
+            started.payloads,
+            started.texts,
+        )
+        return started.turn

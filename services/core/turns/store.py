@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, func, select, update
+from sqlalchemy import Executable, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,17 +68,6 @@ class PendingSend:
     email: str | None  # the contact's, for the e-mail fallback
 
 
-_TURN_COLUMNS = (
-    Turn.id,
-    Turn.tenant_id,
-    Turn.conversation_id,
-    Turn.status,
-    Turn.attempts,
-    Turn.correlation_id,
-    Turn.created_at,
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Origin:
     conversation_id: int
@@ -122,58 +111,6 @@ async def waiting_burst(session: AsyncSession, conversation_id: int) -> Burst:
     return Burst(**row._mapping)
 
 
-async def open_turn(session: AsyncSession, conversation_id: int) -> TurnRef | None:
-    row = (
-        await execute(
-            session,
-            select(*_TURN_COLUMNS)
-            .where(Turn.conversation_id == conversation_id, Turn.status.in_(OPEN_TURN_STATES))
-            .order_by(Turn.id)
-            .limit(1),
-        )
-    ).one_or_none()
-    return TurnRef(**row._mapping) if row else None
-
-
-async def start_turn(session: AsyncSession, tenant_id: int, conversation_id: int) -> TurnRef | None:
-    """A new turn holding every unanswered message of the conversation, or None if none."""
-    waiting = (
-        await execute(
-            session,
-            select(InboundMessage.id, InboundMessage.correlation_id)
-            .where(
-                InboundMessage.conversation_id == conversation_id,
-                InboundMessage.turn_id.is_(None),
-            )
-            .order_by(InboundMessage.id)
-            .with_for_update(skip_locked=True),
-        )
-    ).all()
-    if not waiting:
-        return None
-    row = (
-        await execute(
-            session,
-            insert(Turn)
-            .values(
-                tenant_id=tenant_id,
-                conversation_id=conversation_id,
-                status="pending",
-                attempts=0,
-                correlation_id=waiting[-1].correlation_id,
-            )
-            .returning(*_TURN_COLUMNS),
-        )
-    ).one()
-    await execute(
-        session,
-        update(InboundMessage)
-        .where(InboundMessage.id.in_([m.id for m in waiting]))
-        .values(turn_id=row.id),
-    )
-    return TurnRef(**row._mapping)
-
-
 async def turn_messages(session: AsyncSession, turn_id: int) -> list[MessageRow]:
     rows = await execute(
         session,
@@ -184,18 +121,6 @@ async def turn_messages(session: AsyncSession, turn_id: int) -> list[MessageRow]
         .order_by(InboundMessage.id),
     )
     return [MessageRow(**row._mapping) for row in rows]
-
-
-async def newest_waiting(session: AsyncSession, conversation_id: int) -> int | None:
-    """A message that arrived after the turn took its burst (it makes the reply stale)."""
-    newest: int | None = await _scalar(
-        session,
-        select(func.max(InboundMessage.id)).where(
-            InboundMessage.conversation_id == conversation_id,
-            InboundMessage.turn_id.is_(None),
-        ),
-    )
-    return newest
 
 
 async def set_status(session: AsyncSession, turn_id: int, status: str) -> None:
@@ -306,13 +231,66 @@ class ConversationInfo:
     connection: str
 
 
-async def conversation_info(session: AsyncSession, conversation_id: int) -> ConversationInfo:
+_TURN_MESSAGES_AND_INFO = text(
+    """
+    SELECT c.state, c.connection, m.id, m.kind, m.text, m.received_at
+    FROM conversations AS c
+    LEFT JOIN inbound_messages AS m ON m.conversation_id = c.id AND m.turn_id = :turn_id
+    WHERE c.id = :conversation_id
+    ORDER BY m.id"""
+)
+
+
+async def messages_and_info(
+    session: AsyncSession, turn: TurnRef
+) -> tuple[list[MessageRow], ConversationInfo]:
+    """The turn's messages and its conversation's state, in one round trip."""
+    rows = (
+        await execute(
+            session,
+            _TURN_MESSAGES_AND_INFO,
+            {"turn_id": turn.id, "conversation_id": turn.conversation_id},
+        )
+    ).all()
+    messages = [MessageRow(r.id, r.kind, r.text, r.received_at) for r in rows if r.id is not None]
+    return messages, ConversationInfo(rows[0].state, rows[0].connection)
+
+
+# The lease renewed (while ours, or free) and what storing an answer must know, together.
+_RENEW_FOR_ANSWER = text(
+    """
+    UPDATE conversations
+    SET lease_owner = :owner, lease_until = now() + make_interval(secs => :seconds),
+        updated_at = now()
+    WHERE id = :conversation_id
+      AND (lease_until IS NULL OR lease_until < now() OR lease_owner = :owner)
+    RETURNING state, connection, (
+        SELECT max(id) FROM inbound_messages
+        WHERE conversation_id = :conversation_id AND turn_id IS NULL
+    ) AS newest_waiting"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerCheck:
+    """At the moment an answer is stored: the conversation as it is, and a message that
+    arrived after the turn took its burst (it makes a model's answer stale)."""
+
+    info: ConversationInfo
+    newest_waiting: int | None
+
+
+async def renew_for_answer(
+    session: AsyncSession, conversation_id: int, owner: str, seconds: float
+) -> AnswerCheck | None:
+    """None when the lease is no longer ours."""
     row = (
         await execute(
             session,
-            select(Conversation.state, Conversation.connection).where(
-                Conversation.id == conversation_id
-            ),
+            _RENEW_FOR_ANSWER,
+            {"conversation_id": conversation_id, "owner": owner, "seconds": float(seconds)},
         )
-    ).one()
-    return ConversationInfo(row.state, row.connection)
+    ).one_or_none()
+    if row is None:
+        return None
+    return AnswerCheck(ConversationInfo(row.state, row.connection), row.newest_waiting)

@@ -1,5 +1,6 @@
-"""Output guards are reused across replies, yet never stale: a change to the tenant, or to any
-other tenant, is seen by the very next reply; and a worker's guards share one index of every
+"""Output guards are reused across replies, yet never stale: a change to the tenant is seen by
+the very next reply, a change to any other tenant within a second (the shared index asks the
+versions at most once a second, not once per reply); and a worker's guards share one index of every
 tenant's data, so their memory grows with the platform's knowledge, not tenants × knowledge."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from services.core import guard
 from services.core.db import SessionMaker, transaction
+from services.core.guard.foreign import REFRESH_SECONDS, ForeignIndex
 from services.core.models import Tenant
 from services.core.tenants.credentials import CredentialCipher
 from services.core.tenants.manifest import load_manifests
@@ -71,8 +73,17 @@ async def guard_for(
     )
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_reused_until_another_tenant_changes(clean_db: SessionMaker) -> None:
-    guards = guard.OutputGuards()
+    clock = Clock()
+    guards = guard.OutputGuards(foreign=ForeignIndex(clock=clock))
     padaria = (await apply(clean_db, "padaria", "Padaria Central", BOLO))._replace(own=BOLO)
     pizzaria = await apply(clean_db, "pizzaria", "Pizzaria Napolitana", "Temos borda recheada.")
 
@@ -84,6 +95,9 @@ async def test_reused_until_another_tenant_changes(clean_db: SessionMaker) -> No
     # The other tenant publishes a new secret recipe: the padaria's next reply must not quote it
     # (the padaria's own guard is not rebuilt for it: the shared index has caught up).
     await apply(clean_db, "pizzaria", "Pizzaria Napolitana", PIZZA)
+    clock.now += 0.5  # within the second the index was asked: not yet seen, no query made
+    assert (await guard_for(guards, clean_db, padaria)).check(PIZZA).reason is None
+    clock.now += REFRESH_SECONDS
     fresh = await guard_for(guards, clean_db, padaria)
     assert fresh.check(f"Olha: {PIZZA}").reason == "cross_tenant"
     assert fresh.check("A Pizzaria Napolitana abre às 18h.").reason == "cross_tenant"
