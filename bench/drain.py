@@ -5,6 +5,7 @@ what the answered conversations leave in Redis."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from sqlalchemy import func, select, text
 
 from bench.harness import WORKER_MAX_JOBS, process
 from bench.invariants import check_run
-from bench.procstat import Sampler, peak_rss_mb
+from bench.procstat import Sampler, cpu_seconds, peak_rss_mb
 from bench.reference.run import clear_queue, enqueue_backlog, rq_worker
 from services.core import jobs
 from services.core.channels.baileys import NormalizedMessage
@@ -131,11 +132,12 @@ def _watch(
     and their peak RSS, sampled every 20 ms with the number of turns in flight (model calls
     started, replies not yet received)."""
     sampler = Sampler([p.pid for p in procs])
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     cpu_before = sampler.cpu()
     while gemini.request_count == 0 and time.monotonic() < deadline:
         cpu_before = sampler.cpu()  # the last reading before the first turn's model call
         time.sleep(0.005)
+    own_before = cpu_seconds(os.getpid())  # the stand-ins' threads and this watch
     started = time.time()
     target = sent_from + count
     while time.monotonic() < deadline:
@@ -145,12 +147,14 @@ def _watch(
         sampler.sample(gemini.request_count - (delivered - sent_from))
         time.sleep(0.02)
     cpu = sampler.cpu() - cpu_before
+    own = cpu_seconds(os.getpid()) - own_before
     peaks = [peak_rss_mb(p.pid) for p in procs]
     ends = [d["at"] for d in whaticket.sent()[sent_from:]]
     peak_pid = max(sampler.peak_mb, key=lambda pid: sampler.peak_mb[pid], default=None)
     return {
         "elapsed": (max(ends) - started) if ends else time.time() - started,
         "cpu_s": cpu,
+        "standins_cpu_s": own,
         "peak_rss_mb": round(max(sampler.peak_mb.values(), default=0.0), 1),
         "in_flight_at_peak": sampler.in_flight_at_peak.get(peak_pid, 0) if peak_pid else 0,
         "max_in_flight": sampler.max_in_flight,
@@ -216,6 +220,7 @@ def bench_drain(
         "ideal_turns_per_s": ideal,
         "ratio_to_ideal": round(rate / ideal, 3) if ideal else None,
         "cpu_ms_per_turn": round(watched["cpu_s"] * 1000 / answered, 2) if answered else None,
+        "standins_cpu_ms_per_turn": round(watched["standins_cpu_s"] * 1000 / count, 2),
         "peak_rss_mb": watched["peak_rss_mb"],
         "in_flight_at_peak": watched["in_flight_at_peak"],
         "max_in_flight": watched["max_in_flight"],

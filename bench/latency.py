@@ -33,7 +33,7 @@ from tests.standins.whaticket import WhaticketStandIn
 RATE_PER_S = 50
 SECONDS = 10
 WARM_UP = 5  # messages before the measured ones: the api's tenant cache, the worker's clients
-ATENDE_WAIT_S = 60.0
+ATENDE_WAIT_S = 120.0
 REFERENCE_WAIT_S = 15.0
 HOOK = f"/hooks/whaticket/drain/main/{SECRET}"
 

@@ -81,6 +81,7 @@ def _drain(r: dict[str, Any]) -> list[str]:
     header = ["run", "turns", "seconds", "turns/s", "CPU ms per turn",
               "peak RSS MB (in flight then)", "RQ worker turns/s", "Atende / RQ"]  # fmt: skip
     one_s = next(d for d in r["drain"] if d["llm_latency_s"] == 1.0)
+    zero_s = next(d for d in r["drain"] if d["llm_latency_s"] == 0.0)
     return [
         "## Worker drain",
         "",
@@ -95,6 +96,8 @@ def _drain(r: dict[str, Any]) -> list[str]:
         " (`/proc/<pid>/stat`) from just before the first turn to the last reply, divided by"
         " the turns; RSS is `/proc/<pid>/status` VmRSS sampled every 20 ms, its peak and how"
         f" many turns were in flight then (at most {one_s['max_in_flight']} at 1 s). The"
+        " stand-ins run as threads of the benchmark's own process, which took"
+        f" {zero_s['standins_cpu_ms_per_turn']} ms of CPU per turn at 0 s on the same cores. The"
         " reference is one RQ worker (a forked work-horse per job, one job at a time) over a"
         " backlog of its own, bounded in time.",
         "",
