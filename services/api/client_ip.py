@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 
 def _address(value: str | None) -> str | None:
@@ -28,13 +29,20 @@ def _address(value: str | None) -> str | None:
 
 
 def client_ip(request: Request, trusted_proxy_hops: int) -> str | None:
-    peer = request.client.host[:64] if request.client else None  # from the socket
+    return scope_client_ip(request.scope, trusted_proxy_hops)
+
+
+def scope_client_ip(scope: Scope, trusted_proxy_hops: int) -> str | None:
+    """:func:`client_ip` of a raw ASGI scope (the webhook's route has no ``Request``)."""
+    client = scope.get("client")
+    peer = client[0][:64] if client else None  # from the socket
     if trusted_proxy_hops <= 0:
         return peer
     chain = [
         part.strip()
-        for header in request.headers.getlist("x-forwarded-for")
-        for part in header.split(",")
+        for name, value in scope["headers"]
+        if name == b"x-forwarded-for"
+        for part in value.decode("latin-1").split(",")
         if part.strip()
     ]
     if len(chain) < trusted_proxy_hops:

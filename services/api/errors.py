@@ -6,7 +6,7 @@ import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 
 from services.core.errors import AtendeError, TooManyRequests, Unauthorized
@@ -56,6 +56,16 @@ async def _database_refused_input(request: Request, exc: Exception) -> JSONRespo
         {"error": "invalid_input", "message": "text with a NUL character is not accepted"},
         status_code=400,
     )
+
+
+async def render_error(request: Request, exc: Exception) -> Response | None:
+    """The answer the installed handlers give ``exc``, for a route served below FastAPI's
+    exception handling (the Whaticket webhook); None for what they do not handle."""
+    if isinstance(exc, AtendeError):
+        return await atende_error(request, exc)
+    if isinstance(exc, DBAPIError) and _is_nul_refusal(exc):
+        return await _database_refused_input(request, exc)
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:

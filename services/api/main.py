@@ -34,6 +34,7 @@ from .errors import install_error_handlers
 from .middleware import BodySizeLimit, RequestLog, SecurityHeaders
 from .routes import actions, health, hooks, v1
 from .state import AppState
+from .webhook_route import WhaticketWebhook
 
 log = get_logger(__name__)
 SPOOL_REPLAY_SECONDS = 2.0
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(actions.router)
     panel.install(app)
+    app.add_middleware(WhaticketWebhook)  # innermost: inside the cap, the log and the headers
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog)
     app.add_middleware(SecurityHeaders, trusted_proxy_hops=settings.trusted_proxy_hops)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from services.core.channels import meta_webhook
 from services.core.errors import SchemaViolation
 from services.core.inbound.refusals import RefusedBody
-from services.core.inbound.wire import MAX_DEPTH, parse_json
+from services.core.inbound.wire import MAX_DEPTH, parse_body, parse_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -46,7 +46,7 @@ def depth(value: Any) -> int:
 
 def check(body: bytes) -> None:
     try:
-        parsed = parse_json(body)
+        parsed, stored = parse_body(body)
     except RefusedBody as exc:
         reason, message = exc.reason, exc.message
         assert message.startswith(f"{reason}:")
@@ -56,6 +56,9 @@ def check(body: bytes) -> None:
         text.encode()  # no lone surrogate left
     assert depth(parsed) <= MAX_DEPTH
     assert json.loads(json.dumps(parsed, allow_nan=False)) == parsed  # no NaN or infinity
+    assert json.loads(stored) == parsed  # the text stored in jsonb is the object parsed
+    assert stored.encode().count(b"\\u0000") == 0
+    assert parse_json(body) == parsed
 
 
 @given(st.binary(max_size=300))

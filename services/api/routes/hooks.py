@@ -3,6 +3,7 @@ the work."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from services.api.client_ip import client_ip
 from services.api.deps import StateDep
+from services.api.state import AppState
 from services.core.channels.meta_webhook import SIGNATURE_HEADER, verification_challenge
 from services.core.errors import Forbidden, NotFound
 
@@ -38,14 +40,25 @@ router = APIRouter(prefix="/hooks", tags=["webhooks"])
 async def whaticket_webhook(
     tenant: str, connection: str, secret: str, request: Request, state: StateDep
 ) -> dict[str, Any]:
+    # Requests are served by services.api.webhook_route before they reach this route, which
+    # documents the endpoint and answers what that does not take (a root path).
     correlation_id: str = request.scope["state"]["correlation_id"]
+    ip = client_ip(request, state.settings.trusted_proxy_hops)
+    return await take_whaticket(state, tenant, connection, secret, request.body, correlation_id, ip)
+
+
+async def take_whaticket(
+    state: AppState,
+    tenant: str,
+    connection: str,
+    secret: str,
+    read_body: Callable[[], Awaitable[bytes]],
+    correlation_id: str,
+    ip: str | None,
+) -> dict[str, Any]:
+    """The webhook's answer; raises the receiver's refusals."""
     received = await state.receiver.handle(
-        tenant,
-        connection,
-        secret,
-        request.body,
-        correlation_id,
-        client_ip=client_ip(request, state.settings.trusted_proxy_hops),
+        tenant, connection, secret, read_body, correlation_id, client_ip=ip
     )
     answer: dict[str, Any] = {"status": received.outcome}
     if received.reason:

@@ -7,6 +7,7 @@ protobuf ``Long`` objects, and a contact may be named by phone JID or by an opaq
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +34,9 @@ _MEDIA_KINDS = {
     "locationMessage": "location",
     "contactMessage": "contact",
 }
-_NOT_CUSTOMER_TEXT = ("protocolMessage", "reactionMessage", "senderKeyDistributionMessage")
+_NOT_CUSTOMER_TEXT = frozenset(
+    ("protocolMessage", "reactionMessage", "senderKeyDistributionMessage")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,15 @@ def _lid_of(jid: object) -> str | None:
     return _jid_user(jid) if isinstance(jid, str) and jid.endswith(LID_SUFFIX) else None
 
 
+def _first(read: Callable[[object], str | None], jids: tuple[object, ...]) -> str | None:
+    """The first of ``jids`` that ``read`` reads (a loop: cheaper than ``next()`` of a
+    generator, and this runs for every message)."""
+    for jid in jids:
+        if jid is not None and (found := read(jid)):
+            return found
+    return None
+
+
 def parse_timestamp(value: object) -> datetime | None:
     """Unix seconds as int, numeric string, or protobuf Long ``{low, high, unsigned}``. An
     instant nobody can mean (not after 1970, or past 2242, e.g. beyond bigint) is unknown: the
@@ -106,6 +118,8 @@ def parse_timestamp(value: object) -> datetime | None:
 
 
 def _unwrap(content: dict[str, Any]) -> dict[str, Any]:
+    if content.keys().isdisjoint(_WRAPPERS):  # most messages: nothing to unwrap
+        return content
     for _ in range(4):  # wrappers nest at most a couple of levels
         for wrapper in _WRAPPERS:
             inner = content.get(wrapper)
@@ -184,7 +198,7 @@ def normalize(payload: object) -> NormalizedMessage | Ignored:
         return Ignored("broadcast")
 
     content = message.get("message")
-    if not isinstance(content, dict) or any(k in content for k in _NOT_CUSTOMER_TEXT):
+    if not isinstance(content, dict) or not content.keys().isdisjoint(_NOT_CUSTOMER_TEXT):
         return Ignored("no_content")
     extracted = extract_content(content)
     if extracted is None:
@@ -192,8 +206,8 @@ def normalize(payload: object) -> NormalizedMessage | Ignored:
     kind, text = extracted
 
     alternates = (key.get("senderPn"), key.get("remoteJidAlt"), message.get("senderPn"))
-    phone = _phone_of(remote) or next((p for a in alternates if (p := _phone_of(a))), None)
-    lid = _lid_of(remote) or next((x for a in alternates if (x := _lid_of(a))), None)
+    phone = _phone_of(remote) or _first(_phone_of, alternates)
+    lid = _lid_of(remote) or _first(_lid_of, alternates)
     if phone is None and lid is None:
         raise SchemaViolation("key.remoteJid is neither a phone JID nor an @lid")
     push_name = _str(message.get("pushName"))[:200] or None

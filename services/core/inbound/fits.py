@@ -13,7 +13,7 @@ from services.core.channels.baileys import Ignored, NormalizedMessage, normalize
 from services.core.errors import InvalidInput
 from services.core.logging import get_logger
 from services.core.models import Contact, InboundMessage, Tenant
-from services.core.tenants.spec import NAME_PATTERN
+from services.core.tenants.spec import NAME_PATTERN, BotTenantSpec
 
 from .refusals import RefusedMessage, tagged
 from .spool import describe
@@ -41,6 +41,15 @@ def is_tenant_name(slug: str) -> bool:
     """Could a tenant have this name? A path that no tenant can match (a NUL, a surrogate, 300
     characters) is an unknown tenant without asking Postgres, which would refuse the query."""
     return len(slug) <= _length(Tenant.slug) and re.fullmatch(NAME_PATTERN, slug) is not None
+
+
+def has_connection(spec: BotTenantSpec, name: str) -> bool:
+    """``spec.connection(name) is not None``, as a loop: a generator that stops early costs
+    more than the rest of the check, and every webhook asks."""
+    for connection in spec.whaticket.connections:  # noqa: SIM110 (see above)
+        if connection.name == name:
+            return True
+    return False
 
 
 def check_fits(message: NormalizedMessage) -> None:

@@ -36,7 +36,6 @@ from services.core.errors import (
 )
 from services.core.handoff.presence import note_business_message
 from services.core.logging import get_logger
-from services.core.metrics import WEBHOOKS
 from services.core.outbound import statuses
 from services.core.ratelimit import failed_auth, quota
 from services.core.tenants.credentials import hash_webhook_secret, matches_any_hash
@@ -44,13 +43,14 @@ from services.core.tenants.directory import TenantConfig, TenantDirectory
 from services.core.tenants.spec import META_CONNECTION, EventType
 from services.core.tenants.webhook_keys import WebhookKeyring
 
-from . import refusals, unverified
+from . import unverified
 from .batcher import PendingMessage, ingest_batch, payload_text, received_event
-from .fits import check_fits, is_tenant_name, normalize_checked
-from .refusals import is_db_down, refused_by_database, refused_by_postgres
+from .counts import counted
+from .fits import check_fits, has_connection, is_tenant_name, normalize_checked
+from .refusals import is_db_down, refuse, refused_by_database, refused_by_postgres
 from .service import ingest
 from .spool import Spool, SpooledWebhook, describe
-from .wire import parse_json
+from .wire import parse_body, parse_json
 
 Outcome = Literal["accepted", "duplicate", "ignored", "spooled"]
 log = get_logger(__name__)
@@ -127,20 +127,20 @@ class WebhookReceiver:
         return (
             tenant is not None
             and tenant.enabled
-            and tenant.spec.connection(connection) is not None
+            and has_connection(tenant.spec, connection)
             and matches_any_hash(secret_hash, list(tenant.webhook_secret_hashes))
         )
 
     @staticmethod
     def _authorize(tenant: TenantConfig | None, connection: str, secret_hash: str) -> TenantConfig:
         if tenant is None or not tenant.enabled:
-            WEBHOOKS.labels("unknown", "unknown_tenant").inc()
+            counted("unknown", "unknown_tenant")
             raise NotFound("unknown tenant")
         if not matches_any_hash(secret_hash, list(tenant.webhook_secret_hashes)):
-            WEBHOOKS.labels(tenant.slug, "unauthorized").inc()
+            counted(tenant.slug, "unauthorized")
             raise Unauthorized()
-        if tenant.spec.connection(connection) is None:
-            WEBHOOKS.labels(tenant.slug, "unknown_connection").inc()
+        if not has_connection(tenant.spec, connection):
+            counted(tenant.slug, "unknown_connection")
             raise NotFound(f"unknown connection {connection!r} for this tenant")
         return tenant
 
@@ -156,7 +156,7 @@ class WebhookReceiver:
 
     async def _spool_record(self, record: SpooledWebhook) -> Received:
         await self._spool.append(record)
-        WEBHOOKS.labels(record.tenant, "spooled").inc()
+        counted(record.tenant, "spooled")
         return Received("spooled")
 
     async def receive(
@@ -171,20 +171,22 @@ class WebhookReceiver:
         """Normalize and store an authenticated request's body. Replaying, a failure to store
         raises (the spool keeps the record); otherwise the message is spooled."""
         try:
-            payload = parse_json(body)
+            payload, payload_json = parse_body(body)
             normalized = normalize_checked(payload)
         except InvalidInput as exc:
-            raise _refused(tenant.slug, exc) from None
+            raise refuse(tenant.slug, exc) from None
         if isinstance(normalized, Ignored):
-            WEBHOOKS.labels(tenant.slug, "ignored").inc()
+            counted(tenant.slug, "ignored")
             if normalized.reason == "from_me":
                 await self._note_presence(tenant, connection, payload)
             return Received("ignored", reason=normalized.reason)
         try:
-            inbound_id = await self._store(tenant, connection, normalized, payload, correlation_id)
+            inbound_id = await self._store(
+                tenant, connection, normalized, payload, correlation_id, payload_json
+            )
         except Exception as exc:
             if refused_by_postgres(exc):  # storing it again fails the same way
-                raise _refused(tenant.slug, refused_by_database()) from None
+                raise refuse(tenant.slug, refused_by_database()) from None
             if replaying:
                 raise
             _log_failure("webhook.spooled", tenant.slug, exc)
@@ -207,17 +209,17 @@ class WebhookReceiver:
         try:
             tenant = await self._tenants.by_slug(slug) if is_tenant_name(slug) else None
             if tenant is None or not tenant.enabled or tenant.spec.meta is None:
-                WEBHOOKS.labels("unknown", "unknown_tenant").inc()
+                counted("unknown", "unknown_tenant")
                 raise NotFound("unknown tenant")
             if not meta_webhook.signed_by(
                 tenant.credentials.meta_app_secret or "", body, signature
             ):
-                WEBHOOKS.labels(tenant.slug, "unauthorized").inc()
+                counted(tenant.slug, "unauthorized")
                 raise Unauthorized()
             try:
                 batch = meta_webhook.parse(parse_json(body))
             except InvalidInput as exc:
-                raise _refused(tenant.slug, exc) from None
+                raise refuse(tenant.slug, exc) from None
             ours = batch.phone_number_id in (None, "", tenant.spec.meta.phone_number_id)
             outcomes = [
                 await self._accept_one(tenant, message, raw, correlation_id)
@@ -255,12 +257,12 @@ class WebhookReceiver:
             check_fits(message)
             received = await self.accept(tenant, META_CONNECTION, message, raw, correlation_id)
         except InvalidInput as exc:
-            _refused(tenant.slug, exc)
+            refuse(tenant.slug, exc)
             return "refused"
         except Exception as exc:
             if not refused_by_postgres(exc):
                 raise
-            _refused(tenant.slug, refused_by_database())
+            refuse(tenant.slug, refused_by_database())
             return "refused"
         return received.outcome
 
@@ -281,11 +283,11 @@ class WebhookReceiver:
         self, tenant: TenantConfig, inbound_id: int | None, correlation_id: str
     ) -> Received:
         if inbound_id is None:
-            WEBHOOKS.labels(tenant.slug, "duplicate").inc()
+            counted(tenant.slug, "duplicate")
             return Received("duplicate")
         job = jobs.InboundJob(inbound_id, tenant.spec.conversation.debounce_seconds, correlation_id)
         await self._enqueue.submit(quota.PacedJob(job, tenant))
-        WEBHOOKS.labels(tenant.slug, "accepted").inc()
+        counted(tenant.slug, "accepted")
         return Received("accepted", inbound_id=inbound_id)
 
     async def _note_presence(
@@ -316,6 +318,7 @@ class WebhookReceiver:
         message: NormalizedMessage,
         payload: dict[str, Any],
         correlation_id: str,
+        payload_json: str | None = None,  # ``payload`` as JSON text, if the caller has it
     ) -> int | None:
         """Committed before returning: the message id, or None for a duplicate."""
         subscriptions = tuple(
@@ -326,7 +329,7 @@ class WebhookReceiver:
                 tenant.id,
                 connection,
                 message,
-                payload_text(payload),
+                payload_json if payload_json is not None else payload_text(payload),
                 correlation_id,
                 tenant.slug,
                 subscriptions,
@@ -390,11 +393,3 @@ def _log_failure(event: str, slug: str, exc: BaseException) -> None:
         log.error(event, tenant=slug, error=type(exc).__name__)
     else:  # a bug: where it happened, never the error's text (it may quote the message)
         log.error(event, tenant=slug, unexpected=True, **describe(exc))
-
-
-def _refused(slug: str, exc: InvalidInput) -> InvalidInput:
-    """Counted and logged; the refusal to raise, its reason leading its message."""
-    WEBHOOKS.labels(slug, "invalid").inc()
-    refusals.count(slug, exc)
-    log.warning("webhook.refused", tenant=slug, reason=refusals.reason_of(exc))
-    return refusals.tagged(exc)

@@ -14,7 +14,12 @@ from typing import Literal
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from services.core.errors import InvalidInput, SchemaViolation
+from services.core.logging import get_logger
 from services.core.metrics import WEBHOOK_REFUSALS
+
+from .counts import counted
+
+log = get_logger("services.core.inbound.receiver")  # where these lines were always logged
 
 Reason = Literal[
     "not_json",  # not UTF-8 JSON at all
@@ -68,6 +73,14 @@ def tagged(exc: InvalidInput) -> InvalidInput:
 
 def count(tenant: str, exc: InvalidInput) -> None:
     WEBHOOK_REFUSALS.labels(tenant, reason_of(exc)).inc()
+
+
+def refuse(tenant: str, exc: InvalidInput) -> InvalidInput:
+    """Counted and logged; the refusal to raise, its reason leading its message."""
+    counted(tenant, "invalid")
+    count(tenant, exc)
+    log.warning("webhook.refused", tenant=tenant, reason=reason_of(exc))
+    return tagged(exc)
 
 
 def is_db_down(exc: BaseException) -> bool:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from redis.exceptions import RedisError
 
 from services.core.errors import NotFound, Unauthorized, Unavailable
-from services.core.metrics import WEBHOOKS
 from services.core.tenants.webhook_keys import WebhookKeyring
+
+from .counts import counted
 
 UNVERIFIABLE = "the tenant cannot be verified while the database is unreachable; retry later"
 
@@ -28,14 +29,14 @@ async def admit(
     except (RedisError, OSError):
         keys = None
     if keys is None:
-        WEBHOOKS.labels("unknown", "unverifiable").inc()
+        counted("unknown", "unverifiable")
         raise Unavailable(UNVERIFIABLE)
     if not keys.enabled:
-        WEBHOOKS.labels("unknown", "unknown_tenant").inc()
+        counted("unknown", "unknown_tenant")
         raise NotFound("unknown tenant")
     if connection not in keys.connections:
-        WEBHOOKS.labels(slug, "unknown_connection").inc()
+        counted(slug, "unknown_connection")
         raise NotFound(f"unknown connection {connection!r} for this tenant")
     if not keys.admits(connection, secret_hash):
-        WEBHOOKS.labels(slug, "unauthorized").inc()
+        counted(slug, "unauthorized")
         raise Unauthorized()

@@ -48,18 +48,49 @@ def _int(literal: str) -> int:
     return int(literal)
 
 
+# Built once: ``json.loads`` with hooks builds a decoder (and its scanner) on every call.
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float, parse_int=_int)
+
+
 def parse_json(body: bytes) -> dict[str, Any]:
     """The body as a JSON object fit for Postgres; :class:`RefusedBody` (400) otherwise."""
+    return parse_body(body)[0]
+
+
+def parse_body(body: bytes) -> tuple[dict[str, Any], str]:
+    """:func:`parse_json`, and the object as JSON text for its ``jsonb`` column: the body
+    itself when nothing in it needed cleaning (as good as re-encoding the object, and what
+    the sender sent), one pass either way."""
+    text, verbatim = _decoded(body)
     try:
-        payload = json.loads(body, parse_constant=_constant, parse_float=_float, parse_int=_int)
+        payload = _DECODER.decode(text)
     except RecursionError:
         raise RefusedBody("too_deep", f"JSON nests at most {MAX_DEPTH} levels") from None
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         raise RefusedBody("not_json", "body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise RefusedBody("not_object", "body must be a JSON object")
+    # NUL and lone surrogates come only from a \u escape (or a non-UTF-8 body), and nesting
+    # needs a bracket per level: without them the walk would change nothing.
+    if verbatim and "\\u" not in text and text.count("{") + text.count("[") <= MAX_DEPTH:
+        return payload, text
     cleaned: dict[str, Any] = _clean(payload, 1)
-    return cleaned
+    return cleaned, json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False)
+
+
+def _decoded(body: bytes) -> tuple[str, bool]:
+    """The body as ``json.loads`` decodes it, and whether it was strict UTF-8 (no surrogate
+    and no byte-order mark can hide in it then)."""
+    encoding = json.detect_encoding(body)
+    try:
+        if encoding == "utf-8":
+            try:
+                return body.decode("utf-8"), True
+            except UnicodeDecodeError:
+                pass
+        return body.decode(encoding, "surrogatepass"), False
+    except UnicodeDecodeError:
+        raise RefusedBody("not_json", "body is not valid JSON") from None
 
 
 def _clean(value: Any, depth: int) -> Any:

@@ -3,12 +3,14 @@ refusal naming its reason."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from services.core.channels.baileys import NormalizedMessage
 from services.core.inbound.fits import check_fits
 from services.core.inbound.refusals import RefusedBody, RefusedMessage
-from services.core.inbound.wire import MAX_DEPTH, parse_json
+from services.core.inbound.wire import MAX_DEPTH, parse_body, parse_json
 
 
 @pytest.mark.parametrize(
@@ -48,6 +50,33 @@ def test_nul_is_dropped_and_lone_surrogates_become_the_replacement_character() -
     )
     assert parsed == {"t": "oi \ufffd \ufffd fim", "k\ufffd": ["\U0001f600"], "n": 2.5}
     "".join(parsed).encode()  # every string now encodes as UTF-8
+
+
+def test_a_clean_body_is_stored_as_sent_and_a_cleaned_one_as_cleaned() -> None:
+    body = '{"key": {"id": "A1"}, "message": {"conversation": "Olá, tudo bem? 😀"}, "n": 1.50}'
+    payload, stored = parse_body(body.encode())
+    assert stored == body
+    assert payload == {"key": {"id": "A1"}, "message": {"conversation": "Olá, tudo bem? 😀"},
+                       "n": 1.5}  # fmt: skip
+    payload, stored = parse_body(b'{"t": "oi\\u0000 \\ud800", "e": "\\u00e9"}')
+    assert payload == {"t": "oi \ufffd", "e": "\u00e9"}
+    assert json.loads(stored) == payload
+    assert "\\u" not in stored
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '\ufeff{"a": "b"}'.encode(),  # a byte-order mark
+        '{"a": "b"}'.encode("utf-16"),
+        b'{"a": "\xed\xa0\x80"}',  # a surrogate written as UTF-8
+        b'{"a": [' + b",".join([b"[]"] * MAX_DEPTH) + b"]}",  # more brackets than levels
+    ],
+)
+def test_a_body_that_is_not_plain_utf_8_json_is_stored_re_encoded(body: bytes) -> None:
+    payload, stored = parse_body(body)
+    assert stored == json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    stored.encode()
 
 
 @pytest.mark.parametrize(
