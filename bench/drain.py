@@ -17,7 +17,7 @@ from typing import Any, cast
 import redis
 from sqlalchemy import func, select, text
 
-from bench.harness import WORKER_MAX_JOBS, process
+from bench.harness import WORKER_MAX_JOBS, delivered, deliveries_since, model_calls, process
 from bench.invariants import check_run
 from bench.procstat import Sampler, cpu_seconds, peak_rss_mb
 from bench.reference.run import clear_queue, enqueue_backlog, rq_worker
@@ -116,7 +116,7 @@ def _wait_deliveries(whaticket: WhaticketStandIn, target: int, deadline: float) 
     """Seconds until the stand-in holds ``target`` deliveries (or the deadline). Watching the
     stand-in costs the machine nothing; polling Postgres would take CPU from the worker."""
     started = time.monotonic()
-    while len(whaticket.sent()) < target and time.monotonic() < deadline:
+    while delivered(whaticket) < target and time.monotonic() < deadline:
         time.sleep(0.05)
     return time.monotonic() - started
 
@@ -134,22 +134,22 @@ def _watch(
     sampler = Sampler([p.pid for p in procs])
     deadline = time.monotonic() + 240
     cpu_before = sampler.cpu()
-    while gemini.request_count == 0 and time.monotonic() < deadline:
+    while model_calls(gemini) == 0 and time.monotonic() < deadline:
         cpu_before = sampler.cpu()  # the last reading before the first turn's model call
         time.sleep(0.005)
     own_before = cpu_seconds(os.getpid())  # the stand-ins' threads and this watch
     started = time.time()
     target = sent_from + count
     while time.monotonic() < deadline:
-        delivered = len(whaticket.sent())
-        if delivered >= target:
+        done = delivered(whaticket)
+        if done >= target:
             break
-        sampler.sample(gemini.request_count - (delivered - sent_from))
+        sampler.sample(model_calls(gemini) - (done - sent_from))
         time.sleep(0.02)
     cpu = sampler.cpu() - cpu_before
     own = cpu_seconds(os.getpid()) - own_before
     peaks = [peak_rss_mb(p.pid) for p in procs]
-    ends = [d["at"] for d in whaticket.sent()[sent_from:]]
+    ends = [d["at"] for d in deliveries_since(whaticket, sent_from)]
     peak_pid = max(sampler.peak_mb, key=lambda pid: sampler.peak_mb[pid], default=None)
     return {
         "elapsed": (max(ends) - started) if ends else time.time() - started,
@@ -187,7 +187,7 @@ def bench_drain(
             "ATENDE_WORKER_METRICS_PORT": "0",
         }
         since = datetime.now(UTC)
-        sent_from = len(whaticket.sent())
+        sent_from = delivered(whaticket)
         run = f"drain{latency}-{len(tenants)}-{workers}-{time.time_ns()}"
         asyncio.run(seed(settings, count, run, list(tenants)))
         with ExitStack() as stack:
@@ -243,15 +243,15 @@ def bench_reference_drain(
     by ``limit_seconds``: at a 1 s model it answers about one turn a second."""
     with GeminiStandin(delay=latency) as gemini:
         env = reference_env | {"REF_GEMINI_BASE_URL": gemini.base_url}
-        target = len(whaticket.sent()) + count
+        target = delivered(whaticket) + count
         enqueue_backlog(env, count)
         try:
             with rq_worker(env, tmp / f"rq-{latency}.log"):
                 deadline = time.monotonic() + 60
-                while gemini.request_count == 0 and time.monotonic() < deadline:
+                while model_calls(gemini) == 0 and time.monotonic() < deadline:
                     time.sleep(0.01)
                 elapsed = _wait_deliveries(whaticket, target, time.monotonic() + limit_seconds)
-            done = len(whaticket.sent()) - (target - count)
+            done = delivered(whaticket) - (target - count)
         finally:
             clear_queue(env)
     return {

@@ -11,8 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from tests.standins.gemini import GeminiStandin
+from tests.standins.whaticket import WhaticketStandIn
 
 SECRET = "bench-webhook-secret-0123456789abcdef"
 TOKEN = "bench-whaticket-token"
@@ -102,3 +106,21 @@ def wrk(url: str, seconds: int, connections: int, *, tenants: int = 0) -> dict[s
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     result["non_2xx"] = float(errors.group(1)) if errors else 0.0
     return result
+
+
+def delivered(whaticket: WhaticketStandIn) -> int:
+    """How many sends the Whaticket stand-in has recorded, read without copying its list: the
+    stand-ins run as threads of this process, and a watch loop copying thousands of entries
+    every few milliseconds would hold the GIL they need to answer the worker."""
+    return len(whaticket._sent)
+
+
+def deliveries_since(whaticket: WhaticketStandIn, start: int) -> list[dict[str, Any]]:
+    """The sends recorded from index ``start`` on (a slice, not the whole history)."""
+    with whaticket._lock:
+        return whaticket._sent[start:]
+
+
+def model_calls(gemini: GeminiStandin) -> int:
+    """Requests the Gemini stand-in has received (the bench tenants embed nothing), in O(1)."""
+    return len(gemini._state.log)

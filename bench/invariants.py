@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench.harness import deliveries_since
 from services.core.config import Settings
 from services.core.db import create_engine, create_sessionmaker
 from tests.standins.whaticket import WhaticketStandIn
@@ -67,7 +68,7 @@ def check_run(
         by_turn[reply.turn_id].append(reply)
     phone_of = {m.turn_id: m.phone for m in messages if m.turn_id is not None}
     phones = set(phone_of.values())
-    deliveries = [d for d in whaticket.sent()[sent_from:] if d["number"] in phones]
+    deliveries = [d for d in deliveries_since(whaticket, sent_from) if d["number"] in phones]
     delivered = Counter((d["number"], str(d["text"])) for d in deliveries)
     for turn, phone in sorted(phone_of.items()):
         stored = [r for r in by_turn[turn] if r.channel == "whaticket"]

@@ -22,7 +22,14 @@ from typing import Any
 
 import httpx
 
-from bench.harness import SECRET, WORKER_MAX_JOBS, process, wait_http
+from bench.harness import (
+    SECRET,
+    WORKER_MAX_JOBS,
+    delivered,
+    deliveries_since,
+    process,
+    wait_http,
+)
 from bench.invariants import check_run
 from bench.reference.run import clear_queue, rq_worker, webhook_server
 from services.cli.embedded import free_port
@@ -68,10 +75,13 @@ async def _drive(base_url: str, prefix: str, count: int) -> dict[str, float]:
 
 
 def _overheads(
-    whaticket: WhaticketStandIn, posted: dict[str, float], deadline: float
+    whaticket: WhaticketStandIn, posted: dict[str, float], deadline: float, sent_from: int = 0
 ) -> list[float]:
+    """Milliseconds from each POST to its reply reaching the stand-in (replies from index
+    ``sent_from`` on), waiting for all of them until ``deadline``."""
     while time.monotonic() < deadline:
-        arrived = {d["number"]: d["at"] for d in whaticket.sent() if d["number"] in posted}
+        sent = deliveries_since(whaticket, sent_from)
+        arrived = {d["number"]: d["at"] for d in sent if d["number"] in posted}
         if len(arrived) == len(posted):
             break
         time.sleep(0.05)
@@ -79,10 +89,11 @@ def _overheads(
 
 
 def _censored(
-    whaticket: WhaticketStandIn, posted: dict[str, float], samples: list[float]
+    whaticket: WhaticketStandIn, posted: dict[str, float], samples: list[float], sent_from: int
 ) -> list[float]:
     """``samples`` and, for each message not answered, how long it had waited so far."""
-    arrived = {d["number"] for d in whaticket.sent() if d["number"] in posted}
+    sent = deliveries_since(whaticket, sent_from)
+    arrived = {d["number"] for d in sent if d["number"] in posted}
     now = time.time()
     waited = [(now - at) * 1000 for phone, at in posted.items() if phone not in arrived]
     return sorted(samples + waited)
@@ -125,12 +136,12 @@ def _reference(env: dict[str, str], tmp: Path) -> Iterator[str]:
 
 
 def _measure(
-    whaticket: WhaticketStandIn, base_url: str, prefix: str, wait: float
+    whaticket: WhaticketStandIn, base_url: str, prefix: str, wait: float, sent_from: int
 ) -> tuple[dict[str, float], list[float]]:
     warm_up = asyncio.run(_drive(base_url, str(int(prefix) + 1), WARM_UP))
-    _overheads(whaticket, warm_up, time.monotonic() + 10)
+    _overheads(whaticket, warm_up, time.monotonic() + 10, sent_from)
     posted = asyncio.run(_drive(base_url, prefix, RATE_PER_S * SECONDS))
-    return posted, _overheads(whaticket, posted, time.monotonic() + wait)
+    return posted, _overheads(whaticket, posted, time.monotonic() + wait, sent_from)
 
 
 def bench_latency(
@@ -151,11 +162,12 @@ def bench_latency(
                                                                 gemini.base_url}, tmp)),
         }  # fmt: skip
         for name, (prefix, stack) in stacks.items():
-            sent_from = len(whaticket.sent())
+            sent_from = delivered(whaticket)
             wait = ATENDE_WAIT_S if name == "real" else REFERENCE_WAIT_S
             with ExitStack() as running:
-                posted, samples = _measure(whaticket, running.enter_context(stack), prefix, wait)
-                every = _censored(whaticket, posted, samples)
+                url = running.enter_context(stack)
+                posted, samples = _measure(whaticket, url, prefix, wait, sent_from)
+                every = _censored(whaticket, posted, samples, sent_from)
             if name == "reference":
                 clear_queue(reference_env)
             results[name] = _summary(every, len(posted)) | {"answered": len(samples)}

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.drain import _wait_deliveries, forget_messages, seed
-from bench.harness import WORKER_MAX_JOBS, process, wait_http, wrk
+from bench.harness import WORKER_MAX_JOBS, delivered, process, wait_http, wrk
 from bench.ingest import CONNECTIONS, HOOK
 from bench.stack import Bench, environment
 from services.cli.embedded import free_port
@@ -142,11 +142,11 @@ def profile_worker(b: Bench, out: Path, turns: int, rate: int) -> dict[str, Any]
             while b"worker.started" not in log.read_bytes() and time.monotonic() < deadline:
                 time.sleep(0.1)
             spy = _start_py_spy(worker.pid, out, rate)
-            target = len(b.whaticket.sent()) + turns
+            target = delivered(b.whaticket) + turns
             asyncio.run(seed(b.settings, turns, f"profile-{time.time_ns()}", ["drain"]))
             elapsed = _wait_deliveries(b.whaticket, target, time.monotonic() + 300)
             _stop_py_spy(spy)
-    done = turns - max(0, target - len(b.whaticket.sent()))
+    done = turns - max(0, target - delivered(b.whaticket))
     print(f"worker: {done}/{turns} turns in {elapsed:.1f} s (0 s model, seeding included)")
     return {"turns": turns, "answered": done}
 
