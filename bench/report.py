@@ -18,11 +18,25 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 def _profile() -> list[str]:
     return [
-        "Where a figure falls short, profile the same run with py-spy attached to the real"
-        " process by PID: `python -m bench.profile worker` (the drain at a 0 s model) or"
-        " `python -m bench.profile api` (the wrk ingest). Each prints the share of on-CPU"
-        " samples by our functions (inclusive) and by library, and keeps the raw py-spy"
-        " output (`--save DIR`) for a flame graph.",
+        "## Profiling a run",
+        "",
+        "Where a figure falls short, profile the same work with py-spy (a `bench` extra)"
+        " attached by PID to the real process, with nothing changed in it:",
+        "",
+        "```",
+        "python -m bench.profile worker [--turns 1000]   # the drain above, model at 0 s",
+        "python -m bench.profile api [--seconds 10]      # the wrk ingest above",
+        "```",
+        "",
+        "Each starts its own embedded Postgres, Redis and stand-ins as `make bench` does, runs"
+        " `py-spy record --pid <pid> -f raw --nonblocking` while the work runs, and prints the"
+        " share of on-CPU samples by our functions (inclusive: a function counts in every"
+        " sample it is on the stack of), by library (sqlalchemy, asyncpg, genai, httpx, redis,"
+        " arq, structlog, prometheus_client, pydantic, ...) and by the leaf frame (where the"
+        " CPU was spent: our code, a library, the standard library). `--save DIR` keeps the"
+        " raw stacks (for flamegraph.pl or speedscope) and the shares as JSON; `--rate` sets"
+        " the samples a second (200). Attaching to a process py-spy did not start needs root,"
+        " `CAP_SYS_PTRACE` or `kernel.yama.ptrace_scope=0`.",
         "",
     ]
 
