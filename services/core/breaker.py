@@ -142,6 +142,9 @@ class CircuitBreaker:
         self._success = redis.register_script(_SUCCESS)
         self._state = redis.register_script(_STATE)
         self._store_down = False
+        # This process saw the breaker tripped (or reported a failure) since it last saw it
+        # closed: only then can a success change anything, so only then is it reported.
+        self._trouble = False
 
     async def allow(self) -> Decision:
         try:
@@ -154,12 +157,17 @@ class CircuitBreaker:
             return Decision(allowed=True)
         self._note_store_up()
         state: State = ("closed", "half_open", "open")[int(phase)]
+        self._trouble = state != "closed"
         if int(allowed):
             return Decision(allowed=True, probe=state == "half_open", state=state)
         return Decision(allowed=False, retry_after=int(wait_ms) / 1000, state=state)
 
     async def record_success(self) -> None:
-        """Closes a half-open breaker; in the closed state a success changes nothing."""
+        """Closes a half-open breaker; in the closed state a success changes nothing, so it is
+        not sent to Redis unless this process saw the breaker tripped since it was closed
+        (a half-open breaker answers ``allow`` with its state, never "closed")."""
+        if not self._trouble:
+            return
         if await self._run(self._success, [self._fails, self._open, self._tripped, self._probe]):
             log.info("breaker_closed", breaker=self.name)
 
@@ -169,6 +177,7 @@ class CircuitBreaker:
         While open, late failures (calls begun before it opened) are ignored; while half-open,
         any failure re-opens, since it shows the dependency still failing.
         """
+        self._trouble = True
         outcome = await self._run(
             self._failure,
             [self._fails, self._open, self._tripped, self._probe],

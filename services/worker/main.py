@@ -56,6 +56,13 @@ class AtendeWorker(Worker):
         self.health = health
         self.on_stop = self._handing_back
 
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq reads the queue's due jobs, the ones this worker is running among them (a job
+        leaves the queue when it finishes), and spends three Redis round trips on each to find
+        it in progress. Those already running here are left out first, for free."""
+        running = self.tasks
+        await super().start_jobs([j for j in job_ids if j.decode() not in running])
+
     async def heart_beat(self) -> None:
         await super().heart_beat()
         self.health.polled()
