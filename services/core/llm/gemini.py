@@ -17,10 +17,12 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import aiohttp
 import httpx
 import httpx2
 from google import genai
 from google.genai import errors, types
+from google.genai.models import AsyncModels
 
 from services.core.errors import DependencyError, PermanentError, TransientError
 from services.core.llm.types import (
@@ -89,6 +91,13 @@ def _handoff_tool() -> types.Tool:
     )
 
 
+# Built once: the SDK's models cost microseconds each to validate, on every turn otherwise.
+_HANDOFF_TOOLS = [_handoff_tool()]
+_HANDOFF_TOOL_CONFIG = types.ToolConfig(
+    function_calling_config=types.FunctionCallingConfig(mode=types.FunctionCallingConfigMode.AUTO)
+)
+
+
 def _contents(history: list[ChatMessage]) -> list[types.Content]:
     return [types.Content(role=m.role, parts=[types.Part(text=m.text)]) for m in history]
 
@@ -112,41 +121,51 @@ class GeminiClient:
         max_connections: int = 512,
     ) -> None:
         self._timeout_seconds = timeout_seconds
+        self._api_key, self._max_connections = api_key, max_connections
+        self._options = {
+            "base_url": base_url,
+            "api_version": api_version,
+            "timeout": max(1, round(timeout_seconds * 1000)),
+            # Explicit attempts=1 also disables aiohttp's hidden connect retry (§2.3).
+            "retry_options": types.HttpRetryOptions(attempts=1),
+        }
         # A reference must be kept: a collected Client closes its HTTP session (gemini.md §2.3).
-        self._client = genai.Client(
-            api_key=api_key,
-            http_options=types.HttpOptions(
-                base_url=base_url,
-                api_version=api_version,
-                timeout=max(1, round(timeout_seconds * 1000)),
-                # Explicit attempts=1 also disables aiohttp's hidden connect retry (§2.3).
-                retry_options=types.HttpRetryOptions(attempts=1),
-                # One worker runs hundreds of turns at once; httpx2's default pool is 100.
-                async_client_args={
-                    "limits": httpx2.Limits(
-                        max_connections=max_connections, max_keepalive_connections=64
-                    )
-                },
-            ),
-        )
+        self._sdk: genai.Client | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._closed = False
+
+    @property
+    def _models(self) -> AsyncModels:
+        """The SDK's calls, on an HTTP session of our own, made in the running loop on first
+        use: the SDK's own trusts the environment, which costs two thread hops a request (the
+        netrc file and proxy variables are looked up each time), and has no connection limit."""
+        if self._sdk is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+            )
+            self._sdk = genai.Client(
+                api_key=self._api_key,
+                http_options=types.HttpOptions(**self._options, aiohttp_client=self._session),
+            )
+        return self._sdk.aio.models
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        await self._client.aio.aclose()
-        self._client.close()
+        if self._sdk is not None:
+            await self._sdk.aio.aclose()
+            self._sdk.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def generate(self, request: LlmRequest) -> LlmReply:
         config = types.GenerateContentConfig(system_instruction=request.system_prompt)
         if request.allow_handoff:
-            config.tools = [_handoff_tool()]
-            config.tool_config = types.ToolConfig(
-                function_calling_config=types.FunctionCallingConfig(
-                    mode=types.FunctionCallingConfigMode.AUTO
-                )
-            )
+            config.tools = list(_HANDOFF_TOOLS)
+            config.tool_config = _HANDOFF_TOOL_CONFIG
         return parse_response(
             await self._call(request.model, _contents(request.history), config), request
         )
@@ -168,7 +187,7 @@ class GeminiClient:
         self, model: str, contents: list[types.Content], config: types.GenerateContentConfig
     ) -> types.GenerateContentResponse:
         async with self._errors_mapped():
-            return await self._client.aio.models.generate_content(
+            return await self._models.generate_content(
                 model=model, contents=contents, config=config
             )
 
@@ -180,7 +199,7 @@ class GeminiClient:
         batch limit). Errors as for ``generate``."""
         config = types.EmbedContentConfig(task_type=task_type, output_dimensionality=dimensions)
         async with self._errors_mapped():
-            response = await self._client.aio.models.embed_content(
+            response = await self._models.embed_content(
                 model=model, contents=list(texts), config=config
             )
         vectors = [list(e.values or []) for e in response.embeddings or []]
