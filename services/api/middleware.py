@@ -134,6 +134,15 @@ _DOCS_POLICY = (
     "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
 )
 HSTS = b"max-age=31536000; includeSubDomains"
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+_CSP = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
+_DOCS_CSP = (b"content-security-policy", _DOCS_POLICY.encode())
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 class SecurityHeaders:
@@ -160,18 +169,9 @@ class SecurityHeaders:
             return
         path: str = scope["path"]
         docs = path in ("/docs", "/redoc", "/docs/oauth2-redirect")
-        extra = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"same-origin"),
-            (b"cross-origin-opener-policy", b"same-origin"),
-            (
-                b"content-security-policy",
-                (_DOCS_POLICY if docs else CONTENT_SECURITY_POLICY).encode(),
-            ),
-        ]
+        extra = [*_ALWAYS, _DOCS_CSP if docs else _CSP]
         if not path.startswith("/panel/static/"):
-            extra.append((b"cache-control", b"no-store"))
+            extra.append(_NO_STORE)
         if self._https(scope):
             extra.append((b"strict-transport-security", HSTS))
 

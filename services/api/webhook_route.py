@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .client_ip import scope_client_ip
@@ -49,13 +49,24 @@ class WhaticketWebhook:
             await self.app(scope, receive, send)
             return
         state: AppState = scope["app"].state.atende
-        request = Request(scope, receive)
         correlation_id: str = scope["state"]["correlation_id"]
         ip = scope_client_ip(scope, state.settings.trusted_proxy_hops)
+
+        async def read_body() -> bytes:  # as Request.body reads it, without its generator
+            chunks: list[bytes] = []
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect
+                if message["type"] == "http.request":
+                    chunks.append(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+
         try:
-            answer = await take_whaticket(state, *parts, request.body, correlation_id, ip)
+            answer = await take_whaticket(state, *parts, read_body, correlation_id, ip)
         except Exception as exc:
-            response = await render_error(request, exc)
+            response = await render_error(Request(scope, receive), exc)
             if response is None:  # a bug: the server's own 500, as on any route
                 raise
             await response(scope, receive, send)
