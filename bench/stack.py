@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,7 +81,15 @@ def environment() -> Iterator[Bench]:
             asyncio.run(apply_file(settings, manifests))
             reference = _reference_env(env, postgres, whaticket.url)
             yield Bench(env, settings, whaticket, reference, tmp)
+    except BaseException:
+        keep = True  # the processes' logs, for what went wrong
+        raise
+    else:
+        keep = False
     finally:
         redis.stop()
         postgres.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if keep:
+            print(f"the processes' logs are kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
