@@ -22,11 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, update
 
 from services.core import hours
-from services.core.db import SessionMaker, autocommit
+from services.core.db import SessionMaker, autocommit, fetchrow
 from services.core.handoff.messages import say
 from services.core.knowledge import QuestionAnswer
 from services.core.llm.offline import OfflineResponder
@@ -100,18 +99,23 @@ async def record_usage(
         # Each statement stands alone (the warning's claim checks warned_at itself), and the
         # tenant's month row is locked only for the one statement.
         async with autocommit(sessionmaker) as session:
-            row = insert(LlmUsage).values(
-                tenant_id=tenant.id, month=month, prompt_tokens=prompt, output_tokens=output
+            row = await fetchrow(
+                session,
+                """
+                INSERT INTO llm_usage (tenant_id, month, prompt_tokens, output_tokens)
+                VALUES ($1, $2, $3, $4)
+                ON CONFLICT (tenant_id, month) DO UPDATE
+                SET prompt_tokens = llm_usage.prompt_tokens + excluded.prompt_tokens,
+                    output_tokens = llm_usage.output_tokens + excluded.output_tokens,
+                    updated_at = now()
+                RETURNING prompt_tokens + output_tokens AS used, warned_at""",
+                tenant.id,
+                month,
+                prompt,
+                output,
             )
-            upsert = row.on_conflict_do_update(
-                index_elements=[LlmUsage.tenant_id, LlmUsage.month],
-                set_={
-                    "prompt_tokens": LlmUsage.prompt_tokens + row.excluded.prompt_tokens,
-                    "output_tokens": LlmUsage.output_tokens + row.excluded.output_tokens,
-                    "updated_at": func.now(),
-                },
-            ).returning(LlmUsage.prompt_tokens + LlmUsage.output_tokens, LlmUsage.warned_at)
-            used, warned_at = (await session.execute(upsert)).one()
+            assert row is not None  # an upsert always returns its row
+            used, warned_at = row["used"], row["warned_at"]
             state = BudgetState(int(used), budget)
             claimed = False
             if warned_at is None and state.ratio is not None and state.ratio >= WARNING_RATIO:

@@ -17,12 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.db import fetch, fetchrow
 from services.core.llm.types import ChatMessage
 from services.core.logging import get_logger
-from services.core.models import Handoff, InboundMessage, OutboundMessage, Turn
 
 log = get_logger(__name__)
 
@@ -69,39 +68,38 @@ def _clip(text: str) -> str:
     return text if len(text) <= SUMMARY_CLIP else text[: SUMMARY_CLIP - 1] + "…"
 
 
+# What the customer said in answered turns (told to a person too: context when the bot is back)
+# and what was sent to them (a fallback is never remembered, turns._finish; a handoff message
+# is), newest first, in one round trip on asyncpg.
+_TIMELINE = """
+    (SELECT m.received_at AS at, 'user' AS role, m.kind, m.text
+     FROM inbound_messages AS m JOIN turns AS t ON t.id = m.turn_id
+     WHERE m.conversation_id = $1 AND m.received_at >= $2
+       AND t.status IN ('answered', 'human')
+     ORDER BY m.id DESC LIMIT $3)
+    UNION ALL
+    (SELECT o.sent_at, 'model', NULL, o.text
+     FROM outbound_messages AS o
+     WHERE o.conversation_id = $1 AND o.kind IN ('reply', 'handoff', 'workflow')
+       AND o.status = 'sent' AND o.sent_at >= $2
+     ORDER BY o.id DESC LIMIT $3)"""
+
+
 async def _from_postgres(
     session: AsyncSession, conversation_id: int, ttl_minutes: int, limit: int
 ) -> History:
     since = datetime.now(UTC) - timedelta(minutes=ttl_minutes)
-    inbound = await session.execute(
-        select(InboundMessage.received_at, InboundMessage.text, InboundMessage.kind)
-        .join(Turn, Turn.id == InboundMessage.turn_id)
-        .where(
-            InboundMessage.conversation_id == conversation_id,
-            InboundMessage.received_at >= since,
-            # What the customer told a person is context too when the bot is back.
-            Turn.status.in_(("answered", "human")),
+    rows = await fetch(session, _TIMELINE, conversation_id, since, limit + SUMMARY_ITEMS)
+    timeline = [
+        (
+            (r["at"], r["role"] == "model"),  # on a tie, what the customer said comes first
+            ChatMessage(
+                r["role"],
+                r["text"] if r["role"] == "model" else render_customer_text(r["kind"], r["text"]),
+            ),
         )
-        .order_by(InboundMessage.id.desc())
-        .limit(limit + SUMMARY_ITEMS)
-    )
-    outbound = await session.execute(
-        select(OutboundMessage.sent_at, OutboundMessage.text)
-        .where(
-            OutboundMessage.conversation_id == conversation_id,
-            # A fallback is never remembered (turns._finish); a handoff message is.
-            OutboundMessage.kind.in_(("reply", "handoff", "workflow")),
-            OutboundMessage.status == "sent",
-            OutboundMessage.sent_at >= since,
-        )
-        .order_by(OutboundMessage.id.desc())
-        .limit(limit + SUMMARY_ITEMS)
-    )
-    timeline: list[tuple[datetime, ChatMessage]] = [
-        (at, ChatMessage("user", render_customer_text(kind, text)))
-        for at, text, kind in inbound.all()
+        for r in rows
     ]
-    timeline += [(at, ChatMessage("model", text)) for at, text in outbound.all() if at]
     timeline.sort(key=lambda item: item[0])
     messages, summary = window([message for _, message in timeline], limit)
     return History(messages, summary[-SUMMARY_ITEMS:])
@@ -127,6 +125,8 @@ async def load_history(
     ttl_minutes: int,
     limit: int,
 ) -> History:
+    """The conversation's context window: from Redis, else rebuilt from Postgres (``session``
+    an :func:`~services.core.db.autocommit` one) and cached."""
     try:
         async with redis.pipeline(transaction=False) as pipe:
             pipe.lrange(_key(conversation_id), -limit, -1)
@@ -202,22 +202,23 @@ async def session_notes(
     session: AsyncSession, conversation_id: int, *, before_turn: int, ttl_minutes: int
 ) -> list[str]:
     """Markers for the model: a person had this conversation and gave it back within the
-    context window, or the customer is back after the context expired (a new session)."""
+    context window, or the customer is back after the context expired (a new session). One
+    round trip, in an :func:`~services.core.db.autocommit` session."""
     since = datetime.now(UTC) - timedelta(minutes=ttl_minutes)
-    # One round trip for both questions.
-    resolved_at = (
-        select(Handoff.resolved_at)
-        .where(Handoff.conversation_id == conversation_id, Handoff.resolved_at >= since)
-        .order_by(Handoff.id.desc())
-        .limit(1)
-        .scalar_subquery()
+    row = await fetchrow(
+        session,
+        """
+        SELECT (SELECT resolved_at FROM handoffs
+                WHERE conversation_id = $1 AND resolved_at >= $2
+                ORDER BY id DESC LIMIT 1) AS resolved,
+               (SELECT max(answered_at) FROM turns
+                WHERE conversation_id = $1 AND id < $3) AS last_answer""",
+        conversation_id,
+        since,
+        before_turn,
     )
-    answered_at = (
-        select(func.max(Turn.answered_at))
-        .where(Turn.conversation_id == conversation_id, Turn.id < before_turn)
-        .scalar_subquery()
-    )
-    resolved, last_answer = (await session.execute(select(resolved_at, answered_at))).one()
+    assert row is not None  # one row, always
+    resolved, last_answer = row["resolved"], row["last_answer"]
     notes: list[str] = []
     if resolved is not None:
         notes.append(HUMAN_WAS_HERE)

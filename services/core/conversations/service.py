@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.db import execute
+from services.core.db import execute, fetch, fetchrow
 from services.core.models import Contact, Conversation
 
 
@@ -31,33 +31,30 @@ async def touch_conversation(
 async def acquire_lease(
     session: AsyncSession, conversation_id: int, owner: str, seconds: float
 ) -> bool:
-    """Take the conversation for one job; a crashed holder's lease simply expires."""
-    result = await execute(
+    """Take the conversation for one job; a crashed holder's lease simply expires. One
+    statement, in an :func:`~services.core.db.autocommit` session (as :func:`release_lease`)."""
+    row = await fetchrow(
         session,
-        update(Conversation)
-        .where(
-            Conversation.id == conversation_id,
-            or_(
-                Conversation.lease_until.is_(None),
-                Conversation.lease_until < func.now(),
-                Conversation.lease_owner == owner,
-            ),
-        )
-        .values(
-            lease_owner=owner,
-            lease_until=func.now() + text(f"interval '{float(seconds)} seconds'"),
-        )
-        .returning(Conversation.id),
+        """
+        UPDATE conversations
+        SET lease_owner = $2, lease_until = now() + make_interval(secs => $3), updated_at = now()
+        WHERE id = $1 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2)
+        RETURNING id""",
+        conversation_id,
+        owner,
+        float(seconds),
     )
-    return result.scalar_one_or_none() is not None
+    return row is not None
 
 
 async def release_lease(session: AsyncSession, conversation_id: int, owner: str) -> None:
-    await execute(
+    await fetch(
         session,
-        update(Conversation)
-        .where(Conversation.id == conversation_id, Conversation.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None),
+        """
+        UPDATE conversations SET lease_owner = NULL, lease_until = NULL, updated_at = now()
+        WHERE id = $1 AND lease_owner = $2""",
+        conversation_id,
+        owner,
     )
 
 

@@ -10,13 +10,12 @@ race see one of them win.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, true, update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.db import execute
+from services.core.db import execute, fetchrow
 from services.core.models import OutboundMessage
 
 from .delivery import provider_message_id
@@ -30,25 +29,21 @@ async def claim(
 
     ``stale_after`` None: the caller holds the conversation's lease, so no other job is sending
     it. Otherwise only a pending message, or one whose claim is older than ``stale_after``
-    seconds (its job died), is claimed.
+    seconds (its job died), is claimed. One statement, in an
+    :func:`~services.core.db.autocommit` session.
     """
-    claimable: ColumnElement[bool] = true()
-    if stale_after is not None:
-        stale = func.now() - timedelta(seconds=stale_after)
-        claimable = or_(
-            OutboundMessage.status == "pending",
-            and_(OutboundMessage.status == "sending", OutboundMessage.updated_at < stale),
-        )
-    attempts: int | None = (
-        await execute(
-            session,
-            update(OutboundMessage)
-            .where(OutboundMessage.id == outbound_id, claimable)
-            .values(status="sending", attempts=OutboundMessage.attempts + 1)
-            .returning(OutboundMessage.attempts),
-        )
-    ).scalar_one_or_none()
-    return attempts
+    row = await fetchrow(
+        session,
+        """
+        UPDATE outbound_messages
+        SET status = 'sending', attempts = attempts + 1, updated_at = now()
+        WHERE id = $1 AND ($2::float8 IS NULL OR status = 'pending'
+              OR (status = 'sending' AND updated_at < now() - make_interval(secs => $2)))
+        RETURNING attempts""",
+        outbound_id,
+        stale_after,
+    )
+    return row["attempts"] if row is not None else None
 
 
 async def mark_sent(

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.conversations.messages import MessageRow
-from services.core.db import execute
+from services.core.db import execute, fetch, fetchrow
 from services.core.models import (
     OPEN_TURN_STATES,
     Contact,
@@ -77,21 +77,17 @@ class Origin:
 
 
 async def message_origin(session: AsyncSession, inbound_id: int) -> Origin | None:
-    """Where a stored message belongs: its conversation, tenant, correlation id and contact."""
-    row = (
-        await execute(
-            session,
-            select(
-                InboundMessage.conversation_id,
-                InboundMessage.tenant_id,
-                InboundMessage.correlation_id,
-                Conversation.contact_id,
-            )
-            .join(Conversation, Conversation.id == InboundMessage.conversation_id)
-            .where(InboundMessage.id == inbound_id),
-        )
-    ).one_or_none()
-    return Origin(**row._mapping) if row is not None else None
+    """Where a stored message belongs: its conversation, tenant, correlation id and contact
+    (an :func:`~services.core.db.autocommit` session, as every :func:`fetchrow` here)."""
+    row = await fetchrow(
+        session,
+        """
+        SELECT m.conversation_id, m.tenant_id, m.correlation_id, c.contact_id
+        FROM inbound_messages AS m JOIN conversations AS c ON c.id = m.conversation_id
+        WHERE m.id = $1""",
+        inbound_id,
+    )
+    return Origin(**row) if row is not None else None
 
 
 async def waiting_burst(session: AsyncSession, conversation_id: int) -> Burst:
@@ -169,30 +165,21 @@ async def store_reply(
 
 
 async def pending_send(session: AsyncSession, turn_id: int) -> PendingSend:
-    row = (
-        await execute(
-            session,
-            select(
-                OutboundMessage.id.label("outbound_id"),
-                OutboundMessage.status,
-                OutboundMessage.kind,
-                OutboundMessage.channel,
-                OutboundMessage.text,
-                Conversation.connection,
-                Contact.phone,
-                func.extract("epoch", func.now() - OutboundMessage.created_at).label(
-                    "waited_seconds"
-                ),
-                Conversation.campaign,
-                Contact.email,
-            )
-            .join(Conversation, Conversation.id == OutboundMessage.conversation_id)
-            .join(Contact, Contact.id == Conversation.contact_id)
-            .where(OutboundMessage.turn_id == turn_id),
-        )
-    ).one()
-    values = dict(row._mapping)
-    return PendingSend(**values | {"waited_seconds": float(values["waited_seconds"])})
+    row = await fetchrow(
+        session,
+        """
+        SELECT o.id AS outbound_id, o.status, o.kind, o.channel, o.text, c.connection,
+               k.phone, extract(epoch FROM now() - o.created_at)::float8 AS waited_seconds,
+               c.campaign, k.email
+        FROM outbound_messages AS o
+        JOIN conversations AS c ON c.id = o.conversation_id
+        JOIN contacts AS k ON k.id = c.contact_id
+        WHERE o.turn_id = $1""",
+        turn_id,
+    )
+    if row is None:
+        raise LookupError(f"turn {turn_id} has no stored reply")
+    return PendingSend(**row)
 
 
 # The turn's final state by the kind of reply it sent: an answer (also the one that hands the
@@ -231,29 +218,27 @@ class ConversationInfo:
     connection: str
 
 
-_TURN_MESSAGES_AND_INFO = text(
-    """
-    SELECT c.state, c.connection, m.id, m.kind, m.text, m.received_at
-    FROM conversations AS c
-    LEFT JOIN inbound_messages AS m ON m.conversation_id = c.id AND m.turn_id = :turn_id
-    WHERE c.id = :conversation_id
-    ORDER BY m.id"""
-)
-
-
 async def messages_and_info(
     session: AsyncSession, turn: TurnRef
 ) -> tuple[list[MessageRow], ConversationInfo]:
     """The turn's messages and its conversation's state, in one round trip."""
-    rows = (
-        await execute(
-            session,
-            _TURN_MESSAGES_AND_INFO,
-            {"turn_id": turn.id, "conversation_id": turn.conversation_id},
-        )
-    ).all()
-    messages = [MessageRow(r.id, r.kind, r.text, r.received_at) for r in rows if r.id is not None]
-    return messages, ConversationInfo(rows[0].state, rows[0].connection)
+    rows = await fetch(
+        session,
+        """
+        SELECT c.state, c.connection, m.id, m.kind, m.text, m.received_at
+        FROM conversations AS c
+        LEFT JOIN inbound_messages AS m ON m.conversation_id = c.id AND m.turn_id = $1
+        WHERE c.id = $2
+        ORDER BY m.id""",
+        turn.id,
+        turn.conversation_id,
+    )
+    messages = [
+        MessageRow(r["id"], r["kind"], r["text"], r["received_at"])
+        for r in rows
+        if r["id"] is not None
+    ]
+    return messages, ConversationInfo(rows[0]["state"], rows[0]["connection"])
 
 
 # The lease renewed (while ours, or free) and what storing an answer must know, together.

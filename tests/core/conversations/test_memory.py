@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from services.core.conversations import memory
+from services.core.db import autocommit
 from services.core.llm.types import ChatMessage
 from services.core.redis import create_redis
 from tests.fixtures.turns import Harness
@@ -94,7 +95,7 @@ async def test_rebuilt_history_matches_the_cached_one_after_a_fallback(
     await harness.run(await harness.ingest("quero ver minha fatura"))  # history from Redis
     cached = _seen(harness.gemini.requests[2])
     await harness.redis.flushall()
-    async with harness.sessionmaker() as session:  # ask again with a cold cache
+    async with autocommit(harness.sessionmaker) as session:  # ask again with a cold cache
         [turn1, _, turn3] = await harness.turns()
         rebuilt = await memory.load_history(
             session, harness.redis, turn1.conversation_id, ttl_minutes=60, limit=20
