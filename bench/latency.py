@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from bench.drain import forget_messages
 from bench.harness import (
     SECRET,
     WORKER_MAX_JOBS,
@@ -154,6 +155,7 @@ def bench_latency(
     results: dict[str, Any] = {"rate_per_s": RATE_PER_S, "seconds": SECONDS,
                                "reference_wait_s": REFERENCE_WAIT_S}  # fmt: skip
     stacks: dict[str, tuple[str, AbstractContextManager[str]]] = {}
+    asyncio.run(forget_messages(settings))  # nothing left queued by earlier steps
     with GeminiStandin(delay=0.0) as gemini:
         stacks = {
             "real": ("5531", _atende(env | {"ATENDE_GEMINI_BASE_URL": gemini.base_url,
