@@ -29,21 +29,24 @@ from .limiter import Limit, default_burst
 
 log = get_logger(__name__)
 
-# KEYS[1]: the bucket. ARGV[1]: emission interval ms; ARGV[2]: burst.
-# Charges one slot and returns the ms until it starts (0: within the burst).
+# KEYS[1]: the bucket. ARGV[1]: emission interval ms; ARGV[2]: burst; ARGV[3]: slots.
+# Charges the slots one after the other (as as many single charges would) and returns the ms
+# until each starts (0: within the burst): one call for all of a batch's messages of a tenant.
 RESERVE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local T = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + T
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
-local starts = new_tat - T * burst
-if starts > now then return starts - now end
-return 0
-"""
+local waits = {}
+for i = 1, tonumber(ARGV[3]) do
+  if tat < now then tat = now end
+  tat = tat + T
+  local starts = tat - T * burst
+  if starts > now then waits[i] = starts - now else waits[i] = 0 end
+end
+redis.call('SET', KEYS[1], tat, 'PX', tat - now)
+return waits"""
 
 
 def ingest_limit(tenant_id: int, per_minute: int) -> Limit:
@@ -86,17 +89,30 @@ def _limit(tenant: Tenant) -> Limit:
 
 
 async def reserve(redis: ArqRedis, limits: Sequence[Limit]) -> list[float]:
-    """One slot of each bucket (a bucket may repeat): seconds until each slot starts."""
+    """One slot of each bucket (a bucket may repeat, its slots taken in order): seconds until
+    each slot starts. One script call per bucket."""
+    places: dict[str, list[int]] = {}
+    by_key: dict[str, Limit] = {}
+    for index, limit in enumerate(limits):
+        places.setdefault(limit.key, []).append(index)
+        by_key.setdefault(limit.key, limit)
     script = redis.register_script(RESERVE_LUA)
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            for limit in limits:
-                await script(keys=[limit.key], args=[limit.interval_ms, limit.burst], client=pipe)
-            waits = await pipe.execute()
+            for key, indexes in places.items():
+                limit = by_key[key]
+                await script(
+                    keys=[key], args=[limit.interval_ms, limit.burst, len(indexes)], client=pipe
+                )
+            charged = await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("ingest_quota.failed_open", error=type(exc).__name__)
         return [0.0] * len(limits)
-    return [int(ms) / 1000 for ms in waits]
+    waits = [0.0] * len(limits)
+    for indexes, slots in zip(places.values(), charged, strict=True):
+        for index, ms in zip(indexes, slots, strict=True):
+            waits[index] = int(ms) / 1000
+    return waits
 
 
 async def enqueue_paced(
