@@ -75,7 +75,14 @@ async def fetch(session: AsyncSession, sql: str, *args: object) -> list[asyncpg.
         raise RuntimeError("db.fetch runs outside a transaction: use an autocommit session")
     try:
         records: list[asyncpg.Record] = await driver.fetch(sql, *args)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        # A connection whose server went away while it sat in the pool can raise this.
+        asyncpg.InternalClientError,
+        OSError,
+        TimeoutError,
+    ) as exc:
         lost = not isinstance(exc, asyncpg.PostgresError) or isinstance(
             exc, asyncpg.PostgresConnectionError | asyncpg.exceptions.AdminShutdownError
         )
