@@ -106,11 +106,13 @@ async def _next_turn(deps: Runtime, tenant: TenantConfig, origin: Origin) -> Tur
     Each step is one statement: no transaction round trips."""
     async with autocommit(deps.sessionmaker) as session:
         found = await opening.next_turn(session, origin.conversation_id)
-        if not isinstance(found, bool):
-            return found
-        if not found:
-            return None
-        await pacing.within_rate_limits(deps, tenant, origin)
+    if not isinstance(found, bool):
+        return found
+    if not found:
+        return None
+    # No connection is held meanwhile: the wait notice takes one of its own.
+    await pacing.within_rate_limits(deps, tenant, origin)
+    async with autocommit(deps.sessionmaker) as session:
         started = await opening.start_turn(session, tenant.id, origin.conversation_id)
         if started is None:  # none waits any more, or a replay opened one meanwhile
             return await opening.open_turn(session, origin.conversation_id)
