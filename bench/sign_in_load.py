@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,9 +22,9 @@ from typing import Any
 import httpx
 
 from bench.harness import SECRET, process, tenants_yaml, wait_http
+from bench.stack import servers
 from services.cli.admin import apply_file
-from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from services.core import schema
+from services.cli.embedded import free_port
 from services.core.auth.roles import Role
 from services.core.auth.sessions import create_user
 from services.core.config import Settings
@@ -112,21 +110,12 @@ async def _measure(base_url: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="atende-bench-sign-in-"))
-    postgres, redis = EmbeddedPostgres(tmp / "postgres"), EmbeddedRedis(tmp / "redis")
-    try:
-        env = dict(os.environ) | {
-            "ATENDE_DATABASE_URL": postgres.start(),
-            "ATENDE_REDIS_URL": redis.start(),
-            "ATENDE_DATA_DIR": str(tmp),
-            "ATENDE_LOG_FORMAT": "json",
-            "NO_PROXY": "127.0.0.1,localhost",
-            "ATENDE_TRUSTED_PROXY_HOPS": "1",
-        }
-        settings = Settings(
-            database_url=env["ATENDE_DATABASE_URL"], redis_url=env["ATENDE_REDIS_URL"]
-        )
-        schema.upgrade(settings.database_url)
+    with servers("atende-bench-sign-in-", {"ATENDE_TRUSTED_PROXY_HOPS": "1"}) as (
+        env,
+        settings,
+        _,
+        tmp,
+    ):
         asyncio.run(apply_file(settings, tenants_yaml(["bench"])))
         asyncio.run(_users(settings))
         port = free_port()
@@ -134,9 +123,6 @@ def main() -> None:
         with process([atende, "api", "--port", str(port)], env, tmp / "api.log"):
             wait_http(f"http://127.0.0.1:{port}/readyz")
             print(json.dumps(asyncio.run(_measure(f"http://127.0.0.1:{port}")), indent=2))
-    finally:
-        redis.stop()
-        postgres.stop()
 
 
 if __name__ == "__main__":

@@ -57,8 +57,13 @@ def _reference_env(
 
 
 @contextmanager
-def environment() -> Iterator[Bench]:
-    tmp = Path(tempfile.mkdtemp(prefix="atende-bench-"))
+def servers(
+    prefix: str = "atende-bench-", extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[dict[str, str], Settings, EmbeddedPostgres, Path]]:
+    """An embedded Postgres and Redis in a temp folder with the schema, the environment the
+    processes under test get, and the settings for this process. The folder is removed
+    afterwards, unless the run failed: then the processes' logs are kept, and it says where."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     postgres, redis = EmbeddedPostgres(tmp / "postgres"), EmbeddedRedis(tmp / "redis")
     try:
         env = dict(os.environ) | {
@@ -68,6 +73,7 @@ def environment() -> Iterator[Bench]:
             "ATENDE_LOG_FORMAT": "json",
             "NO_PROXY": "127.0.0.1,localhost",
             "ATENDE_EGRESS_ALLOWED_NETWORKS": json.dumps([LOOPBACK]),
+            **(extra_env or {}),
         }
         settings = Settings(
             database_url=env["ATENDE_DATABASE_URL"],
@@ -75,14 +81,9 @@ def environment() -> Iterator[Bench]:
             egress_allowed_networks=[LOOPBACK],
         )
         schema.upgrade(settings.database_url)
-        with WhaticketStandIn("saas", [TOKEN]) as whaticket:
-            answering = ["drain", *(f"bench{i}" for i in range(max(TENANT_COUNTS)))]
-            manifests = tenants_yaml(["bench"]) + "---" + tenants_yaml(answering, whaticket.url)
-            asyncio.run(apply_file(settings, manifests))
-            reference = _reference_env(env, postgres, whaticket.url)
-            yield Bench(env, settings, whaticket, reference, tmp)
+        yield env, settings, postgres, tmp
     except BaseException:
-        keep = True  # the processes' logs, for what went wrong
+        keep = True
         raise
     else:
         keep = False
@@ -93,3 +94,16 @@ def environment() -> Iterator[Bench]:
             print(f"the processes' logs are kept in {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def environment() -> Iterator[Bench]:
+    with (
+        servers() as (env, settings, postgres, tmp),
+        WhaticketStandIn("saas", [TOKEN]) as whaticket,
+    ):
+        answering = ["drain", *(f"bench{i}" for i in range(max(TENANT_COUNTS)))]
+        manifests = tenants_yaml(["bench"]) + "---" + tenants_yaml(answering, whaticket.url)
+        asyncio.run(apply_file(settings, manifests))
+        reference = _reference_env(env, postgres, whaticket.url)
+        yield Bench(env, settings, whaticket, reference, tmp)
