@@ -44,9 +44,9 @@ from services.core.tenants.spec import (
     NAME_PATTERN,
     BotTenantSpec,
     ConfigMapRef,
-    SecretRef,
     WebhookSpec,
 )
+from services.core.tenants.spec_model import SecretRef
 
 from . import resources
 from .hold import hold, release

@@ -23,7 +23,8 @@ from services.core.errors import ManifestError
 
 from . import schema
 from .knowledge_refs import expand_knowledge
-from .spec import NAME_PATTERN, BotTenantSpec, ConfigMapRef, SecretRef
+from .spec import NAME_PATTERN, BotTenantSpec, ConfigMapRef
+from .spec_model import SecretRef
 
 API_VERSION = "atende.dev/v1alpha1"
 KIND = "BotTenant"

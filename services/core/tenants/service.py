@@ -23,7 +23,8 @@ from .credentials import (
     is_signing_secret,
 )
 from .manifest import SecretStore, TenantManifest
-from .spec import BotTenantSpec, SecretRef
+from .spec import BotTenantSpec
+from .spec_model import SecretRef
 
 MIN_WEBHOOK_SECRET_LENGTH = 24
 # ``tenants.source`` of tenants applied from a file (``atende tenants apply -f``); a BotTenant's

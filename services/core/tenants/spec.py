@@ -9,20 +9,20 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
+from .delegation import DelegationSpec
 from .messages import MessagesSpec
+from .retention import RetentionSpec
+from .spec_model import SecretRef, SpecModel, unique_by_name
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # Reserved connection names: conversations that come through the Meta WhatsApp Cloud API, and
@@ -58,29 +58,6 @@ DestinationUrl = Annotated[AnyHttpUrl, AfterValidator(_base_url)]
 _HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$"
 
 
-class SpecModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-class _Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-def _unique_by_name[T: _Named](items: list[T], what: str) -> list[T]:
-    names = [item.name for item in items]
-    if len(names) != len(set(names)):
-        raise ValueError(f"{what} names must be unique")
-    return items
-
-
-class SecretRef(SpecModel):
-    name: str = Field(min_length=1, max_length=253)
-    key: str = Field(min_length=1, max_length=253)
-
-
 class Connection(SpecModel):
     name: str = Field(pattern=NAME_PATTERN, max_length=63)
     api_token_secret_ref: SecretRef | None = None
@@ -110,7 +87,7 @@ class WhaticketSpec(SpecModel):
     @field_validator("connections")
     @classmethod
     def _unique_names(cls, value: list[Connection]) -> list[Connection]:
-        return _unique_by_name(value, "connection")
+        return unique_by_name(value, "connection")
 
     @model_validator(mode="after")
     def _token_per_connection(self) -> WhaticketSpec:
@@ -179,8 +156,8 @@ class Weekday(StrEnum):
 
 class BusinessHoursSpec(SpecModel):
     timezone: str = "America/Sao_Paulo"
-    weekly: dict[Weekday, list[str]] = {}
-    holidays: list[date] = []
+    weekly: dict[Weekday, list[str]] = Field(default={})
+    holidays: list[date] = Field(default=[])
 
     @field_validator("weekly")
     @classmethod
@@ -200,7 +177,7 @@ class ConversationSpec(SpecModel):
 
 
 class HandoffSpec(SpecModel):
-    keywords: list[str] = []
+    keywords: list[str] = Field(default=[])
     sla_minutes: int = Field(default=15, ge=1)
 
 
@@ -248,7 +225,7 @@ class EventsSpec(SpecModel):
     @field_validator("subscriptions")
     @classmethod
     def _unique_names(cls, value: list[EventSubscription]) -> list[EventSubscription]:
-        return _unique_by_name(value, "subscription")
+        return unique_by_name(value, "subscription")
 
     def wanting(self, event: EventType) -> list[EventSubscription]:
         return [s for s in self.subscriptions if s.enabled and event in s.events]
@@ -369,11 +346,13 @@ class BotTenantSpec(SpecModel):
     delivery: DeliverySpec = DeliverySpec()
     meta: MetaSpec | None = None
     messages: MessagesSpec = MessagesSpec()
+    delegation: DelegationSpec = DelegationSpec()
+    retention: RetentionSpec = RetentionSpec()
 
     @field_validator("campaigns")
     @classmethod
     def _unique_campaigns(cls, value: list[Campaign]) -> list[Campaign]:
-        return _unique_by_name(value, "campaign")
+        return unique_by_name(value, "campaign")
 
     @model_validator(mode="after")
     def _fallback_has_a_channel_and_messages_promise_what_is_configured(self) -> BotTenantSpec:

@@ -11,7 +11,8 @@ import pytest_asyncio
 from services.core.channels.email import EmailClient, compose
 from services.core.channels.sms import MAX_SMS_CHARS, SmsClient
 from services.core.errors import PermanentError, TransientError
-from services.core.tenants.spec import EmailFallback, SecretRef, SmsFallback
+from services.core.tenants.spec import EmailFallback, SmsFallback
+from services.core.tenants.spec_model import SecretRef
 from tests.fixtures.egress import loopback_egress
 from tests.standins.sms import SmsStandIn
 from tests.standins.smtp import SmtpStandIn

@@ -10,7 +10,8 @@ import pytest_asyncio
 
 from services.core.channels.meta_graph import CloudApiClient
 from services.core.errors import PermanentError, TransientError
-from services.core.tenants.spec import MetaSpec, SecretRef
+from services.core.tenants.spec import MetaSpec
+from services.core.tenants.spec_model import SecretRef
 from tests.fixtures.egress import loopback_egress
 from tests.standins.meta_graph import GraphStandIn
 
