@@ -16,13 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.deps import StateDep
 from services.core import jobs
 from services.core.conversations import contacts
-from services.core.conversations.queries import conversation_connection
 from services.core.conversations.service import latest_conversation
 from services.core.db import transaction
 from services.core.errors import NotFound, Unauthorized, Unavailable
-from services.core.handoff import closing
-from services.core.handoff import service as handoffs
-from services.core.handoff.summary import build_summary
+from services.core.handoff import agent_actions, closing
 from services.core.handoff.triggers import Trigger
 from services.core.logging import get_logger
 from services.core.outbound import workflow
@@ -32,6 +29,7 @@ from services.core.tenants.spec import NAME_PATTERN
 
 log = get_logger(__name__)
 router = APIRouter(prefix="/api/v1/actions", tags=["actions"])
+ACTOR = "action-api"  # the audit log's actor for what a tenant's action key did
 _bearer = HTTPBearer(auto_error=False, scheme_name="TenantActionKey")
 TenantSlug = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
 Phone = Annotated[str, Field(pattern=r"^\d{8,20}$", description="digits only, with country code")]
@@ -126,24 +124,18 @@ async def hand_off(body: HandoffRequest, tenant: Acting, state: StateDep) -> Han
     way the tenant's variant honours, and the bot stays quiet until it is given back."""
     async with transaction(state.sessionmaker) as session:
         conversation_id = await _conversation(session, tenant, body.phone)
-        handoff_id = await handoffs.request_handoff(
+        handoff_id = await agent_actions.hand_off(
             session,
             tenant,
-            conversation_id=conversation_id,
-            turn_id=None,
+            conversation_id,
+            actor=ACTOR,
             trigger=Trigger.WORKFLOW,
             reason=body.reason,
-            summary=build_summary(
-                trigger=Trigger.WORKFLOW,
-                reason=body.reason,
-                model_summary=body.summary,
-                history=(),
-                customer_texts=(),
-            ),
+            summary=body.summary,
         )
+    await agent_actions.queue_transfer(state.redis, handoff_id)  # after the commit
     if handoff_id is None:
         return HandoffResult(handoff_id=None, status="already_with_a_person")
-    await jobs.enqueue_handoff(state.redis, handoff_id)  # after the commit; the watcher re-does it
     log.info("action.handoff", tenant=tenant.slug, handoff_id=handoff_id)
     return HandoffResult(handoff_id=handoff_id, status="requested")
 
@@ -152,7 +144,12 @@ async def hand_off(body: HandoffRequest, tenant: Acting, state: StateDep) -> Han
 async def give_back(body: ContactRef, tenant: Acting, state: StateDep) -> Resumed:
     """Give the contact's conversations back to the bot (a person is done with them)."""
     async with transaction(state.sessionmaker) as session:
-        resumed = await handoffs.resume_contact(session, tenant.id, tenant.slug, body.phone)
+        conversation_id = await latest_conversation(session, tenant.id, body.phone)
+        resumed = (
+            0
+            if conversation_id is None
+            else await agent_actions.give_back(session, tenant, conversation_id, actor=ACTOR)
+        )
     log.info("action.resume", tenant=tenant.slug, resumed=resumed)
     return Resumed(resumed=resumed)
 
@@ -200,13 +197,11 @@ async def close(body: ContactRef, tenant: Acting, state: StateDep) -> Closed:
     by the tenant's agent user. Repeating it is harmless."""
     async with transaction(state.sessionmaker) as session:
         conversation_id = await _conversation(session, tenant, body.phone)
-        connection = await conversation_connection(session, conversation_id)
-        was_human = await closing.close_conversation(session, tenant, conversation_id)
-    plan = closing.ticket_plan(tenant, connection)
-    if plan == "closing" and not await jobs.enqueue_ticket_close(state.redis, conversation_id):
+        closed = await agent_actions.close(session, tenant, conversation_id, actor=ACTOR)
+    if not await agent_actions.queue_ticket_close(state.redis, conversation_id, closed):
         raise Unavailable("the conversation is back with the bot; repeat to close the ticket")
-    log.info("action.close", tenant=tenant.slug, ticket=plan)
-    return Closed(was_with_a_person=was_human, ticket=plan)
+    log.info("action.close", tenant=tenant.slug, ticket=closed.ticket)
+    return Closed(was_with_a_person=closed.was_with_a_person, ticket=closed.ticket)
 
 
 @router.put("/{tenant}/contacts", response_model=ContactDetails)

@@ -17,6 +17,7 @@ class Action(StrEnum):
     VIEW = "view"
     SIMULATE = "simulate"
     REPLAY = "replay"
+    HANDLE = "handle"  # hand a conversation to a person, give it back, resolve it
     SWITCH = "switch"
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
@@ -28,6 +29,7 @@ _NEEDS = {
     Action.VIEW: Role.VIEWER,
     Action.SIMULATE: Role.AGENT,
     Action.REPLAY: Role.AGENT,
+    Action.HANDLE: Role.AGENT,
     Action.SWITCH: Role.TENANT_ADMIN,
     Action.VIEW_AUDIT: Role.TENANT_ADMIN,
     Action.MANAGE_USERS: Role.TENANT_ADMIN,

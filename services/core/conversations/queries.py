@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.models import (
+    ACTIVE_HANDOFF_STATES,
     Contact,
     Conversation,
     Handoff,
@@ -181,6 +182,8 @@ async def conversation_detail(
             "ticket_id": h.ticket_id,
             "summary": h.summary,
             "sla_breached": h.sla_breached_at is not None,
+            # handed over, and no person has answered yet
+            "waiting": h.status in ACTIVE_HANDOFF_STATES and h.human_seen_at is None,
             "at": h.created_at,
             # the note for the agent (handoff/note.py): status None while it is being written
             "note": {
@@ -203,3 +206,14 @@ async def conversation_connection(session: AsyncSession, conversation_id: int) -
             select(Conversation.connection).where(Conversation.id == conversation_id)
         )
     )
+
+
+async def conversation_tenant(
+    session: AsyncSession, conversation_id: int, *, scope: Collection[int] | None
+) -> int | None:
+    """The tenant of a conversation the caller may see; None otherwise (missing or not theirs)."""
+    query = select(Conversation.tenant_id).where(Conversation.id == conversation_id)
+    if scope is not None:
+        query = query.where(Conversation.tenant_id.in_(list(scope)))
+    tenant_id: int | None = await session.scalar(query)
+    return tenant_id

@@ -22,6 +22,7 @@ class Trigger(StrEnum):
     MEDIA = "media"  # audio or images the bot cannot read, with handoff enabled
     HUMAN = "human"  # a person answered on their own, from Whaticket or the phone
     WORKFLOW = "workflow"  # the tenant's automation asked for it (the action API)
+    PANEL = "panel"  # an agent or supervisor asked for it in the panel
 
 
 # The third time a customer sends the same words, a person is better than a third answer.
