@@ -16,7 +16,7 @@ from services.core.logging import configure_logging, server_logging_config
 from services.core.tenants.manifest import load_manifests
 from services.core.tenants.messages import deprecations
 
-from . import admin, audit, secrets, users
+from . import admin, audit, contacts, secrets, users
 from .failures import CommandFailed, explain, usage_line
 from .output import Column, emit, emit_one, output_option
 
@@ -362,6 +362,7 @@ def events_enable(tenant: str, subscription: str) -> None:
 
 
 cli.add_command(audit.group)
+cli.add_command(contacts.group)
 cli.add_command(secrets.group)
 cli.add_command(users.group)
 

@@ -228,3 +228,14 @@ DATABASE_ROLE_CAN_ALTER_AUDIT = Gauge(
     "audit_events, or UPDATE/DELETE/TRUNCATE/TRIGGER on it): run it as the runtime role "
     "(docs/operations.md, Database roles).",
 )
+RETENTION_ERASED = Counter(
+    "atende_retention_erased_total",
+    "Rows spec.retention erased (kind: raw_payloads emptied, messages, replies, turns, "
+    "handoffs, dead_letters, events, conversations, contacts; audit with tenant \"*\").",
+    ["tenant", "kind"],
+)
+CONTACTS_FORGOTTEN = Counter(
+    "atende_contacts_forgotten_total",
+    "Customers erased on request (atende contacts forget, the panel, the action API).",
+    ["tenant"],
+)

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import uvloop
-from arq import func
+from arq import cron, func
 from arq.worker import Worker
 from redis.exceptions import RedisError
 
@@ -38,6 +38,7 @@ from .tasks.handoffs import post_handoff_note, transfer_handoff, watch_forever
 from .tasks.knowledge import embed_knowledge
 from .tasks.outbound import close_ticket, send_workflow_message
 from .tasks.redelivery import redeliver_forever
+from .tasks.retention import enforce_retention
 from .tasks.sweeper import sweep_forever
 from .tasks.turns import process_inbound
 
@@ -137,6 +138,8 @@ def create_worker(settings: Settings, health: Health | None = None) -> AtendeWor
             # Backed off up to 5 minutes a try; the sweeper picks up what runs out of tries.
             func(embed_knowledge, name=jobs.EMBED_KNOWLEDGE, max_tries=20),
         ],
+        # spec.retention, every five minutes; arq runs each tick once across the workers.
+        cron_jobs=[cron(enforce_retention, name="retention", minute=set(range(0, 60, 5)))],
         redis_settings=redis_settings(settings.redis_url),
         redis_pool=create_redis(settings.redis_url),
         job_serializer=serialize_job,

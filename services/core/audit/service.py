@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.models import AuditEvent
 
+from . import pruning
 from .keys import AuditKeyring, process_keyring
 
 _LOCK_KEY = 0x61756474  # "audt"
@@ -143,11 +144,14 @@ async def verify(session: AsyncSession, keyring: AuditKeyring | None = None) -> 
     unverifiable, not broken; a row with no key, a wrong link or a wrong hash is broken."""
     keys = keyring or process_keyring()
     prev: str | None = None
+    start = await pruning.anchors(session)  # rows before these were erased by retention
     count = unverifiable = 0
     retired: dict[str, None] = {}
     rows = await session.stream(_CHAIN.execution_options(yield_per=1000))
     async for row in rows:
         count += 1
+        if count == 1 and row.prev_hash in start:
+            prev = row.prev_hash  # the oldest row retention kept: its predecessor was erased
         if row.prev_hash != prev:
             return ChainCheck(count, row.id, "link", unverifiable, tuple(retired))
         if not row.key_id:

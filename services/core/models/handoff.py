@@ -31,6 +31,7 @@ class Handoff(IdMixin, TimestampMixin, Base):
             postgresql_where=ACTIVE_HANDOFF_PREDICATE,
         ),
         Index("ix_handoffs_status", "status"),
+        Index("ix_handoffs_tenant_created", "tenant_id", "created_at"),  # retention
     )
 
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id"), index=True)

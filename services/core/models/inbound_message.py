@@ -23,6 +23,12 @@ class InboundMessage(IdMixin, Base):
             "id",
             postgresql_where="turn_id IS NULL",
         ),
+        Index(  # retention: the payloads not erased yet
+            "ix_inbound_messages_raw_payload",
+            "tenant_id",
+            "received_at",
+            postgresql_where="payload <> '{}'::jsonb",
+        ),
     )
 
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id"))

@@ -3,7 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,7 +28,16 @@ class OutboundMessage(IdMixin, TimestampMixin, Base):
     delivered it); ``failed`` when it was given up."""
 
     __tablename__ = "outbound_messages"
-    __table_args__ = (UniqueConstraint("tenant_id", "request_key"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "request_key"),
+        Index("ix_outbound_messages_tenant_created", "tenant_id", "created_at"),  # retention
+        Index(
+            "ix_outbound_messages_provider_response",
+            "tenant_id",
+            "created_at",
+            postgresql_where="provider_response IS NOT NULL",
+        ),
+    )
 
     turn_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("turns.id"), unique=True)
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id"))

@@ -21,7 +21,10 @@ class Turn(IdMixin, TimestampMixin, Base):
     human: messages that arrived while a person had the conversation (theirs to answer)."""
 
     __tablename__ = "turns"
-    __table_args__ = (Index("ix_turns_status_updated_at", "status", "updated_at"),)
+    __table_args__ = (
+        Index("ix_turns_status_updated_at", "status", "updated_at"),
+        Index("ix_turns_tenant_created", "tenant_id", "created_at"),  # retention
+    )
 
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id"))
     conversation_id: Mapped[int] = mapped_column(

@@ -1,0 +1,127 @@
+"""What Redis holds of one customer, erased: the conversation's context and summary, the
+handoff reminder, the contact's rate limits, the tenant's knowledge answers cache (its keys
+are hashes of customers' words), the arq jobs that name their messages, handoffs, events,
+workflow messages or ticket closes, and the webhooks waiting in the spool.
+
+Run before the Postgres erasure (a spooled webhook or a queued job is gone before it could
+write again) and after its commit (what a turn in flight cached meanwhile). A job already
+running is left to finish: it finds its rows gone and does nothing. Key names are the ones
+the modules that write them build; tests/core/privacy pins them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from services.core.channels import baileys
+from services.core.errors import SchemaViolation
+from services.core.inbound.spool import PENDING, SpooledWebhook
+
+from .subject import Subject
+
+SPOOL_CLAIMS = "atende:spool:replaying:*"
+JOB_KEYS = ("arq:job:", "arq:retry:", "arq:result:")
+QUEUE = "arq:queue"
+
+
+@dataclass(slots=True)
+class Scrubbed:
+    keys: int = 0
+    jobs: int = 0
+    spooled: int = 0
+
+    def add(self, other: Scrubbed) -> None:
+        self.keys += other.keys
+        self.jobs += other.jobs
+        self.spooled += other.spooled
+
+
+def cache_keys(subject: Subject) -> list[str]:
+    """The keys of this customer on the cache Redis (conversations/memory.py,
+    turns/answer.py, turns/pacing.py)."""
+    keys = []
+    for conversation in subject.conversation_ids:
+        keys += [f"ctx:{conversation}", f"ctxsum:{conversation}"]
+        keys.append(f"handoff:reminded:{conversation}")
+    for contact in subject.contact_ids:
+        bucket = f"rl:{{t{subject.tenant_id}}}:contact:{contact}"
+        keys += [bucket, f"{bucket}:limited-since", f"{bucket}:noticed"]
+    return keys
+
+
+def job_matches(job_id: str, subject: Subject) -> bool:
+    """Whether an arq job id (services/core/jobs.py) names one of this customer's rows."""
+    head, _, rest = job_id.partition(":")
+    number = rest.split(":", 1)[0]
+    if not number.isascii() or not number.isdigit():
+        return False
+    owned = {
+        "in": subject.inbound_ids,
+        "handoff": subject.handoff_ids,
+        "handoff-note": subject.handoff_ids,
+        "event": subject.event_ids,
+        "wmsg": subject.outbound_ids,
+        "close": subject.conversation_ids,
+    }.get(head, ())
+    return int(number) in owned
+
+
+def spooled_matches(raw: bytes, subject: Subject) -> bool:
+    """Whether a spooled webhook is this customer's (their phone or a linked ``@lid``)."""
+    try:
+        record = SpooledWebhook.decode(raw)
+        if record.tenant != subject.tenant:
+            return False
+        message = baileys.normalize(record.payload)
+    except (ValueError, TypeError, SchemaViolation):
+        return False
+    if isinstance(message, baileys.Ignored):
+        business = baileys.business_message(record.payload)
+        people = {business.phone, business.lid} if business is not None else set()
+    else:
+        people = {message.phone, message.lid}
+    return subject.phone in people or any(lid in people for lid in subject.lids)
+
+
+async def _delete(redis: Redis, keys: Iterable[str]) -> int:
+    names = list(keys)
+    return int(await redis.delete(*names)) if names else 0
+
+
+async def _scan(redis: Redis, pattern: str) -> list[str]:
+    found = []
+    async for key in redis.scan_iter(match=pattern, count=1000):
+        found.append(key.decode() if isinstance(key, bytes) else str(key))
+    return found
+
+
+async def scrub_cache(cache: Redis, subject: Subject) -> Scrubbed:
+    """The cache Redis: context, summary, reminder, limits, the tenant's knowledge cache."""
+    knowledge = await _scan(cache, f"atende:knowledge:{subject.tenant_id}:*")
+    return Scrubbed(keys=await _delete(cache, [*cache_keys(subject), *knowledge]))
+
+
+async def scrub_queue(redis: Redis, subject: Subject) -> Scrubbed:
+    """The queue Redis: jobs (queued, deferred, retrying) and spooled webhooks."""
+    done = Scrubbed()
+    doomed: set[str] = set()
+    async for member, _ in redis.zscan_iter(QUEUE, count=1000):
+        job_id = member.decode() if isinstance(member, bytes) else str(member)
+        if job_matches(job_id, subject):
+            doomed.add(job_id)
+    for prefix in JOB_KEYS:
+        for key in await _scan(redis, prefix + "*"):
+            if job_matches(key.removeprefix(prefix), subject):
+                doomed.add(key.removeprefix(prefix))
+    if doomed:
+        await redis.zrem(QUEUE, *doomed)
+        done.jobs = len(doomed)
+        done.keys += await _delete(redis, [p + job for job in doomed for p in JOB_KEYS])
+    for name in [PENDING, *await _scan(redis, SPOOL_CLAIMS)]:
+        for raw in await redis.lrange(name, 0, -1):  # type: ignore[misc]
+            if spooled_matches(raw, subject):
+                done.spooled += int(await redis.lrem(name, 0, raw))  # type: ignore[misc]
+    return done
