@@ -9,7 +9,7 @@ PYTHON ?= $(shell for c in python3.12 python3.13 python3.14 python3 \
 	  "$$c" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v "$$c"; break; }; \
 	done)
 
-.PHONY: dev test lint format typecheck unit bench system-deps bench-deps browser-deps screenshots chaos clean
+.PHONY: dev test lint format typecheck unit bench system-deps bench-deps browser-deps screenshots chaos i18n clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found: install python3.12 or a pyenv 3.12" >&2; exit 1; }
@@ -83,6 +83,11 @@ chaos: $(BIN)/.installed system-deps
 # The README's pictures of the panel, taken by the browser tests' own fixtures.
 screenshots: $(BIN)/.installed system-deps browser-deps
 	ATENDE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_panel_browser.py -q -k screenshots
+
+# The panel's strings without a pt-BR translation (file:line and msgid); also writes the catalog
+# template services/api/panel/locales/panel.pot (docs/panel.md#language-dates-and-numbers).
+i18n: $(BIN)/.installed
+	$(BIN)/python -m services.api.panel.catalogs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(CRD_SCHEMAS)/node_modules

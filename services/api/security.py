@@ -19,6 +19,7 @@ from prometheus_client import Counter
 
 from services.api.client_ip import client_ip
 from services.api.deps import StateDep
+from services.api.locale import apply_profile_locale
 from services.api.state import AppState
 from services.core.audit.service import record
 from services.core.auth.roles import Action, Principal
@@ -156,11 +157,13 @@ async def page_principal(request: Request, state: StateDep) -> Principal:
     """Pages: without a session, a redirect to sign in (after a refresh when only expired)."""
     next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
-        return await authenticate(state, request)
+        principal = await authenticate(state, request)
     except Unauthorized as exc:
         # The refresh cookie is only sent to /panel/refresh: that page decides (it sends the
         # browser to sign in when there is none).
         raise NeedsSignIn(next_url, expired=exc.message == "expired") from None
+    await apply_profile_locale(state, principal)
+    return principal
 
 
 async def check_form_csrf(state: AppState, request: Request, principal: Principal) -> None:

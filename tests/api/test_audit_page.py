@@ -36,6 +36,7 @@ async def test_the_audit_page_shows_intact_not_checked_and_broken(
     await shop_and_other_with_users(settings, clean_db, {"root": (ROOT, Role.PLATFORM_ADMIN, None)},
                                     PASSWORD)  # fmt: skip
     async with running_app(settings) as api:
+        api.client.headers["Accept-Language"] = "en"  # the chain's line as the CLI says it
         signed = await api.client.post("/panel/login", data={"email": ROOT, "password": PASSWORD})
         cookies = {"Cookie": f"atende_access={signed.cookies['atende_access']}"}
 

@@ -52,6 +52,7 @@ async def api(
     settings = make_settings(database_url, redis_url, tmp_path, panel_secure_cookies=False)
     await shop_and_other_with_users(settings, clean_db, USERS, PASSWORD)
     async with running_app(settings) as app:
+        app.client.headers["Accept-Language"] = "en"  # these tests read the English pages
         yield app
 
 

@@ -66,7 +66,7 @@ async def panel(stack: Stack) -> Stack:
 
 
 async def signed_in(browser: Browser, stack: Stack, who: tuple[str, str]) -> Page:
-    context: BrowserContext = await browser.new_context(base_url=stack.api_url)
+    context: BrowserContext = await browser.new_context(base_url=stack.api_url, locale="en-US")
     page = await context.new_page()
     await page.goto("/panel")
     await expect(page).to_have_url(f"{stack.api_url}/panel/login?next=/panel")
@@ -78,7 +78,7 @@ async def signed_in(browser: Browser, stack: Stack, who: tuple[str, str]) -> Pag
 
 
 async def test_sign_in_wrong_password_and_sign_out(browser: Browser, panel: Stack) -> None:
-    context = await browser.new_context(base_url=panel.api_url)
+    context = await browser.new_context(base_url=panel.api_url, locale="en-US")
     page = await context.new_page()
     await page.goto("/panel/login")
     await page.fill("input[name=email]", ADMIN[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -18,24 +18,28 @@ from . import (
     conversation_pages,
     dead_letter_pages,
     event_pages,
-    handoff_pages,
+    profile_pages,
     simulator_pages,
     tenant_pages,
     user_pages,
 )
+from .context import request_locale
+from .error_text import explain
 from .templating import STATIC_DIR, templates
 
-router = APIRouter()
+# Every page's language is settled before its own dependencies run (the signed-in user's choice,
+# applied by ``page_principal``, then overrides the browser's).
+router = APIRouter(dependencies=[Depends(request_locale)])
 for module in (
     auth_routes,
     tenant_pages,
     conversation_pages,
-    handoff_pages,
     dead_letter_pages,
     event_pages,
     audit_pages,
     simulator_pages,
     user_pages,
+    profile_pages,
 ):
     router.include_router(module.router)
 
@@ -51,7 +55,8 @@ async def _panel_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AtendeError)
     if not request.url.path.startswith("/panel"):
         return await atende_error(request, exc)
-    context = {"status": exc.status_code, "message": exc.message, "principal": None}
+    message, detail = explain(exc)
+    context = {"status": exc.status_code, "message": message, "detail": detail, "principal": None}
     page: HTMLResponse = templates.TemplateResponse(
         request, "error.html", context, status_code=exc.status_code
     )

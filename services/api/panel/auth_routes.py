@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.api.client_ip import client_ip
 from services.api.deps import StateDep
+from services.api.locale import current_locale, set_locale
 from services.api.security import ACCESS_COOKIE, REFRESH_COOKIE, PageUser, check_form_csrf
 from services.api.sign_in import (
     DEVICE_COOKIE,
@@ -21,14 +22,16 @@ from services.api.sign_in import (
     new_device_token,
 )
 from services.api.state import AppState
+from services.core.auth.profile import PANEL_LOCALES
 from services.core.auth.sessions import RefreshFailed, SignedIn, refresh, sign_out
 from services.core.auth.tokens import TokenKeys
 from services.core.db import transaction
 
+from .i18n import gettext as _
+from .profile_pages import LANGUAGE_NAMES, remember_language
 from .templating import templates
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
-WRONG = "Wrong e-mail or password."
 
 
 def safe_next(value: str | None) -> str:
@@ -74,13 +77,29 @@ def _login_page(
     email: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    context = {"next": next_url, "error": error, "email": email, "principal": None}
+    context = {
+        "next": next_url,
+        "error": error,
+        "email": email,
+        "principal": None,
+        "languages": [(code, LANGUAGE_NAMES[code]) for code in PANEL_LOCALES],
+        "current": current_locale(),
+    }
     return templates.TemplateResponse(request, "login.html", context, status_code=status)
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, next: str | None = None) -> HTMLResponse:
-    return _login_page(request, safe_next(next))
+async def login_form(
+    request: Request, state: StateDep, next: str | None = None, lang: str | None = None
+) -> HTMLResponse:
+    """``?lang=en`` (a link on the page): this browser reads the panel in that language from
+    now on, until a signed-in user's own choice says otherwise."""
+    if lang not in PANEL_LOCALES:
+        return _login_page(request, safe_next(next))
+    set_locale(lang)
+    page = _login_page(request, safe_next(next))
+    remember_language(page, lang, secure=state.settings.panel_secure_cookies)
+    return page
 
 
 @router.post("/login", response_model=None)
@@ -95,12 +114,16 @@ async def login(
     device = request.cookies.get(DEVICE_COOKIE)
     outcome = await attempt_sign_in(state, email, password, ip, device)
     if outcome.retry_after is not None:
-        message = f"Too many attempts. Try again in {math.ceil(outcome.retry_after)} seconds."
+        message = _("Too many attempts. Try again in %(seconds)s seconds.") % {
+            "seconds": math.ceil(outcome.retry_after)
+        }
         page = _login_page(request, safe_next(next), error=message, email=email, status=429)
         page.headers["Retry-After"] = str(math.ceil(outcome.retry_after))
         return page
     if outcome.signed is None:
-        return _login_page(request, safe_next(next), error=WRONG, email=email, status=401)
+        return _login_page(
+            request, safe_next(next), error=_("Wrong e-mail or password."), email=email, status=401
+        )
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookies(response, state, outcome.signed)
     if known_device(state.settings, email, device) is None:

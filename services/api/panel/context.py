@@ -1,4 +1,4 @@
-"""What every panel page needs: the principal, its CSRF token, the flash message."""
+"""What every panel page needs: its language, the principal, its CSRF token, the flash message."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from services.api.locale import LANG_COOKIE, negotiate, set_locale
 from services.api.security import csrf_token
 from services.api.state import AppState
 from services.core.auth.roles import Action, Principal
@@ -32,3 +33,15 @@ def render(
         "flash_kind": request.query_params.get("kind"),
     }
     return templates.TemplateResponse(request, template, base | context, status_code=status_code)
+
+
+async def request_locale(request: Request) -> None:
+    """The browser's language for this page (async: a context variable set in a threadpool
+    would not reach the page)."""
+    set_locale(
+        negotiate(
+            chosen=None,
+            cookie=request.cookies.get(LANG_COOKIE),
+            accept_language=request.headers.get("accept-language"),
+        )
+    )

@@ -16,6 +16,9 @@ from services.api.security import PageUser, check_form_csrf
 from services.core.auth.roles import Action
 
 from .context import render
+from .error_text import known_message
+from .formatting import zone_book
+from .i18n import gettext as _
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
 
@@ -26,6 +29,7 @@ async def dead_letters_page(
 ) -> HTMLResponse:
     letters = await operations.dead_letters(state, principal, show_all=show == "all")
     can_replay = principal.can(Action.REPLAY, principal.tenant_scope())
+    zones = await zone_book(state, principal)
     return render(
         request,
         state,
@@ -35,6 +39,7 @@ async def dead_letters_page(
         letters=letters,
         show=show,
         can_replay=can_replay,
+        zones=zones,
     )
 
 
@@ -47,7 +52,7 @@ async def replay(
 ) -> RedirectResponse:
     await check_form_csrf(state, request, principal)
     outcomes = await operations.replay(state, principal, ids)
-    return _back("; ".join(outcomes))
+    return _back("; ".join(outcome_text(line) for line in outcomes))
 
 
 @router.post("/dead-letters/{dead_letter_id}/discard")
@@ -60,7 +65,20 @@ async def discard(
 ) -> RedirectResponse:
     await check_form_csrf(state, request, principal)
     outcome = await operations.discard(state, principal, dead_letter_id, reason)
-    return _back(outcome)
+    return _back(outcome_text(outcome))
+
+
+def outcome_text(line: str) -> str:
+    """``#12: replayed (queued)`` from the shared operation, in the reader's language."""
+    number, _sep, what = line.partition(": ")
+    ours = {
+        "replayed (queued)": _("replayed (queued)"),
+        "replayed (already_queued)": _("replayed (it was already queued)"),
+        "replayed (failed)": _("replayed (it will be queued again shortly)"),
+        "discarded": _("discarded"),
+    }
+    said = ours.get(what) or known_message(what) or what
+    return f"{number}: {said}"
 
 
 def _back(message: str) -> RedirectResponse:

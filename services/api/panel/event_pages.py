@@ -11,6 +11,7 @@ from services.core import events
 from services.core.auth.roles import Action
 
 from .context import render
+from .formatting import zone_book
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
 
@@ -21,6 +22,7 @@ async def events_page(request: Request, state: StateDep, principal: PageUser) ->
     ensure(principal, Action.VIEW, scope)
     async with state.sessionmaker() as session:
         deliveries, switched_off = await events.delivery_log(session, scope)
+    zones = await zone_book(state, principal)
     return render(
         request,
         state,
@@ -29,4 +31,5 @@ async def events_page(request: Request, state: StateDep, principal: PageUser) ->
         "events",
         deliveries=deliveries,
         switched_off=switched_off,
+        zones=zones,
     )

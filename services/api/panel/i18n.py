@@ -9,7 +9,6 @@ request on the same event loop renders in another."""
 from __future__ import annotations
 
 import gettext as _gettext
-from contextvars import ContextVar
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -18,10 +17,21 @@ from babel.core import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from services.api.locale import DEFAULT_LOCALE, current_locale, set_locale
+from services.core.auth.profile import PANEL_LOCALES as LOCALES
+
+__all__ = [
+    "DEFAULT_LOCALE",
+    "LOCALES",
+    "babel_locale",
+    "current_locale",
+    "gettext",
+    "html_lang",
+    "ngettext",
+    "set_locale",
+    "translations",
+]
 LOCALES_DIR = Path(__file__).parent / "locales"
-DEFAULT_LOCALE = "pt_BR"
-LOCALES = ("pt_BR", "en")  # what a user can choose; English is the source language
-_current: ContextVar[str] = ContextVar("panel_locale", default=DEFAULT_LOCALE)
 
 
 @cache
@@ -41,17 +51,13 @@ def translations(locale: str) -> _gettext.NullTranslations:
     return merged
 
 
-def current_locale() -> str:
-    return _current.get()
-
-
-def set_locale(locale: str) -> None:
-    """Use ``locale`` for the rest of this request (an unknown one means the default)."""
-    _current.set(locale if locale in LOCALES else DEFAULT_LOCALE)
+@cache
+def _parsed(locale: str) -> Locale:
+    return Locale.parse(locale)
 
 
 def babel_locale() -> Locale:
-    return Locale.parse(current_locale())
+    return _parsed(current_locale())
 
 
 def html_lang() -> str:

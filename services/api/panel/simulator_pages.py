@@ -14,6 +14,7 @@ from services.core.auth.roles import Action
 from services.core.simulator.service import transcript
 
 from .context import render
+from .formatting import tenant_zone
 from .templating import templates
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
@@ -43,6 +44,7 @@ async def simulator_page(
         tenants=tenants,
         chosen=chosen,
         lines=lines,
+        zone=tenant_zone(chosen),
     )
 
 
@@ -68,4 +70,5 @@ async def simulator_transcript(
     tenant = await simulated_tenant(state, principal, slug)
     async with state.sessionmaker() as session:
         lines = await transcript(session, tenant_id=tenant.id, user_id=principal.user_id)
-    return templates.TemplateResponse(request, "_transcript.html", {"lines": lines})
+    context = {"lines": lines, "zone": tenant_zone(tenant)}
+    return templates.TemplateResponse(request, "_transcript.html", context)

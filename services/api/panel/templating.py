@@ -1,32 +1,42 @@
-"""Jinja2 for the panel: autoescaped (customer text is shown as text, never as HTML)."""
+"""Jinja2 for the panel: autoescaped (customer text is shown as text, never as HTML), in the
+request's language (gettext callables, ``html_lang``, the formatting filters of
+:mod:`.formatting`), every page saying its language in ``Content-Language``."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from starlette.templating import _TemplateResponse
 
 from . import i18n
+from .formatting import FILTERS, GLOBALS
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(
+STATIC_DIR = HERE / "static"
+
+
+class PanelTemplates(Jinja2Templates):
+    def TemplateResponse(self, *args: Any, **kwargs: Any) -> _TemplateResponse:  # noqa: N802
+        response = super().TemplateResponse(*args, **kwargs)
+        response.headers["Content-Language"] = i18n.html_lang()
+        response.headers["Vary"] = "Accept-Language, Cookie"
+        return response
+
+
+templates = PanelTemplates(
     env=Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=True,
         extensions=["jinja2.ext.i18n"],
     )
 )
-STATIC_DIR = HERE / "static"
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
-
-
-templates.env.filters["when"] = _when
+templates.env.filters.update(FILTERS)
+templates.env.globals.update(GLOBALS)
 templates.env.install_gettext_callables(  # type: ignore[attr-defined]
     i18n.gettext, i18n.ngettext, newstyle=True
 )
 templates.env.globals["html_lang"] = i18n.html_lang
+templates.env.globals["locale"] = i18n.current_locale

@@ -16,3 +16,5 @@ class User(IdMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(32))
     tenant_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("tenants.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The panel's language they chose ("pt_BR", "en"); None: their browser's, pt-BR by default.
+    locale: Mapped[str | None] = mapped_column(String(16), default=None)
