@@ -18,7 +18,7 @@ from services.core.db import create_engine, create_sessionmaker
 from services.core.redis import create_redis
 from services.core.tenants.credentials import CredentialCipher
 
-from . import resources
+from . import panel_owned, resources
 from .kube import KubernetesApi
 from .reconcile import (
     MEMO_KEY,
@@ -219,6 +219,10 @@ def build_registry() -> kopf.OperatorRegistry:
         on(*BOTTENANTS, registry=registry, id="reconcile")(reconcile)
     kopf.on.update(*BOTTENANTS, registry=registry, id="reconcile", field="spec")(reconcile)
     kopf.on.delete(*BOTTENANTS, registry=registry, id="finalize")(finalize)
+    kopf.timer(
+        *BOTTENANTS, registry=registry, id="panel_owned",
+        interval=panel_owned.INTERVAL_SECONDS, when=panel_owned.delegates,
+    )(panel_owned.refresh)  # fmt: skip
     kopf.index(*BOTTENANTS, registry=registry, id=SECRETS_INDEX)(index_secrets)
     opted_in = {resources.TENANT_LABEL: kopf.PRESENT}  # and the server's selector (startup)
     kopf.on.event("v1", "secrets", registry=registry, id="secret_changed", labels=opted_in)(

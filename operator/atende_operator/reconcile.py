@@ -34,6 +34,7 @@ from services.core.tenants.manifest import (
 )
 from services.core.tenants.messages import deprecations
 from services.core.tenants.notify import tenant_changed
+from services.core.tenants.overlay import OverlayRefused
 from services.core.tenants.service import (
     TenantClaimedError,
     apply_tenant,
@@ -273,6 +274,8 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
             result = await apply_tenant(session, manifest, store, ctx.cipher, source=obj.source)
     except TenantClaimedError as exc:
         raise _failure(obj, Phase.ERROR, Reason.NAME_CLAIMED, exc.problems, None) from None
+    except OverlayRefused as exc:  # the panel's edits rely on what this spec took away
+        raise _failure(obj, Phase.ERROR, Reason.INVALID_SPEC, exc.problems, None) from None
     except ManifestError as exc:  # a referenced value that cannot be used (too short, …)
         raise _failure(
             obj, Phase.ERROR, Reason.INVALID_SECRET, exc.problems, BAD_SECRET_RETRY_SECONDS
@@ -284,7 +287,10 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
         await enqueue_embedding(ctx.redis, result)
     await release(ctx.sessionmaker, ctx.redis, obj.name)
     hook = spec.webhook.secret_refs[0]
-    deprecated = "".join(f"; {note}" for note in deprecations(spec.persona, spec.messages))
+    notes = deprecations(spec.persona, spec.messages)
+    if owned := [o.field.value for o in result.panel_owned]:
+        notes.append(f"edited in the panel (this resource's value not used): {', '.join(owned)}")
+    deprecated = "".join(f"; {note}" for note in notes)
     status = resources.tenant_status(
         phase=Phase.READY,
         reason=Reason.RECONCILED,
@@ -294,6 +300,7 @@ async def reconcile_tenant(ctx: OperatorContext, obj: TenantObject) -> Reconcile
         webhook_path=resources.webhook_path(obj.name, spec.whaticket.connections[0].name),
         webhook_secret_ref=Ref("spec.webhook.secretRefs[0]", hook.name, hook.key),
     )
+    status["panelOwned"] = [o.status() for o in result.panel_owned]  # a list: replaced whole
     return Reconciled(status, result.outcome, result.version)
 
 

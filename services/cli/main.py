@@ -185,6 +185,11 @@ def tenants_apply(path: Path, dry_run: bool) -> None:
     else:
         for result in _run(lambda: admin.apply_file(get_settings(), text)):
             click.echo(f"bottenant/{result.name} {result.outcome} (version {result.version})")
+            for owned in result.panel_owned:  # spec.delegation: the file's value is not used
+                click.echo(
+                    f"  spec.{owned.field.value}: edited in the panel (last by "
+                    f"{owned.updated_by}, {owned.status()['updatedAt']}); left as it is"
+                )
     for manifest in load_manifests(text)[0]:  # it loaded above; what it says the old way
         for note in deprecations(manifest.spec.persona, manifest.spec.messages):
             click.echo(f"warning: bottenant/{manifest.name}: {note}", err=True)

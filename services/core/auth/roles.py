@@ -19,6 +19,7 @@ class Action(StrEnum):
     REPLAY = "replay"
     HANDLE = "handle"  # hand a conversation to a person, give it back, resolve it
     SWITCH = "switch"
+    EDIT_BOT = "edit_bot"  # the parts of its bot a tenant's admins edit (spec.delegation)
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
     MANAGE_PLATFORM = "manage_platform"
@@ -31,6 +32,7 @@ _NEEDS = {
     Action.REPLAY: Role.AGENT,
     Action.HANDLE: Role.AGENT,
     Action.SWITCH: Role.TENANT_ADMIN,
+    Action.EDIT_BOT: Role.TENANT_ADMIN,
     Action.VIEW_AUDIT: Role.TENANT_ADMIN,
     Action.MANAGE_USERS: Role.TENANT_ADMIN,
     Action.MANAGE_PLATFORM: Role.PLATFORM_ADMIN,

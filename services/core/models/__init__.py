@@ -14,6 +14,7 @@ from .llm_usage import LlmUsage
 from .outbound_message import OutboundMessage
 from .refresh_token import RefreshToken
 from .tenant import Tenant
+from .tenant_overlay import TenantOverlay
 from .turn import OPEN_TURN_STATES, TERMINAL_TURN_STATES, Turn
 from .user import User
 
@@ -36,6 +37,7 @@ __all__ = [
     "OutboundMessage",
     "RefreshToken",
     "Tenant",
+    "TenantOverlay",
     "Turn",
     "User",
 ]

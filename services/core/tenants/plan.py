@@ -19,6 +19,7 @@ from services.core.models import Tenant
 
 from .credentials import CredentialCipher
 from .manifest import SecretStore, TenantManifest
+from .overlay import effective_for
 from .service import FILE_SOURCE, _fingerprint, check_claim, resolve_credentials
 
 
@@ -55,10 +56,11 @@ async def plan_tenant(
     current_key = cipher.is_current(tenant.credentials)
     if same and current_key:
         return Plan(manifest.name, "unchanged", [])
+    in_force = await effective_for(session, tenant.id, manifest.spec)  # panel edits stay
     diff = list(
         difflib.unified_diff(
             _spec_yaml(tenant.spec),
-            _spec_yaml(manifest.spec.model_dump(mode="json", by_alias=True)),
+            _spec_yaml(in_force.model_dump(mode="json", by_alias=True)),
             fromfile=f"bottenant/{manifest.name} (stored)",
             tofile=f"bottenant/{manifest.name} (file)",
         )

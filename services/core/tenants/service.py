@@ -23,6 +23,7 @@ from .credentials import (
     is_signing_secret,
 )
 from .manifest import SecretStore, TenantManifest
+from .overlay import Owned, for_apply
 from .spec import BotTenantSpec
 from .spec_model import SecretRef
 
@@ -51,6 +52,8 @@ class ApplyResult:
     # What the embedding job needs once the apply committed (:func:`enqueue_embedding`).
     tenant_id: int = field(default=0, compare=False)
     knowledge_version: str = field(default="", compare=False)
+    # The delegated fields the panel has edited, left as the panel has them (status.panelOwned).
+    panel_owned: tuple[Owned, ...] = field(default=(), compare=False)
 
 
 def _resolve(secrets: SecretStore, ref: SecretRef, path: str, problems: list[str]) -> str:
@@ -197,23 +200,27 @@ async def apply_tenant(
         return ApplyResult(manifest.name, "created", 1, connections, tenant.id, indexed)
     check_claim(tenant, source)
     tenant.source = source
+    # The panel's edits of delegated fields stay in force (the fingerprint is the resource's).
+    spec, owned = await for_apply(session, tenant.id, manifest.spec, actor=f"apply:{source}")
     # Stored under an old or unknown key: rewritten, even with nothing else changed.
     if tenant.spec_hash == fingerprint and cipher.is_current(tenant.credentials):
         await session.flush()
-        indexed = await _sync_knowledge(session, tenant.id, manifest.spec)  # a no-op once indexed
+        indexed = await _sync_knowledge(session, tenant.id, spec)  # a no-op once indexed
         return ApplyResult(
-            manifest.name, "unchanged", tenant.version, connections, tenant.id, indexed
+            manifest.name, "unchanged", tenant.version, connections, tenant.id, indexed, owned
         )
     tenant.display_name = manifest.spec.display_name
     tenant.enabled = manifest.spec.enabled
-    tenant.spec = spec_json
+    tenant.spec = spec.model_dump(mode="json", by_alias=True)
     tenant.spec_hash = fingerprint
     tenant.webhook_secret_hashes = hashes
     tenant.credentials = cipher.encrypt(credentials)
     tenant.version += 1
     await session.flush()
-    indexed = await _sync_knowledge(session, tenant.id, manifest.spec)
-    return ApplyResult(manifest.name, "updated", tenant.version, connections, tenant.id, indexed)
+    indexed = await _sync_knowledge(session, tenant.id, spec)
+    return ApplyResult(
+        manifest.name, "updated", tenant.version, connections, tenant.id, indexed, owned
+    )
 
 
 async def _sync_knowledge(session: AsyncSession, tenant_id: int, spec: BotTenantSpec) -> str:
