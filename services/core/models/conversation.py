@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, IdMixin, TimestampMixin
@@ -14,7 +14,16 @@ class Conversation(IdMixin, TimestampMixin, Base):
     ``lease_owner``/``lease_until`` serialize turns: one worker job at a time holds it."""
 
     __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("tenant_id", "contact_id", "connection"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "contact_id", "connection"),
+        # The panel's keyset pages, newest activity first (conversations/search.py).
+        Index(
+            "ix_conversations_tenant_activity",
+            "tenant_id",
+            text("coalesce(last_inbound_at, created_at) DESC"),
+            text("id DESC"),
+        ),
+    )
 
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id"))
     contact_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("contacts.id"), index=True)
