@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import text
 
 from services.core.channels.baileys import NormalizedMessage
 from services.core.conversations.queries import conversation_detail, list_conversations
 from services.core.db import SessionMaker, transaction
 from services.core.inbound.service import ingest
-from services.core.stats.service import overview
+from services.core.stats.charts import message_heatmap
 from services.core.tenants.overview import tenant_overviews
 
 
@@ -56,7 +58,7 @@ async def test_scope_search_and_detail(clean_db: SessionMaker) -> None:
         theirs = await conversation_detail(session, everything[0].id, scope=[-1])
         detail = await conversation_detail(session, mine[0].id, scope=[acme])
         tenants = await tenant_overviews(session, scope=[other])
-        stats = await overview(session, scope=[acme])
+        stats = await message_heatmap(session, tenant_ids=[acme], tz="UTC", now=datetime.now(UTC))
     assert {row.tenant for row in everything} == {"acme", "other"}
     assert [row.tenant for row in mine] == ["acme"]
     assert [row.tenant for row in found] == ["acme"]
@@ -66,4 +68,4 @@ async def test_scope_search_and_detail(clean_db: SessionMaker) -> None:
     assert detail is not None
     assert [item.text for item in detail.items] == ["minha fatura veio 100% errada"]
     assert [t.slug for t in tenants] == ["other"]
-    assert sum(stats.messages.values) == 1
+    assert stats.total == 1
