@@ -36,7 +36,7 @@ async def handoffs_page(
         state,
         principal,
         "handoffs.html",
-        "conversations",
+        "handoffs",
         rows=await _waiting(state, principal, tenant),
         tenant=tenant,
         tenants=await visible_tenants(state, principal),
