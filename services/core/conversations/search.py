@@ -240,17 +240,3 @@ async def campaign_names(session: AsyncSession, *, scope: Collection[int] | None
     for declared in await session.scalars(query):
         names.update(str(c["name"]) for c in declared or [] if isinstance(c, dict) and "name" in c)
     return sorted(names)
-
-
-def active(filters: Filters) -> bool:
-    return any(
-        (
-            filters.search,
-            filters.tenant,
-            filters.state,
-            filters.since,
-            filters.until,
-            filters.sla_breached,
-            filters.campaign,
-        )
-    )
