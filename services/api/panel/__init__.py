@@ -18,6 +18,7 @@ from . import (
     conversation_pages,
     dead_letter_pages,
     event_pages,
+    settings_pages,
     profile_pages,
     simulator_pages,
     tenant_pages,
@@ -33,6 +34,7 @@ router = APIRouter(dependencies=[Depends(request_locale)])
 for module in (
     auth_routes,
     tenant_pages,
+    settings_pages,
     conversation_pages,
     dead_letter_pages,
     event_pages,
