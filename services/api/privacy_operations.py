@@ -14,9 +14,11 @@ log = get_logger(__name__)
 
 
 async def export_contact(
-    state: AppState, tenant: str, phone: str, scope: Collection[int] | None
+    state: AppState, tenant: str, phone: str, scope: Collection[int] | None, *, actor: str
 ) -> dict[str, Any]:
-    return await requests.export_contact(state.sessionmaker, tenant, phone, scope=scope)
+    return await requests.export_contact(
+        state.sessionmaker, state.settings, tenant, phone, actor=actor, scope=scope
+    )
 
 
 async def forget_contact(

@@ -26,7 +26,9 @@ from . import admin
 async def export_document(settings: Settings, tenant: str, phone: str) -> dict[str, Any]:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        return await requests.export_contact(create_sessionmaker(engine), tenant, phone)
+        return await requests.export_contact(
+            create_sessionmaker(engine), settings, tenant, phone, actor=admin.os_actor()
+        )
     finally:
         await engine.dispose()
 

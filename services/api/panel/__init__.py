@@ -15,6 +15,7 @@ from services.core.errors import AtendeError
 from . import (
     audit_pages,
     auth_routes,
+    contacts_pages,
     conversation_pages,
     dead_letter_pages,
     event_pages,
@@ -39,6 +40,7 @@ for module in (
     dead_letter_pages,
     event_pages,
     audit_pages,
+    contacts_pages,
     simulator_pages,
     user_pages,
     profile_pages,

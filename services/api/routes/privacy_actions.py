@@ -36,7 +36,9 @@ class ForgetResult(BaseModel):
 async def export_contact(body: ContactRef, tenant: Acting, state: StateDep) -> dict[str, Any]:
     """Everything stored about the customer (``format: atende.contact-export/1``); ``found``
     false when nothing is."""
-    return await privacy_operations.export_contact(state, tenant.slug, body.phone, [tenant.id])
+    return await privacy_operations.export_contact(
+        state, tenant.slug, body.phone, [tenant.id], actor=ACTOR
+    )
 
 
 @router.post("/{tenant}/contacts/forget", response_model=ForgetResult)

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.audit.service import record
 from services.core.config import Settings
 from services.core.db import SessionMaker, transaction
 from services.core.metrics import CONTACTS_FORGOTTEN
@@ -34,12 +35,11 @@ from services.core.tenants.queries import visible_tenant
 
 from .export import export
 from .forget import Erasure, forget
-from .subject import Subject, find_subject, normalize_phone
+from .subject import Subject, find_subject, normalize_phone, subject_hash
 from .volatile import Scrubbed, scrub_cache, scrub_queue
 
-_LEASED = text(
-    "SELECT count(*) FROM conversations WHERE id = ANY(:ids) AND lease_until > now()"
-)
+EXPORTED = "contact.exported"
+_LEASED = text("SELECT count(*) FROM conversations WHERE id = ANY(:ids) AND lease_until > now()")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +75,31 @@ async def _subject(
 
 async def export_contact(
     sessionmaker: SessionMaker,
+    settings: Settings,
     tenant: str,
     phone: str,
     *,
+    actor: str,
     scope: Collection[int] | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The export document (one repeatable-read snapshot, so its parts agree)."""
+    """The export document (one repeatable-read snapshot, so its parts agree). Reading a
+    customer's data is itself recorded: ``contact.exported``, by the keyed hash."""
     async with transaction(sessionmaker) as session:
-        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         subject = await _subject(session, tenant, phone, scope)
-        return await export(session, subject, now or datetime.now(UTC))
+        document = await export(session, subject, now or datetime.now(UTC))
+        await record(
+            session,
+            actor=actor,
+            action=EXPORTED,
+            tenant_id=subject.tenant_id,
+            details={
+                "subject": subject_hash(settings, subject.tenant_id, subject.phone),
+                "found": subject.found,
+            },
+        )
+        return document
 
 
 async def forget_contact(

@@ -102,7 +102,9 @@ async def test_forgetting_twice_erases_nothing_more_and_records_it_again(
     assert sum(first.erasure.erased.values()) > 0
     assert sum(second.erasure.erased.values()) == 0
     assert second.erasure.subject == first.erasure.subject
-    exported = await requests.export_contact(harness.sessionmaker, "acme", FORGOTTEN.phone)
+    exported = await requests.export_contact(
+        harness.sessionmaker, harness.deps.settings, "acme", FORGOTTEN.phone, actor="cli"
+    )
     assert exported["found"] is False
     assert exported["conversations"] == []
 
@@ -112,7 +114,9 @@ async def test_the_export_holds_the_customers_messages_replies_handoffs_and_even
 ) -> None:
     tenants = await apply_tenants(harness)
     await populate(harness, tenants, tmp_path)
-    exported = await requests.export_contact(harness.sessionmaker, "acme", FORGOTTEN.phone)
+    exported = await requests.export_contact(
+        harness.sessionmaker, harness.deps.settings, "acme", FORGOTTEN.phone, actor="cli"
+    )
     text = json.dumps(exported, ensure_ascii=False)
     assert exported["format"] == "atende.contact-export/1"
     assert (exported["tenant"], exported["phone"], exported["found"]) == (
@@ -143,7 +147,9 @@ async def test_a_phone_that_cannot_be_one_is_refused(harness: Harness, phone: st
     from services.core.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
-        await requests.export_contact(harness.sessionmaker, "acme", phone)
+        await requests.export_contact(
+            harness.sessionmaker, harness.deps.settings, "acme", phone, actor="cli"
+        )
 
 
 def test_the_cache_keys_are_the_ones_their_writers_build() -> None:
