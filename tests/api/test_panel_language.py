@@ -100,12 +100,14 @@ async def test_pages_are_pt_br_by_default_and_english_when_the_browser_asks(
         assert page.headers["content-language"] == "pt-BR", path
         assert words in page.text, path
         assert ">Sair</button>" in page.text, path
+        assert "<span>· Administrador da plataforma</span>" in page.text, path
     for path, words in PAGES_EN.items():
         page = await get(api, path, Cookie=cookie, **{"Accept-Language": "en-US,en;q=0.9"})
         assert '<html lang="en">' in page.text, path
         assert page.headers["content-language"] == "en", path
         assert words in page.text, path
         assert ">Sign out</button>" in page.text, path
+        assert "<span>· Platform admin</span>" in page.text, path
 
     # Portuguese of Portugal reads as pt-BR; a language we do not speak falls back to pt-BR,
     # unless English is among the browser's second choices.

@@ -13,6 +13,7 @@ from starlette.templating import _TemplateResponse
 
 from . import i18n
 from .formatting import FILTERS, GLOBALS
+from .labels import message_status, role_name
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -40,3 +41,5 @@ templates.env.install_gettext_callables(  # type: ignore[attr-defined]
 )
 templates.env.globals["html_lang"] = i18n.html_lang
 templates.env.globals["locale"] = i18n.current_locale
+templates.env.globals["role_name"] = role_name
+templates.env.globals["message_status"] = message_status
