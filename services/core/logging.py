@@ -29,7 +29,8 @@ import structlog
 from sqlalchemy.exc import StatementError
 
 _SECRET_KEY = re.compile(r"(secret|token|password|api_key|apikey|authorization|cookie)", re.I)
-_HOOK_PATH = re.compile(r"(/hooks/whaticket/[^/\s]+/[^/\s]+/)[^/\s?]+")
+# Capability secrets in paths: a webhook's, and a panel invitation link's one-time token.
+_HOOK_PATH = re.compile(r"(/hooks/whaticket/[^/\s]+/[^/\s]+/|/panel/invite/)[^/\s?]+")
 MASK = "***"
 # Personal data in free text: e-mail addresses, and phone, CPF or card numbers (8+ digits,
 # maybe punctuated). The last two digits stay, so a line can still be told from another.

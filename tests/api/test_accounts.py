@@ -158,7 +158,10 @@ async def test_role_password_and_sessions_from_the_panel(api: RunningApp) -> Non
     login = await api.client.post(
         "/panel/login", data={"email": USERS["shop_admin"][0], "password": PASSWORD}
     )
-    cookies = {"Cookie": f"atende_access={login.cookies['atende_access']}"}
+    cookies = {
+        "Cookie": f"atende_access={login.cookies['atende_access']}",
+        "Accept-Language": "en",  # the flash messages asserted below are the English ones
+    }
     page = await api.client.get("/panel/users", headers=cookies)
     assert page.status_code == 200
     assert "agent@shop.test" in page.text

@@ -25,7 +25,10 @@ from services.core.errors import TooManyRequests, Unauthorized
 from services.core.simulator.service import transcript
 from services.core.tenants.overview import tenant_overviews
 
+from . import v1_invitations
+
 router = APIRouter(prefix="/api/v1", tags=["admin"])
+router.include_router(v1_invitations.router)  # /users/invitations
 
 
 class Credentials(BaseModel):

@@ -17,6 +17,7 @@ from .tenant import Tenant
 from .tenant_overlay import TenantOverlay
 from .turn import OPEN_TURN_STATES, TERMINAL_TURN_STATES, Turn
 from .user import User
+from .user_invitation import UserInvitation
 
 __all__ = [
     "ACTIVE_HANDOFF_STATES",
@@ -40,4 +41,5 @@ __all__ = [
     "TenantOverlay",
     "Turn",
     "User",
+    "UserInvitation",
 ]

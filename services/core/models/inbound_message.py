@@ -29,6 +29,7 @@ class InboundMessage(IdMixin, Base):
             "received_at",
             postgresql_where="payload <> '{}'::jsonb",
         ),
+        Index("ix_inbound_messages_tenant_received", "tenant_id", "received_at"),  # charts
     )
 
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id"))

@@ -4,7 +4,7 @@ person per day, the first-reply time per day, and the month's token use against 
 
 Every statement names its tenants in its ``WHERE`` clause (``tenant_ids`` is never "all") and
 reads a bounded window through ``ix_inbound_messages_tenant_received`` (messages) and
-``ix_handoffs_tenant_id`` (handoffs); turns are reached by their primary key.
+``ix_handoffs_tenant_created`` (handoffs); turns are reached by their primary key.
 
 The first-reply time of a day is, for each conversation with messages that day, the time from
 its first customer message of the day to the moment the bot's reply to that message was sent
