@@ -29,3 +29,20 @@ def test_a_plural_needs_both_forms_translated() -> None:
     translated = catalogs.translated()
     assert "hash chain intact · %(num)d event checked" in translated
     assert "" not in translated
+
+
+def test_no_msgid_is_translated_two_ways() -> None:
+    """All catalogs merge into one: a msgid two areas translate differently would show one
+    area's words on the other's page, whichever file sorts last."""
+    differing = catalogs.conflicts()
+    listing = "\n".join(
+        f"  {msgid!r}: "
+        + "; ".join(f"{name} says {' | '.join(forms)!r}" for name, forms in by.items())
+        for msgid, by in sorted(differing.items())
+    )
+    if differing:
+        pytest.fail(
+            f"{len(differing)} msgid(s) translated differently in two pt-BR catalogs (agree on "
+            f"one, or give the other meaning its own msgid):\n{listing}",
+            pytrace=False,
+        )

@@ -36,7 +36,7 @@ USERS = {
 PAGES_PT = {
     "/panel/audit": "Registro de auditoria",
     "/panel/dead-letters": "Nenhuma falha. 🎉",
-    "/panel/events": "Eventos de fluxo",
+    "/panel/events": "Eventos de automação",
     "/panel/simulator": "Simulador de conversa",
     "/panel/profile": "Idioma do painel",
 }

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(180)
 DD_MM_YYYY = re.compile(r"^\d{2}/\d{2}/\d{4} \d{2}:\d{2}$")
 PAGES = {  # path: (heading in pt-BR, heading in English)
     "/panel/dead-letters": ("Falhas", "Dead letters"),
-    "/panel/events": ("Eventos de fluxo", "Workflow events"),
+    "/panel/events": ("Eventos de automação", "Workflow events"),
     "/panel/simulator": ("Simulador de conversa", "Chat simulator"),
     "/panel/audit": ("Registro de auditoria", "Audit log"),
     "/panel/profile": ("Perfil", "Profile"),
@@ -103,7 +103,7 @@ async def test_a_user_switches_language_on_their_profile(
     await expect(page.locator("html")).to_have_attribute("lang", "pt-BR")
     await expect(page.get_by_label("Português (Brasil)")).to_be_checked()
     await page.goto("/panel/events")
-    await expect(page.locator("h1")).to_have_text("Eventos de fluxo")
+    await expect(page.locator("h1")).to_have_text("Eventos de automação")
 
     # Signed out, this (English) browser still reads Portuguese; the sign-in page offers English.
     await page.get_by_role("button", name="Sair").click()

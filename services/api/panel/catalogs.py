@@ -58,17 +58,31 @@ def marked() -> list[Marked]:
     return found
 
 
-def translated(locale: str = "pt_BR") -> set[str]:
-    """The msgids with a non-empty, non-fuzzy translation in some catalog of ``locale``."""
-    done: set[str] = set()
+def translations(locale: str = "pt_BR") -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """(catalog file, msgid, its translated forms) of every non-empty, non-fuzzy entry."""
     for po in sorted((LOCALES / locale / "LC_MESSAGES").glob("*.po")):
         with po.open("rb") as source:
             catalog = read_po(source, locale=locale)
         for message in catalog:
             strings = message.string if isinstance(message.string, tuple) else (message.string,)
             if message.id and not message.fuzzy and all(strings):
-                done.add(message.id if isinstance(message.id, str) else message.id[0])
-    return done
+                key = message.id if isinstance(message.id, str) else message.id[0]
+                yield po.name, key, tuple(str(form) for form in strings)
+
+
+def translated(locale: str = "pt_BR") -> set[str]:
+    """The msgids with a translation in some catalog of ``locale``."""
+    return {msgid for _file, msgid, _strings in translations(locale)}
+
+
+def conflicts(locale: str = "pt_BR") -> dict[str, dict[str, tuple[str, ...]]]:
+    """msgid -> {catalog: translation} for the msgids two catalogs translate differently: the
+    merged catalog keeps only one, so one page would read another area's words. A msgid that
+    means two things wants two msgids ("Switch tenant", "Pause or resume")."""
+    seen: dict[str, dict[str, tuple[str, ...]]] = {}
+    for name, msgid, strings in translations(locale):
+        seen.setdefault(msgid, {})[name] = strings
+    return {m: by_file for m, by_file in seen.items() if len(set(by_file.values())) > 1}
 
 
 def missing(locale: str = "pt_BR") -> list[Marked]:
@@ -93,7 +107,11 @@ def main() -> int:
         f"{len(gaps)} panel string(s) without a pt-BR translation; "
         f"template written to {POT.relative_to(ROOT)}"
     )
-    return 1 if gaps else 0
+    differing = conflicts()
+    for msgid, by_file in sorted(differing.items()):
+        told = "; ".join(f"{name}: {' | '.join(forms)!r}" for name, forms in by_file.items())
+        print(f"translated differently: {msgid!r} ({told})")
+    return 1 if gaps or differing else 0
 
 
 if __name__ == "__main__":
