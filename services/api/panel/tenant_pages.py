@@ -25,6 +25,7 @@ from services.core.tenants.spec import BotTenantSpec
 
 from . import charts as draw
 from .context import render
+from .formatting import zone_name
 from .i18n import gettext as _
 from .i18n import ngettext
 
@@ -116,12 +117,13 @@ async def _charts(
     ]
     names = {t.id: t.display_name for t in shown}
     used = await stats.budget_use(session, tenants=budgets, now=now)
-    days = _("last %(n)s days, %(zone)s") % {"n": stats.DAILY_DAYS, "zone": tz}
+    where = f"{zone_name(tz)} ({tz})"
+    days = _("last %(n)s days, %(zone)s") % {"n": stats.DAILY_DAYS, "zone": where}
     return {
         "heatmap": (
             _("Messages by weekday and hour"),
-            draw.heatmap(heat, tz),
-            _("last %(n)s days, %(zone)s") % {"n": heat.days, "zone": tz},
+            draw.heatmap(heat, where),
+            _("last %(n)s days, %(zone)s") % {"n": heat.days, "zone": where},
         ),
         "outcomes": (_("Answered by the bot vs handed off"), draw.outcomes(outcomes), days),
         "reply_times": (_("First-reply time"), draw.reply_times(replies), days),

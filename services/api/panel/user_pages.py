@@ -22,11 +22,12 @@ from services.core.auth.invitations import VALID_HOURS, InvitationUnusable
 from services.core.auth.invitations import link as invitation_link
 from services.core.auth.roles import Principal, Role
 from services.core.errors import AtendeError, InvalidInput
-from services.core.tenants.overview import tenant_overviews
+from services.core.tenants.queries import visible_tenants
 
 from .auth_routes import set_session_cookies
 from .context import render
 from .i18n import gettext as _
+from .labels import role_name
 from .templating import templates
 
 router = APIRouter(prefix="/panel", include_in_schema=False)
@@ -47,7 +48,7 @@ async def _users(
     tenants: list[str] = []
     if everyone:
         async with state.sessionmaker() as session:
-            tenants = [t.slug for t in await tenant_overviews(session, scope=None)]
+            tenants = [t.slug for t in await visible_tenants(session, None)]
     return render(
         request, state, principal, "users.html", "users",
         users=found, roles=roles, invitations=pending, tenants=tenants, valid_hours=VALID_HOURS,
@@ -207,7 +208,7 @@ async def role(
     await check_form_csrf(state, request, principal)
     work = accounts.set_role(state, principal, user_id, new_role, None)
     return await _done(
-        work, _("Role changed to %(role)s; their sessions ended") % {"role": new_role.value}
+        work, _("Role changed to %(role)s; their sessions ended") % {"role": role_name(new_role)}
     )
 
 
