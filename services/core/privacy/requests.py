@@ -13,7 +13,8 @@ Forget, in order:
 The residual window: a turn that read its history before step 2 and writes its context after
 step 3 leaves that context in the cache Redis until ``contextTtlMinutes`` expires it (its
 Postgres writes fail on the erased rows). ``in_flight`` says a turn held a lease at step 2:
-repeating the request after the lease ends (ATENDE_LEASE_SECONDS) removes it at once.
+repeating the request after the lease ends (ATENDE_LEASE_SECONDS) removes it at once: the
+cache keys it may write are kept for a day (names only, under the keyed hash) for that repeat.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from services.core.tenants.queries import visible_tenant
 from .export import export
 from .forget import Erasure, forget
 from .subject import Subject, find_subject, normalize_phone, subject_hash
-from .volatile import Scrubbed, scrub_cache, scrub_queue
+from .volatile import Scrubbed, remember, scrub_cache, scrub_queue, scrub_remembered
 
 EXPORTED = "contact.exported"
 _LEASED = text("SELECT count(*) FROM conversations WHERE id = ANY(:ids) AND lease_until > now()")
@@ -122,7 +123,10 @@ async def forget_contact(
         leased = await session.scalar(_LEASED, {"ids": list(subject.conversation_ids)})
         erasure = await forget(session, settings, subject, actor=actor)
     CONTACTS_FORGOTTEN.labels(subject.tenant).inc()
+    scrubbed.add(await scrub_remembered(cache, erasure.subject))
     for subject_now in (before, subject):
         scrubbed.add(await scrub_queue(queue, subject_now))
         scrubbed.add(await scrub_cache(cache, subject_now))
+    if leased:  # what the turn may still cache goes when the request is repeated
+        await remember(cache, erasure.subject, (before, subject))
     return Forgotten(erasure, scrubbed, bool(leased))

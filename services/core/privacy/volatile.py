@@ -25,6 +25,10 @@ from .subject import Subject
 SPOOL_CLAIMS = "atende:spool:replaying:*"
 JOB_KEYS = ("arq:job:", "arq:retry:", "arq:result:")
 QUEUE = "arq:queue"
+# The cache keys of an erasure that a turn in flight may still write, by the subject's keyed
+# hash: key names (ids) only, so repeating the request can remove them once the ids are gone.
+PENDING_KEYS = "atende:privacy:pending:"
+PENDING_SECONDS = 86_400
 
 
 @dataclass(slots=True)
@@ -102,6 +106,28 @@ async def scrub_cache(cache: Redis, subject: Subject) -> Scrubbed:
     """The cache Redis: context, summary, reminder, limits, the tenant's knowledge cache."""
     knowledge = await _scan(cache, f"atende:knowledge:{subject.tenant_id}:*")
     return Scrubbed(keys=await _delete(cache, [*cache_keys(subject), *knowledge]))
+
+
+async def remember(cache: Redis, subject_hash: str, subjects: Iterable[Subject]) -> None:
+    """Keep the cache keys of ``subjects`` for a repeat of the request (a turn was in flight)."""
+    keys = sorted({key for subject in subjects for key in cache_keys(subject)})
+    if keys:
+        name = PENDING_KEYS + subject_hash
+        await cache.sadd(name, *keys)  # type: ignore[misc]
+        await cache.expire(name, PENDING_SECONDS)
+
+
+async def scrub_remembered(cache: Redis, subject_hash: str) -> Scrubbed:
+    """The keys an earlier request of this subject kept (see :func:`remember`), and the list."""
+    name = PENDING_KEYS + subject_hash
+    keys = [_text(key) for key in await cache.smembers(name)]  # type: ignore[misc]
+    erased = await _delete(cache, keys)
+    await cache.delete(name)
+    return Scrubbed(keys=erased)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def scrub_queue(redis: Redis, subject: Subject) -> Scrubbed:
