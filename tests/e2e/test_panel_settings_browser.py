@@ -7,16 +7,16 @@ saves pictures of both pages."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
+from . import test_panel_browser as shared
 from .conftest import CUSTOMER, TENANT, Stack, baileys_text
-from .test_panel_browser import CHROMIUM, CHROMIUM_ARGS
 
+browser = shared.browser  # the same Chromium as the other panel tests
 ADMIN = ("admin@acme.test", "acme-tenant-admin-password-1")
 DELEGATION = "  delegation: {panelOwns: [knowledge, messages]}\n"
 SETTINGS = f"/panel/tenants/{TENANT}/settings"
@@ -24,18 +24,6 @@ OLD_ANSWER = "Pix, cartão e boleto."
 NEW_ANSWER = "Só Pix, com desconto à vista."
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
