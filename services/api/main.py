@@ -32,7 +32,7 @@ from services.core.tenants.webhook_keys import WebhookKeyring
 from . import panel
 from .errors import install_error_handlers
 from .middleware import BodySizeLimit, RequestLog, SecurityHeaders
-from .routes import actions, health, hooks, privacy_actions, v1
+from .routes import actions, health, hooks, privacy_actions, privacy_v1, v1
 from .state import AppState
 from .webhook_route import WhaticketWebhook
 
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(actions.router)
     app.include_router(privacy_actions.router)
+    app.include_router(privacy_v1.router)
     panel.install(app)
     app.add_middleware(WhaticketWebhook)  # innermost: inside the cap, the log and the headers
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -145,4 +145,33 @@ async def test_a_tenant_admin_finds_downloads_and_erases_a_customer(
         actors = set(await session.scalars(select(AuditEvent.actor)))
     assert "contact.forgotten" in actions
     assert "contact.exported" in actions
-    assert "panel:admin@shop.test" in actors
+    assert "admin@shop.test" in actors
+
+
+async def bearer(api: RunningApp, who: str) -> dict[str, str]:
+    response = await api.client.post(
+        "/api/v1/auth/token", json={"email": USERS[who][0], "password": PASSWORD}
+    )
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def test_the_same_through_api_v1_for_admins_only(
+    api: RunningApp, clean_db: SessionMaker
+) -> None:
+    path, body = f"/api/v1/tenants/{TENANT}/contacts", {"phone": PHONE}
+    for who, status in (("shop_viewer", 403), ("shop_agent", 403), ("other_admin", 404)):
+        headers = await bearer(api, who)
+        for action in ("export", "forget"):
+            refused = await api.client.post(f"{path}/{action}", json=body, headers=headers)
+            assert refused.status_code == status, (who, refused.text)
+    assert "DADOPESSOAL da loja" in await stored(clean_db)
+
+    headers = await bearer(api, "platform")
+    exported = await api.client.post(f"{path}/export", json=body, headers=headers)
+    assert exported.json()["conversations"][0]["messages"][0]["text"] == "DADOPESSOAL da loja"
+    forgot = await api.client.post(f"{path}/forget", json=body, headers=headers)
+    assert forgot.status_code == 200, forgot.text
+    assert forgot.json()["erased"]["contacts"] == 1
+    left = await stored(clean_db)
+    assert "DADOPESSOAL da loja" not in left
+    assert "DADODOOUTRO tenant" in left
