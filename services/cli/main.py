@@ -215,7 +215,8 @@ def tenants_list(output: str) -> None:
 @click.argument("name")
 @output_option
 def tenants_show(name: str, output: str) -> None:
-    """NAME as stored: its switches and the spec it was applied with (secrets only by name)."""
+    """NAME as stored: its switches and the spec in force (the applied one, with the fields
+    its admins edited in the panel under spec.delegation; secrets only by name)."""
     tenant = _run(lambda: admin.get_tenant(get_settings(), name))
     record = {
         "name": tenant.slug,
