@@ -1,6 +1,7 @@
 """Three customers with everything Atende keeps of a customer: two of acme, one of another
-tenant, each with answered turns, a queued message, a handoff (its summary and transfer job),
-workflow events in the outbox, a context in Redis and a webhook waiting in the spool."""
+tenant, each with answered turns, a dead letter (a reply that could not be delivered), a queued
+message, a handoff (its summary and transfer job), workflow events in the outbox, a context in
+Redis and a webhook waiting in the spool."""
 
 from __future__ import annotations
 
@@ -67,6 +68,10 @@ async def populate(harness: Harness, tenants: dict[str, TenantConfig], spool_dir
         harness.tenant = tenants[customer.tenant]
         first = await harness.ingest(customer.words[0], phone=customer.phone)
         await harness.run(first)  # answered: a reply, a turn, turn.answered, context in Redis
+        harness.whaticket.set_mode(session_down=True)
+        lost = await harness.ingest(f"{customer.words[0]} undelivered", phone=customer.phone)
+        await harness.run(lost)  # its reply cannot be delivered: a dead letter holds the words
+        harness.whaticket.set_mode(session_down=False)
         second = await harness.ingest(customer.words[1], phone=customer.phone)
         await harness.run(second)  # the keyword: a handoff, its summary and its transfer job
         queued = await harness.ingest(f"{customer.words[0]} again", phone=customer.phone)

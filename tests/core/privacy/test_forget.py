@@ -49,7 +49,8 @@ async def test_forget_leaves_nothing_of_the_customer_and_everything_of_the_other
         actor="cli",
     )
 
-    assert forgotten.erasure.erased["messages"] == 3
+    assert forgotten.erasure.erased["messages"] == 4
+    assert forgotten.erasure.erased["dead_letters"] == 1
     assert forgotten.erasure.erased["contacts"] == 1
     assert forgotten.erasure.erased["handoffs"] == 1
     assert forgotten.erasure.erased["events"] >= 2
@@ -128,9 +129,13 @@ async def test_the_export_holds_the_customers_messages_replies_handoffs_and_even
     assert contact["phone"] == FORGOTTEN.phone
     [conversation] = exported["conversations"]
     assert [m["text"] for m in conversation["messages"]] == [
-        *FORGOTTEN.words,
+        FORGOTTEN.words[0],
+        f"{FORGOTTEN.words[0]} undelivered",
+        FORGOTTEN.words[1],
         f"{FORGOTTEN.words[0]} again",
     ]
+    [letter] = conversation["dead_letters"]
+    assert FORGOTTEN.words[0] in json.dumps(letter["context"], ensure_ascii=False)
     assert conversation["messages"][0]["payload"]["key"]["remoteJid"].startswith(FORGOTTEN.phone)
     assert conversation["replies"]
     assert all(r["text"] for r in conversation["replies"])
