@@ -14,7 +14,7 @@ from sqlalchemy import select
 from services.cli.admin import apply_file
 from services.core.auth.roles import Role
 from services.core.db import SessionMaker
-from services.core.models import AuditEvent, KnowledgeEntry
+from services.core.models import AuditEvent, KnowledgeEntry, Tenant
 from tests.api.webhook_app import (
     TENANT,
     TENANT_YAML,
@@ -194,3 +194,43 @@ async def test_only_the_tenants_admins_edit_and_only_what_is_delegated(api: Runn
     forged = {"version": "0", "question": "Oi?", "answer": "Forjado."}
     assert (await admin.post(f"{PAGE}/knowledge", forged))[0] == 403
     assert await answers(api) == ["Até 5 dias úteis."]
+
+
+async def test_business_hours_are_edited_as_people_write_them(api: RunningApp) -> None:
+    await apply_file(api.settings, DELEGATED.replace("messages]", "messages, businessHours]"))
+    api.state.tenants.invalidate(TENANT)
+    admin = await signed_in(api, "shop_admin")
+    status, page = await admin.get()
+    assert page.count("Gerenciado pela plataforma") == 0
+    hours = {
+        "version": "0",
+        "timezone": "America/Manaus",
+        "weekly.mon": "08:00-12:00, 13:00-18:00",
+        "weekly.sat": "09:00-13:00",
+        "holidays": "25/12/2026\n01/01/2027",
+    }
+    status, _, location = await admin.post(f"{PAGE}/businessHours", hours)
+    assert status == 303
+    async with api.state.sessionmaker() as session:
+        tenant = await session.scalar(select(Tenant).where(Tenant.slug == TENANT))
+        assert tenant is not None
+        stored = tenant.spec["businessHours"]
+    assert stored == {
+        "timezone": "America/Manaus",
+        "weekly": {"mon": ["08:00-12:00", "13:00-18:00"], "sat": ["09:00-13:00"]},
+        "holidays": ["2026-12-25", "2027-01-01"],
+    }
+    status, page = await admin.get(location)
+    assert 'value="08:00-12:00, 13:00-18:00"' in page
+    assert "25/12/2026\n01/01/2027" in page
+    assert "Horário do Amazonas" in page  # times now in the tenant's new zone, named
+    assert "<strong>Segunda-feira</strong>" in page.split('id="history"')[1]
+
+    wrong = hours | {"version": "1", "weekly.tue": "8h-18h", "holidays": "31/02/2026"}
+    status, page, _ = await admin.post(f"{PAGE}/businessHours", wrong)
+    assert status == 422
+    assert 'data-error="weekly"' in page
+    assert "Use faixas HH:MM-HH:MM" in page
+    assert 'data-error="holidays"' in page
+    assert "Não é uma data: use dd/mm/aaaa" in page
+    assert 'value="8h-18h"' in page  # what was typed is kept
