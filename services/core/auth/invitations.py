@@ -3,9 +3,9 @@
 There is no platform e-mail, so the inviter passes the link on. Only the link token's SHA-256
 is stored; the link opens once (accepting is one ``UPDATE … WHERE`` that a second use, an
 expired or a revoked invitation cannot match), within :data:`VALID_HOURS`. Inviting an e-mail
-again replaces its pending invitation. A tenant admin invites into their own tenant only, with
-no role above their own; a platform admin anyone anywhere. Inviting, accepting and revoking are
-audited on the invitation's tenant.
+again replaces its pending invitation (one the inviter may manage: another tenant's stays). A
+tenant admin invites into their own tenant only, with no role above their own; a platform admin
+anyone anywhere. Inviting, accepting and revoking are audited on the invitation's tenant.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ async def invite(
             raise NotFound("no such tenant")
     await session.execute(
         update(UserInvitation)
-        .where(*_pending(now), UserInvitation.email == address)
+        .where(*_pending(now), *_scoped(manager), UserInvitation.email == address)
         .values(revoked_at=now)
     )
     token = secrets.token_urlsafe(32)

@@ -143,12 +143,17 @@ async def test_a_tenant_admin_invites_into_their_own_tenant_only(clean_db: Sessi
     assert peer.tenant == "acme"
 
     theirs = await _invite(clean_db, ROOT, "x@other.test", Role.AGENT, other)
+    # The same e-mail invited into acme leaves the other tenant's invitation alone.
+    await _invite(clean_db, admin, "x@other.test", Role.VIEWER, None)
     async with clean_db() as session:
         seen = await invitations.pending_invitations(session, admin, now=T0)
-    assert [p.email for p in seen] == ["peer@acme.test"]
+    assert [p.email for p in seen] == ["x@other.test", "peer@acme.test"]  # acme's only
     with pytest.raises(NotFound):
         async with transaction(clean_db) as session:
             await invitations.revoke(session, admin, theirs.invitation_id, now=T0)
+    async with clean_db() as session:
+        still = await invitations.pending_invitations(session, ROOT, now=T0)
+    assert ("x@other.test", "other") in [(p.email, p.tenant) for p in still]
 
     boss = await _invite(clean_db, ROOT, "boss@atende.test", Role.PLATFORM_ADMIN, None)
     user = await _accept(clean_db, boss.token, at=T0)
@@ -160,4 +165,7 @@ async def test_a_tenant_admin_invites_into_their_own_tenant_only(clean_db: Sessi
     with pytest.raises(InvalidInput, match="not an address"):
         await _invite(clean_db, admin, "not-an-email", Role.VIEWER, None)
     invited = [(a, t) for a, _, t, _ in await _audit(clean_db) if a == "user.invited"]
-    assert invited == [("user.invited", acme), ("user.invited", other), ("user.invited", None)]
+    assert invited == [
+        ("user.invited", acme), ("user.invited", other), ("user.invited", acme),
+        ("user.invited", None),
+    ]  # fmt: skip
