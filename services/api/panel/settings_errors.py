@@ -14,8 +14,10 @@ def explain(problem: Problem) -> str:
     kind = problem.kind
     if kind in ("string_too_short", "missing"):
         return _("Cannot be empty.")
-    if kind in ("string_too_long", "too_long") and problem.limit is not None:
+    if kind in ("string_too_long", "too_many_chars") and problem.limit is not None:
         return _("Too long: at most %(limit)s characters.") % {"limit": number(problem.limit)}
+    if kind == "too_long" and problem.limit is not None:  # a list: the FAQ's entries
+        return _("Too many entries: at most %(limit)s.") % {"limit": number(problem.limit)}
     if kind == "placeholder":
         return _(
             "Unknown placeholder or lone brace: use {empresa}, {quando}, {horario} or "

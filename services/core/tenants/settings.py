@@ -164,7 +164,7 @@ def _own_model(field: Delegable, value: Mapping[str, Any]) -> dict[str, Any]:
             if chars > MAX_KNOWLEDGE_CHARS:
                 message = f"{chars} characters of questions and answers; at most"
                 raise SettingsInvalid(
-                    [Problem("entries", "too_long", message, MAX_KNOWLEDGE_CHARS)]
+                    [Problem("entries", "too_many_chars", message, MAX_KNOWLEDGE_CHARS)]
                 )
             return {"entries": [e.model_dump(mode="json", by_alias=True) for e in spec.entries]}
         case Delegable.MESSAGES:

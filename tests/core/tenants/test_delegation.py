@@ -154,6 +154,7 @@ async def test_what_tenants_apply_would_refuse_is_refused_naming_the_field(
         (MESSAGES, {"noAnswer": 'Escreva "{palavra}".'}, "noAnswer", "needs_keyword"),
         (KNOWLEDGE, faq(("Oi?", "x" * 4001)), "entries.0.answer", "string_too_long"),
         (KNOWLEDGE, faq(("", "Resposta")), "entries.0.question", "string_too_short"),
+        (KNOWLEDGE, faq(*[(f"P{i}?", "R") for i in range(5001)]), "entries", "too_long"),
         (HOURS, {"weekly": {"mon": ["8h-18h"]}}, "weekly", "hours_range"),
         (HOURS, {"timezone": "America/Atlantida"}, "timezone", "timezone"),
         (HOURS, {"holidays": ["25/12/2026"]}, "holidays.0", "date_from_datetime_parsing"),
