@@ -33,6 +33,7 @@ async def forget_contact(
         phone,
         actor=actor,
         scope=scope,
+        spool_dir=state.settings.spool_dir,  # this pod's; the others' reach Redis when replayed
     )
     log.info("contact.forgotten", tenant=tenant, audit_id=done.erasure.audit_id)
     return done

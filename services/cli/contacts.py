@@ -46,6 +46,7 @@ async def forget(settings: Settings, tenant: str, phone: str) -> requests.Forgot
             tenant,
             phone,
             actor=admin.os_actor(),
+            spool_dir=settings.spool_dir,
         )
     finally:
         await engine.dispose()

@@ -3,8 +3,8 @@ API: like a turn, a series of steps each guarded by what it finds, so it is safe
 
 Forget, in order:
 
-1. Redis first: the spooled webhooks and queued jobs of the customer, so none of them writes
-   the customer back while Postgres is being erased.
+1. Redis first: the spooled webhooks and queued jobs of the customer (and this host's disk
+   spool), so none of them writes the customer back while Postgres is being erased.
 2. One transaction: the contact and conversation rows locked, every row erased, one audit row
    (``contact.forgotten``, the keyed hash, the counts). Committed here.
 3. Redis again, after the commit: what a turn already in flight cached or queued in between,
@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -37,7 +38,14 @@ from services.core.tenants.queries import visible_tenant
 from .export import export
 from .forget import Erasure, forget
 from .subject import Subject, find_subject, normalize_phone, subject_hash
-from .volatile import Scrubbed, remember, scrub_cache, scrub_queue, scrub_remembered
+from .volatile import (
+    Scrubbed,
+    remember,
+    scrub_cache,
+    scrub_disk,
+    scrub_queue,
+    scrub_remembered,
+)
 
 EXPORTED = "contact.exported"
 _LEASED = text("SELECT count(*) FROM conversations WHERE id = ANY(:ids) AND lease_until > now()")
@@ -113,11 +121,15 @@ async def forget_contact(
     *,
     actor: str,
     scope: Collection[int] | None = None,
+    spool_dir: Path | None = None,
 ) -> Forgotten:
-    """Erase the customer everywhere (module docstring); safe to repeat."""
+    """Erase the customer everywhere (module docstring); safe to repeat. ``spool_dir``: this
+    host's disk spool, scrubbed too."""
     async with sessionmaker() as session:
         before = await _subject(session, tenant, phone, scope)
     scrubbed = await scrub_queue(queue, before)
+    if spool_dir is not None:
+        scrubbed.spooled += scrub_disk(spool_dir, before)
     async with transaction(sessionmaker) as session:
         subject = await _subject(session, tenant, phone, scope, lock=True)
         leased = await session.scalar(_LEASED, {"ids": list(subject.conversation_ids)})

@@ -11,14 +11,16 @@ the modules that write them build; tests/core/privacy pins them.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import Redis
 
 from services.core.channels import baileys
 from services.core.errors import SchemaViolation
-from services.core.inbound.spool import PENDING, SpooledWebhook
+from services.core.inbound.spool import PENDING, LocalSpool, SpooledWebhook
 
 from .subject import Subject
 
@@ -88,6 +90,32 @@ def spooled_matches(raw: bytes, subject: Subject) -> bool:
     else:
         people = {message.phone, message.lid}
     return subject.phone in people or any(lid in people for lid in subject.lids)
+
+
+def scrub_disk(directory: Path, subject: Subject) -> int:
+    """This host's disk spool (``ATENDE_DATA_DIR/spool``): each waiting file is claimed by a
+    rename, as a replayer claims it (its writer opens it by name for every record, so the next
+    record starts a new file), and written back without the customer's records. Files a
+    replayer holds (``*.replaying``) are left to it: their records reach Redis or Postgres,
+    where the other passes find them."""
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in sorted(directory.glob("*.jsonl")):
+        claimed = path.with_suffix(f".{uuid.uuid4().hex[:8]}.scrubbing")
+        try:
+            path.rename(claimed)
+        except FileNotFoundError:
+            continue  # a replayer took it
+        records = LocalSpool.read(claimed)
+        kept = [r for r in records if not spooled_matches(r.encode(), subject)]
+        removed += len(records) - len(kept)
+        if kept:
+            LocalSpool(directory).rewrite(claimed, kept)
+            claimed.rename(directory / f"scrubbed-{uuid.uuid4().hex[:8]}.jsonl")
+        else:
+            claimed.unlink()
+    return removed
 
 
 async def _delete(redis: Redis, keys: Iterable[str]) -> int:

@@ -169,3 +169,35 @@ def test_the_cache_keys_are_the_ones_their_writers_build() -> None:
     assert "handoff:reminded:5" in keys
     tenant = type("T", (), {"id": 7})()
     assert all(key in keys for key in pacing._episode_keys(tenant, 3))
+
+
+async def test_the_disk_spool_of_this_host_loses_the_customers_webhooks_only(
+    harness: Harness, tmp_path: Path
+) -> None:
+    from services.core.inbound.spool import LocalSpool
+    from tests.core.privacy.population import spooled
+
+    tenants = await apply_tenants(harness)
+    disk = LocalSpool(tmp_path / "spool")
+    for n, customer in enumerate((FORGOTTEN, NEIGHBOUR, ELSEWHERE, FORGOTTEN)):
+        disk.append(spooled(customer, n))
+    assert tenants["acme"].id
+    done = await requests.forget_contact(
+        harness.sessionmaker,
+        harness.deps.redis,
+        harness.deps.cache,
+        harness.deps.settings,
+        "acme",
+        FORGOTTEN.phone,
+        actor="cli",
+        spool_dir=tmp_path / "spool",
+    )
+    assert done.redis.spooled == 2
+    left = [r for path in (tmp_path / "spool").glob("*.jsonl") for r in LocalSpool.read(path)]
+    assert sorted((r.tenant, r.payload["key"]["id"]) for r in left) == [
+        ("acme", "3EB0SPOOL0001"),
+        ("other", "3EB0SPOOL0002"),
+    ]
+    assert disk.pending() == 2
+    disk.append(spooled(NEIGHBOUR, 9))  # the writer goes on in a file of its own
+    assert disk.pending() == 3
