@@ -231,7 +231,7 @@ DATABASE_ROLE_CAN_ALTER_AUDIT = Gauge(
 RETENTION_ERASED = Counter(
     "atende_retention_erased_total",
     "Rows spec.retention erased (kind: raw_payloads emptied, messages, replies, turns, "
-    "handoffs, dead_letters, events, conversations, contacts; audit with tenant \"*\").",
+    'handoffs, dead_letters, events, conversations, contacts; audit with tenant "*").',
     ["tenant", "kind"],
 )
 CONTACTS_FORGOTTEN = Counter(
