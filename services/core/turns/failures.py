@@ -81,11 +81,17 @@ async def _context(session: AsyncSession, tenant: TenantConfig, turn: Turn) -> d
     }
 
 
+class TurnGone(Exception):
+    """The turn's rows were erased while it ran (its customer was forgotten): nothing is left
+    to retry, dead-letter or answer."""
+
+
 async def note_attempt(sessionmaker: SessionMaker, turn_id: int, exc: DependencyError) -> int:
     """Count a failed model call on the turn; returns the attempts so far."""
     async with transaction(sessionmaker) as session:
         turn = await session.get(Turn, turn_id, with_for_update=True)
-        assert turn is not None
+        if turn is None:
+            raise TurnGone(turn_id)
         turn.attempts += 1
         turn.error_class = exc.error_class
         turn.last_error = exc.message[:500]
@@ -99,7 +105,8 @@ async def give_up_generating(
     the failure hands the conversation to a person, the transfer is enqueued after the commit."""
     async with transaction(deps.sessionmaker) as session:
         turn = await session.get(Turn, turn_id, with_for_update=True)
-        assert turn is not None
+        if turn is None:
+            raise TurnGone(turn_id)
         context = await _context(session, tenant, turn)
         await record_dead_letter(
             session,

@@ -30,7 +30,7 @@ from services.core.metrics import TURNS_PAUSED
 from services.core.runtime import Runtime
 from services.core.tenants.directory import TenantConfig
 
-from . import answer, opening, pacing, reply, store
+from . import answer, failures, opening, pacing, reply, store
 from .lease import leased
 from .store import Origin, TurnRef
 
@@ -53,17 +53,24 @@ async def process_inbound(deps: Runtime, inbound_id: int, *, owner: str | None =
         return
     await _wait_for_quiet(deps, tenant, origin.conversation_id)
     async with leased(deps, origin.conversation_id, owner):
-        # The configuration is read per turn: a change or a pause reaches the next one.
-        while (tenant := await _answering_tenant(deps, origin.tenant_id)) is not None and (
-            turn := await _next_turn(deps, tenant, origin)
-        ) is not None:
-            bind_correlation_id(turn.correlation_id)
-            messages = None
-            if turn.status == "pending":
-                messages = await answer.decide(deps, tenant, turn, owner)
-                if messages is None:
-                    continue
-            await reply.send_reply(deps, tenant, turn, messages)
+        try:
+            await _answer_all(deps, origin, owner)
+        except failures.TurnGone:
+            log.info("turn.erased")
+
+
+async def _answer_all(deps: Runtime, origin: Origin, owner: str) -> None:
+    # The configuration is read per turn: a change or a pause reaches the next one.
+    while (tenant := await _answering_tenant(deps, origin.tenant_id)) is not None and (
+        turn := await _next_turn(deps, tenant, origin)
+    ) is not None:
+        bind_correlation_id(turn.correlation_id)
+        messages = None
+        if turn.status == "pending":
+            messages = await answer.decide(deps, tenant, turn, owner)
+            if messages is None:
+                continue
+        await reply.send_reply(deps, tenant, turn, messages)
 
 
 async def _answering_tenant(deps: Runtime, tenant_id: int) -> TenantConfig | None:
