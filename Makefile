@@ -82,7 +82,7 @@ chaos: $(BIN)/.installed system-deps
 
 # The README's pictures of the panel, taken by the browser tests' own fixtures.
 screenshots: $(BIN)/.installed system-deps browser-deps
-	ATENDE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_panel_browser.py -q -k screenshots
+	ATENDE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e/test_panel_screenshots.py -q
 
 # The panel's strings without a pt-BR translation (file:line and msgid); also writes the catalog
 # template services/api/panel/locales/panel.pot (docs/panel.md#language-dates-and-numbers).

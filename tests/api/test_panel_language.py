@@ -241,7 +241,7 @@ async def test_times_are_dd_mm_yyyy_in_the_tenants_own_time_zone(api: RunningApp
     # the platform's own rows are in Brasília time.
     root = await sign_in(api, "root")
     page = (await get(api, "/panel/audit", **root)).text
-    assert "Horários no fuso de cada cliente" in page
+    assert "Horários no fuso de cada empresa" in page
     assert 'title="Horário do Japão (Asia/Tokyo)">05/12/2026 02:05</time>' in page
     assert 'title="Horário de Brasília (America/Sao_Paulo)">04/12/2026 14:05</time>' in page
 

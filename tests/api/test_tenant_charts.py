@@ -162,4 +162,4 @@ async def test_a_platform_admin_picks_a_tenant_or_sees_them_all(api: RunningApp)
     assert len([g for g in budget.iter("g") if g.get("class") == "tenant"]) == 2
     picked = await page(api, "root", PT, "?tenant=other")
     assert '<option value="other" selected>' in picked
-    assert "Todos os clientes" in picked
+    assert "Todas as empresas" in picked

@@ -1,13 +1,11 @@
 """The panel in a real browser (Debian's Chromium driven by Playwright) against the real api and
 worker processes: sign-in, wrong password, CSRF, role isolation, dead-letter replay, the
-simulator, sign-out. ``ATENDE_SCREENSHOTS=<dir>`` also saves pictures of the main pages."""
+simulator, sign-out. The README's pictures are taken by test_panel_screenshots.py."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -193,43 +191,3 @@ async def test_the_simulator_answers_through_the_real_pipeline(
     # Nothing went to the tenant's real Whaticket.
     assert panel.sent_to(CUSTOMER) == []
     assert all(item["number"] != CUSTOMER for item in panel.whaticket.sent())
-
-
-@pytest.fixture
-def pictures(tmp_path: Path) -> Path:
-    target = Path(os.environ.get("ATENDE_SCREENSHOTS") or tmp_path)
-    target.mkdir(parents=True, exist_ok=True)
-    return target
-
-
-def sizes(target: Path, names: list[str]) -> list[int]:
-    return [(target / f"{name}.png").stat().st_size for name in names]
-
-
-async def test_screenshots_of_the_main_pages(
-    browser: Browser, panel: Stack, pictures: Path
-) -> None:
-    """Pictures for the README (``make screenshots``); here they must at least render."""
-    target = pictures
-    await panel.post(baileys_text("SHOT-1", "Oi! Quais as formas de pagamento?"))
-    await panel.wait_sent(1, number=CUSTOMER)
-    page = await signed_in(browser, panel, ADMIN)
-    await page.set_viewport_size({"width": 1280, "height": 800})
-    async with panel.sessionmaker() as session:
-        conversation = await session.scalar(select(Turn.conversation_id))
-    shots = {
-        "tenants": "/panel",
-        "conversations": "/panel/conversations",
-        "conversation": f"/panel/conversations/{conversation}",
-        "dead-letters": "/panel/dead-letters",
-        "audit": "/panel/audit",
-    }
-    for name, url in shots.items():
-        await page.goto(url)
-        await page.screenshot(path=str(target / f"{name}.png"), full_page=True)
-    await page.goto("/panel/simulator")
-    await page.fill("input[name=text]", "Vocês atendem aos sábados?")
-    await page.click("#say button[type=submit]")
-    await expect(page.locator("#thread .bubble.bot")).to_have_count(1, timeout=15_000)
-    await page.screenshot(path=str(target / "simulator.png"), full_page=True)
-    assert min(sizes(target, [*shots, "simulator"])) > 10_000

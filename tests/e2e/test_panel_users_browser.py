@@ -26,7 +26,7 @@ WORDS = {
         "create": "Criar link de convite", "set": "Definir senha e entrar",
         "used": "Este convite já foi usado", "bot": "atendidas pelo bot",
         "handed": "passadas para uma pessoa", "median": "mediana de", "messages": "mensagens",
-        "all": "Todos os clientes", "viewer": "Somente leitura",
+        "all": "Todas as empresas", "viewer": "Somente leitura",
     },
     "en-US": {
         "create": "Create invitation link", "set": "Set password and sign in",

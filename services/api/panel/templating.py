@@ -13,7 +13,14 @@ from starlette.templating import _TemplateResponse
 
 from . import i18n
 from .formatting import FILTERS, GLOBALS
-from .labels import message_status, role_name
+from .labels import (
+    handoff_reason,
+    handoff_status,
+    message_status,
+    reply_kind,
+    role_name,
+    trigger_name,
+)
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -43,3 +50,7 @@ templates.env.globals["html_lang"] = i18n.html_lang
 templates.env.globals["locale"] = i18n.current_locale
 templates.env.globals["role_name"] = role_name
 templates.env.globals["message_status"] = message_status
+templates.env.globals["reply_kind"] = reply_kind
+templates.env.globals["trigger_name"] = trigger_name
+templates.env.globals["handoff_status"] = handoff_status
+templates.env.globals["handoff_reason"] = handoff_reason
