@@ -130,7 +130,7 @@ async def test_the_agent_finds_the_summary_in_the_ticket_once_and_in_the_panel(
     assert not [r for r in stack.whaticket.requests() if r["path"].startswith("/messages")]
 
     page = await _panel_page(stack, f"/panel/conversations/{handoff.conversation_id}")
-    assert f"posted in ticket #{ticket['id']}" in page
+    assert f"publicada no ticket #{ticket['id']}" in page  # pt-BR, the panel's default
     assert ABSTRACT in page
 
 
