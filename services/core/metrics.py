@@ -71,7 +71,8 @@ SEND_ERRORS = Counter(
 )
 AMBIGUOUS_SENDS = Counter(
     "atende_ambiguous_sends_total",
-    "Sends retried after an outcome we could not know (the customer may get the reply twice).",
+    "Sends given another try after an outcome we could not know (the customer may get the "
+    "reply twice).",
     ["tenant"],
 )
 DEAD_LETTERS = Counter(

@@ -190,7 +190,11 @@ async def test_whaticket_black_holed_gives_up_and_counts_what_arrives_late(
     assert len(replies) == len(held)
     assert all(r.status != "sent" for r in replies)
     ambiguous = await stack.worker_metric(worker, "atende_ambiguous_sends_total")
-    assert ambiguous == sum(r.attempts - 1 for r in replies)  # each retry into the unknown
+    # Each timed-out send given another try is counted when the try is decided: that try may
+    # deliver the reply a second time. A reply whose breaker then stays open until it is given
+    # up never makes that try, so the count can exceed the attempts made, never fall short.
+    retried = [e for e in worker.events("send.failed") if e["retry"]]
+    assert ambiguous == len(retried) >= sum(r.attempts - 1 for r in replies)
 
     whaticket_proxy.restore()
 
