@@ -60,7 +60,8 @@ class ConversationDetail:
     handoffs: list[dict[str, Any]]
 
 
-def _escape_like(term: str) -> str:
+def escape_like(term: str) -> str:
+    """``term`` matched literally inside a LIKE pattern (``\\`` is the escape character)."""
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -95,7 +96,7 @@ async def list_conversations(
     if state:
         query = query.where(Conversation.state == state)
     if search and search.strip():
-        pattern = f"%{_escape_like(search.strip())}%"
+        pattern = f"%{escape_like(search.strip())}%"
         said = select(InboundMessage.id).where(
             InboundMessage.conversation_id == Conversation.id,
             InboundMessage.text.ilike(pattern, escape="\\"),

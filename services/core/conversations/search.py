@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.models import ACTIVE_HANDOFF_STATES, Contact, Conversation, Handoff, Tenant
 from services.core.models import InboundMessage as Inbound
 
+from .queries import escape_like
+
 PAGE = 25
 STATES = ("bot", "waiting", "human")
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
@@ -85,10 +87,6 @@ def parse_cursor(cursor: str) -> tuple[datetime, int] | None:
         return None
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _activity() -> Any:
     return func.coalesce(Conversation.last_inbound_at, Conversation.created_at)
 
@@ -124,7 +122,7 @@ def _local_midnight(day: date) -> Any:
 
 def _searched(term: str) -> Any:
     """Phone digits (partial), the contact's name, or words the customer wrote."""
-    pattern = f"%{_escape_like(term)}%"
+    pattern = f"%{escape_like(term)}%"
     said = select(Inbound.id).where(
         Inbound.conversation_id == Conversation.id,
         Inbound.tenant_id == Conversation.tenant_id,
